@@ -1,0 +1,266 @@
+"""Checkpoint files: our own safetensors format, and the door to foreign formats.
+
+Own format: one ``.safetensors`` file. Its tensors are the model's ``state_dict``; its
+metadata key ``"explorer"`` holds JSON with the format version, model kind, the frozen config
+as a dict, the training summary and the model card. No pickle is involved anywhere.
+
+Foreign ``.pth`` files (pytorch/examples DCGAN, junyanz CycleGAN) are read with
+``torch.load(weights_only=True)`` — which refuses to run code — and handed to
+``explorer.importers``, which maps their layout onto our modules.
+
+Every failure becomes a :class:`CheckpointError` with a readable message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from explorer.errors import CheckpointError, ExplorerError
+from explorer.models.base import GANModel
+from explorer.registry import get_family
+from explorer.runtime import resolve_device
+
+FORMAT_VERSION = 1
+METADATA_KEY = "explorer"
+_MAX_HEADER_BYTES = 100 * 1024 * 1024  # a safetensors header larger than this is not one of ours
+
+
+def save(model: GANModel, path: str | os.PathLike, card: dict | None = None, summary: dict | None = None) -> Path:
+    """Write ``model`` to ``path`` (``.safetensors``) atomically; returns the path.
+
+    ``card`` / ``summary`` update the model's card and training summary before saving.
+    Tensors that share memory are stored once each as separate copies (safetensors forbids aliasing).
+    """
+    from safetensors.torch import save_file
+
+    if card:
+        model.card.update(card)
+    if summary:
+        model.summary.update(summary)
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"checkpoints are written as .safetensors files, not {path.suffix or 'no extension'!r}")
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "kind": model.kind,
+        "config": model.config_dict(),
+        "summary": model.summary,
+        "card": model.card,
+    }
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, default=_json_default)})
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (Path,)):
+        return str(obj)
+    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
+        return obj.item()
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """Return the JSON metadata of one of our checkpoints without loading its tensors."""
+    path = Path(path)
+    header = _read_safetensors_header(path)
+    raw = (header.get("__metadata__") or {}).get(METADATA_KEY)
+    if raw is None:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a GAN Explorer checkpoint (no '{METADATA_KEY}' metadata)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path.name}: checkpoint metadata is not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict) or "kind" not in meta or "config" not in meta:
+        raise CheckpointError(f"{path.name}: checkpoint metadata lacks 'kind' or 'config'")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path.name} was written by a newer GAN Explorer (format {meta['format_version']}, this one reads ≤ {FORMAT_VERSION}); upgrade"
+        )
+    return meta
+
+
+def _read_safetensors_header(path: Path) -> dict[str, Any]:
+    size = _file_size(path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{path.name} is too short to be a checkpoint ({size} bytes)")
+        (n,) = struct.unpack("<Q", head)
+        if n > _MAX_HEADER_BYTES or n + 8 > size:
+            raise CheckpointError(f"{path.name} is not a valid safetensors file (truncated or corrupt header)")
+        raw = fh.read(n)
+    try:
+        header = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CheckpointError(f"{path.name} is not a valid safetensors file (header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path.name} is not a valid safetensors file")
+    end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)), default=0)
+    if 8 + n + end > size:
+        raise CheckpointError(f"{path.name} is truncated: header promises {8 + n + end} bytes, file has {size}")
+    return header
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        raise CheckpointError(f"no such checkpoint file: {path}") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def sniff_format(path: str | os.PathLike) -> str:
+    """Return "safetensors", "torch-zip", "torch-legacy" or raise for anything else."""
+    path = Path(path)
+    if path.is_dir():
+        return "directory"
+    _file_size(path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head[:4] == b"PK\x03\x04":
+        return "torch-zip"
+    if head[:1] == b"\x80":
+        return "torch-legacy"
+    if len(head) == 8:
+        (n,) = struct.unpack("<Q", head)
+        if 2 <= n <= _MAX_HEADER_BYTES:
+            with open(path, "rb") as fh:
+                fh.seek(8)
+                if fh.read(1) == b"{":
+                    return "safetensors"
+    raise CheckpointError(
+        f"{path.name} is not a checkpoint GAN Explorer can read (expected a .safetensors file or a PyTorch .pth state_dict)"
+    )
+
+
+def load_state_dict_safely(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a foreign PyTorch file as a plain ``{name: tensor}`` dict, never executing code."""
+    path = Path(path)
+    fmt = sniff_format(path)
+    if fmt == "safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise CheckpointError(f"{path.name} is a corrupt safetensors file: {exc}") from None
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        msg = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        if "Weights only load failed" in str(exc) or "Unsupported global" in str(exc) or "UnpicklingError" in type(exc).__name__:
+            raise CheckpointError(
+                f"{path.name} contains pickled Python objects beyond plain tensors; refusing to load it "
+                "(only plain state_dicts are accepted, so no code from the file can run)"
+            ) from None
+        raise CheckpointError(f"{path.name} could not be read as a PyTorch file (truncated or corrupt?): {msg}") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path.name} does not hold a state_dict (a dict of tensors)")
+    return dict(obj)
+
+
+def load(path: str | os.PathLike | Sequence[str | os.PathLike], device: str | torch.device | None = None, kind: str | None = None) -> GANModel:
+    """Load a model from our own checkpoint or a foreign one (format auto-detected).
+
+    ``path`` may be one file, a directory (junyanz CycleGAN run folder) or a list of files
+    (e.g. ``[latest_net_G_A.pth, latest_net_G_B.pth]``). ``kind`` asserts the expected model
+    kind. The model is returned in eval mode on ``device`` (default: CUDA if present, else CPU).
+    """
+    device = resolve_device(device)
+    paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
+    if len(paths) == 1 and paths[0].is_file() and sniff_format(paths[0]) == "safetensors":
+        header = _read_safetensors_header(paths[0])
+        if METADATA_KEY in (header.get("__metadata__") or {}):
+            model = _load_own(paths[0])
+        else:
+            model = _load_foreign(paths)
+    else:
+        model = _load_foreign(paths)
+    if kind is not None and model.kind != kind:
+        raise CheckpointError(f"{paths[0].name} holds a {model.kind} model, but a {kind} model was expected")
+    return model.to(device).eval()
+
+
+def _load_own(path: Path) -> GANModel:
+    from safetensors.torch import load_file
+
+    meta = read_metadata(path)
+    cls = get_family(meta["kind"])
+    try:
+        config = cls.config_cls(**meta["config"])
+    except TypeError as exc:
+        raise CheckpointError(f"{path.name}: config does not fit a {meta['kind']} model ({exc})") from None
+    try:
+        model = cls(config)
+    except (ValueError, ExplorerError) as exc:
+        raise CheckpointError(f"{path.name}: invalid {meta['kind']} config ({exc})") from None
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise CheckpointError(f"{path.name} is a corrupt safetensors file: {exc}") from None
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).split("\n\t")[1] if "\n\t" in str(exc) else str(exc)[:300]
+        raise CheckpointError(f"{path.name}: weights do not match the {meta['kind']} config ({first.strip()})") from None
+    model.card = dict(meta.get("card") or {})
+    model.summary = dict(meta.get("summary") or {})
+    return model
+
+
+def _load_foreign(paths: list[Path]) -> GANModel:
+    from explorer.importers import import_foreign
+
+    return import_foreign(paths)
+
+
+def file_hash(path: str | os.PathLike, length: int = 16) -> str:
+    """SHA-256 of a file's bytes (hex, truncated): identifies a checkpoint in caches and provenance."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:length]
+
+
+_CACHE: dict[tuple[str, str], GANModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_cached(path: str | os.PathLike, device: str | torch.device | None = None) -> GANModel:
+    """Process-wide cache of loaded models keyed by (file hash, device). Do not mutate the result."""
+    device = resolve_device(device)
+    key = (file_hash(path), str(device))
+    with _CACHE_LOCK:
+        model = _CACHE.get(key)
+    if model is None:
+        model = load(path, device=device)
+        with _CACHE_LOCK:
+            model = _CACHE.setdefault(key, model)
+    return model
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()

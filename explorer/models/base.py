@@ -1,0 +1,118 @@
+"""The one model protocol every family implements.
+
+A ``GANModel`` bundles a family's networks (generator(s) and discriminator(s)) with its
+frozen config, and exposes the three inference verbs the app, CLI and scripts use:
+``generate`` (latent → image), ``translate`` (image → image) and ``discriminate``
+(image → realness scores). Families override the verbs they support; the others raise a
+clear :class:`ExplorerError`. Images are float tensors in [-1, 1], shape [N, C, H, W].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from explorer.errors import ExplorerError
+
+
+@dataclass(frozen=True)
+class DiscriminatorOutput:
+    """What a discriminator says about a batch.
+
+    ``scores``: [N] raw logits, higher = "more real". ``patch_map``: [N, 1, h, w] per-patch
+    logits for patch discriminators (PatchGAN), else ``None``; ``scores`` is then its mean.
+    """
+
+    scores: torch.Tensor
+    patch_map: torch.Tensor | None = None
+
+
+class GANModel(nn.Module):
+    """Base class of all model families (see ``explorer.registry.register_family``)."""
+
+    kind: ClassVar[str] = "base"
+    config_cls: ClassVar[type]
+    #: translation directions this model supports, e.g. ("AtoB", "BtoA") or ("x4",)
+    directions: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Any):
+        super().__init__()
+        if not isinstance(config, self.config_cls):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(config).__name__}")
+        self.config = config
+        #: model card: intended use, data, limits, provenance (JSON-serialisable)
+        self.card: dict[str, Any] = {}
+        #: training summary: data set, steps, wall time, final losses, preprocessing
+        self.summary: dict[str, Any] = {}
+
+    # ----- facts about the model -------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        """Size of the latent vector z (0 for image-to-image models)."""
+        return int(getattr(self.config, "latent_dim", 0))
+
+    @property
+    def num_classes(self) -> int:
+        """Number of class labels the generator takes (0 = unconditional)."""
+        return int(getattr(self.config, "num_classes", 0))
+
+    @property
+    def image_channels(self) -> int:
+        return int(getattr(self.config, "channels", 3))
+
+    @property
+    def resolution(self) -> int:
+        return int(getattr(self.config, "resolution", 0))
+
+    @property
+    def can_generate(self) -> bool:
+        return self.latent_dim > 0
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    # ----- inference verbs (families override what they support) ------------------------
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0) -> torch.Tensor:
+        """Map latents ``z`` [N, latent_dim] (and ``labels`` [N] for conditional models) to images [N, C, H, W]."""
+        raise ExplorerError(f"a {self.kind} model does not generate images from latents; use translate()")
+
+    def translate(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """Map images ``x`` [N, C, H, W] in [-1, 1] to images in [-1, 1]."""
+        raise ExplorerError(f"a {self.kind} model does not translate images; use generate()")
+
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None, domain: str | None = None) -> DiscriminatorOutput:
+        """Realness scores of images ``x`` [N, C, H, W] in [-1, 1]."""
+        raise ExplorerError(f"a {self.kind} model has no discriminator")
+
+    # ----- helpers shared by families --------------------------------------------------
+    def _check_latents(self, z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ExplorerError(f"latents must have shape [N, {self.latent_dim}], got {list(z.shape)}")
+        z = z.to(self.device, torch.float32)
+        if self.num_classes:
+            if labels is None:
+                raise ExplorerError(f"this model is class-conditional ({self.num_classes} classes): pass labels")
+            labels = torch.as_tensor(labels, dtype=torch.long, device=self.device).reshape(-1)
+            if labels.shape[0] != z.shape[0]:
+                raise ExplorerError(f"got {labels.shape[0]} labels for {z.shape[0]} latents")
+            if labels.min() < 0 or labels.max() >= self.num_classes:
+                raise ExplorerError(f"labels must lie in 0..{self.num_classes - 1}")
+        else:
+            labels = None
+        return z, labels
+
+    def _check_images(self, x: torch.Tensor, channels: int | None = None) -> torch.Tensor:
+        channels = self.image_channels if channels is None else channels
+        if x.ndim != 4 or x.shape[1] != channels:
+            raise ExplorerError(f"images must have shape [N, {channels}, H, W], got {list(x.shape)}")
+        return x.to(self.device, torch.float32)
