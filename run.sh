@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# One entry point for people and CI.
+#   ./run.sh app          set up .venv (first time only) and start the app on the shipped models
+#   ./run.sh test         set up .venv + Chromium and run the test suite (what CI runs)
+#   ./run.sh test-all     same, including tests marked slow (long training, 8 browser sessions)
+#   ./run.sh bench        run the benchmarks in bench/ and print their tables
+# Extra arguments are passed on (to `gan-explorer serve` for app, to pytest for test).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=${GAN_EXPLORER_VENV:-.venv}
+PY="$VENV/bin/python"
+
+setup_python() {
+    if [ ! -x "$PY" ]; then
+        echo "==> creating virtual environment in $VENV"
+        python3 -m venv "$VENV"
+    fi
+    # Reinstall only when the dependency list changed since the last successful install.
+    local stamp="$VENV/.gan-explorer-installed"
+    local want
+    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        echo "==> installing GAN Explorer and its dependencies (first run takes a few minutes)"
+        "$PY" -m pip install --quiet --upgrade pip
+        # torch first: on machines with a local wheel cache this picks the local build.
+        "$PY" -m pip install --quiet "torch>=2.4" "torchvision>=0.19"
+        "$PY" -m pip install --quiet -e ".[test]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+setup_browser() {
+    if [ ! -x /usr/bin/chromium ]; then
+        echo "==> installing Chromium for the browser tests"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+    fi
+}
+
+run_tests() {
+    local rc=0
+    "$PY" -m pytest "$@" || rc=$?
+    if [ "$rc" -eq 5 ]; then
+        echo "error: pytest collected no tests; that counts as a failure" >&2
+        return 1
+    fi
+    return "$rc"
+}
+
+cmd=${1:-app}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    app)
+        setup_python
+        exec "$VENV/bin/gan-explorer" serve "$@"
+        ;;
+    test)
+        setup_python
+        setup_browser
+        run_tests -m "not slow" "$@"
+        ;;
+    test-all)
+        setup_python
+        setup_browser
+        run_tests "$@"
+        ;;
+    bench)
+        setup_python
+        for b in bench/bench_*.py; do
+            echo "==> $b"
+            "$PY" "$b"
+        done
+        ;;
+    *)
+        echo "usage: ./run.sh app|test|test-all|bench [args...]" >&2
+        exit 2
+        ;;
+esac
