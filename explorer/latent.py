@@ -4,12 +4,45 @@
 each seed ``s`` it draws ``torch.randn(latent_dim)`` from a CPU ``torch.Generator`` seeded
 with ``s`` (float32). Each latent depends only on its own seed — not on batch size, order,
 device or the global RNG — so the same seed gives the same image everywhere.
+
+Also here:
+
+* :func:`lerp`, :func:`slerp` (row-wise, safe for parallel and opposite vectors),
+  :func:`interpolate` (frame sequences), :func:`truncate` (ψ toward a mean), :func:`parse_seeds`.
+* Unsupervised edit directions, returned as :class:`Directions` and cached per model (in memory
+  and on disk under ``$GAN_EXPLORER_CACHE/directions``, default ``~/.cache/gan-explorer``):
+
+  - :func:`pca_directions` — GANSpace (Härkönen et al. 2020). StyleGAN: PCA of w = mapping(z),
+    directions live in w-space. DCGAN: PCA of the generator's first feature map (the 4×4
+    stem output, after BatchNorm and ReLU), transferred back to z-space by least-squares
+    regression of z on the PCA coordinates, as GANSpace does for BigGAN. Why features and not
+    z: z ~ N(0, I) is isotropic, so PCA on z itself finds nothing; and the stem's *pre*-activation
+    is linear in z, so its PCA would merely repeat SeFa. The first non-linear features are the
+    earliest place where the generator's own structure shows. The regressed vectors are made
+    orthonormal by Gram–Schmidt in variance order (the first keeps its exact direction).
+  - :func:`sefa_directions` — closed-form SeFa (Shen & Zhou 2021): eigenvectors of AᵀA, where the
+    rows of A are the weight vectors with which the generator's first latent-consuming layer
+    reads the latent (each row scaled to unit norm, as in the SeFa reference code). DCGAN: the
+    first ConvTranspose weight [latent_dim(+embed), C, 4, 4] → A = its z rows reshaped
+    [latent_dim, C·16]ᵀ; directions in z-space. StyleGAN: the style affines of all modulated
+    convolutions stacked → directions in w-space.
+* :func:`apply_directions` adds ``Σ coefficient_k · direction_k`` to z or w.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+import hashlib
+import json
+import math
+import os
+import re
+import threading
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
+import numpy as np
 import torch
 
 from explorer.errors import ExplorerError
@@ -33,3 +66,513 @@ def latents_from_seeds(model_or_dim, seeds: Iterable[int]) -> torch.Tensor:
     if not rows:
         raise ExplorerError("no seeds given")
     return torch.stack(rows)  # [N, latent_dim]
+
+
+# ----------------------------------------------------------------------------------------
+# seeds, interpolation, truncation
+# ----------------------------------------------------------------------------------------
+_SEED_TOKEN = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def parse_seeds(text: str | int | Sequence[int], max_count: int = 10_000) -> list[int]:
+    """Parse ``"0-15,20,22"`` (inclusive ranges and single seeds, in order) into a list of ints.
+
+    Also accepts an int or a sequence of ints. Raises :class:`ExplorerError` on bad syntax,
+    reversed ranges, or more than ``max_count`` seeds.
+    """
+    if isinstance(text, int):
+        seeds = [text]
+    elif not isinstance(text, str):
+        seeds = [int(s) for s in text]
+    else:
+        seeds = []
+        for token in text.split(","):
+            if not token.strip():
+                continue
+            m = _SEED_TOKEN.match(token)
+            if m is None:
+                raise ExplorerError(f"cannot read seeds {text!r}: {token.strip()!r} is not N or N-M (e.g. '0-15,20,22')")
+            lo = int(m.group(1))
+            hi = int(m.group(2)) if m.group(2) is not None else lo
+            if hi < lo:
+                raise ExplorerError(f"seed range {lo}-{hi} runs backwards")
+            if len(seeds) + hi - lo + 1 > max_count:
+                raise ExplorerError(f"too many seeds (limit {max_count})")
+            seeds.extend(range(lo, hi + 1))
+    if not seeds:
+        raise ExplorerError("no seeds given")
+    if len(seeds) > max_count:
+        raise ExplorerError(f"too many seeds (limit {max_count})")
+    for s in seeds:
+        if not 0 <= s < 2**63:
+            raise ExplorerError(f"seed must be a non-negative integer below 2**63, got {s}")
+    return seeds
+
+
+def _as_t(t: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Interpolation weight as a column [N, 1] (or scalar) broadcastable against [N, D]."""
+    t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    if t.ndim == 1 and like.ndim == 2:
+        t = t[:, None]
+    return t
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+    """Linear interpolation ``a + t·(b − a)``; ``t`` scalar or per row [N]. Exact at t = 0 and 1."""
+    t = _as_t(t, a)
+    out = a + t * (b - a)
+    return torch.where(t == 1, b.expand_as(out), out)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation between rows of ``a`` and ``b`` ([D] or [N, D]); ``t`` scalar or [N].
+
+    Directions move along the great circle at constant angular speed; norms are interpolated
+    linearly, so between unit vectors the result stays on the unit sphere and between Gaussian
+    latents it keeps a typical norm (lerp's midpoint is too short, which shows as washed-out
+    images). Exactly ``a`` at t = 0 and ``b`` at t = 1. Parallel rows fall back to lerp; for
+    exactly opposite rows the great circle is not unique and one through a deterministic
+    perpendicular direction is used.
+    """
+    if a.shape != b.shape:
+        raise ExplorerError(f"slerp needs latents of one shape, got {list(a.shape)} and {list(b.shape)}")
+    squeeze = a.ndim == 1
+    a2, b2 = (a[None], b[None]) if squeeze else (a, b)
+    work = torch.float64 if a2.dtype == torch.float64 else torch.float32
+    A, B = a2.to(work), b2.to(work)
+    t_ = _as_t(t, A)
+    na, nb = A.norm(dim=1, keepdim=True), B.norm(dim=1, keepdim=True)
+    ua, ub = A / na.clamp_min(eps), B / nb.clamp_min(eps)
+    cos = (ua * ub).sum(dim=1, keepdim=True).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)  # [N, 1]
+    # opposite rows: replace ub by a unit vector perpendicular to ua, and rotate by π in two halves
+    opposite = cos < -1.0 + 1e-6
+    if bool(opposite.any()):
+        basis = torch.zeros_like(ua)
+        basis.scatter_(1, ua.abs().argmin(dim=1, keepdim=True), 1.0)  # least aligned axis
+        perp = basis - (basis * ua).sum(dim=1, keepdim=True) * ua
+        perp = perp / perp.norm(dim=1, keepdim=True).clamp_min(eps)
+        theta = t_ * math.pi
+        ub_dir_opp = torch.cos(theta) * ua + torch.sin(theta) * perp
+    so = torch.sin(omega)
+    parallel = so < 1e-6
+    safe = torch.where(parallel, torch.ones_like(so), so)
+    u = (torch.sin((1 - t_) * omega) * ua + torch.sin(t_ * omega) * ub) / safe
+    u = torch.where(parallel, ua + t_ * (ub - ua), u)
+    if bool(opposite.any()):
+        u = torch.where(opposite, ub_dir_opp, u)
+    out = (u * (na + t_ * (nb - na))).to(a.dtype)
+    # endpoints exact (no rounding from the trigonometry)
+    out = torch.where(t_ == 0, a2, out)
+    out = torch.where(t_ == 1, b2, out)
+    return out[0] if squeeze else out
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, num_frames: int, method: str = "slerp") -> torch.Tensor:
+    """Frames [num_frames, D] from ``z0`` to ``z1`` (both included) by "slerp" or "lerp".
+
+    ``z0``/``z1`` are [D] or [1, D] (z or w vectors).
+    """
+    if num_frames < 1:
+        raise ExplorerError("num_frames must be at least 1")
+    if method not in ("slerp", "lerp"):
+        raise ExplorerError(f"interpolation method must be 'slerp' or 'lerp', got {method!r}")
+    z0, z1 = z0.reshape(-1), z1.reshape(-1)
+    if z0.shape != z1.shape:
+        raise ExplorerError(f"cannot interpolate between latents of size {z0.numel()} and {z1.numel()}")
+    t = torch.linspace(0.0, 1.0, num_frames) if num_frames > 1 else torch.zeros(1)
+    a, b = z0.expand(num_frames, -1), z1.expand(num_frames, -1)
+    return (slerp if method == "slerp" else lerp)(a, b, t.to(z0.dtype))  # [num_frames, D]
+
+
+def truncate(z: torch.Tensor, psi: float, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """Truncation trick: ``mean + ψ·(z − mean)``. ψ = 1 is the identity, ψ = 0 gives ``mean``.
+
+    ``mean`` defaults to 0 (the mode of z's N(0, I) prior); pass the tracked mean w for w-space.
+    """
+    psi = float(psi)
+    if not math.isfinite(psi):
+        raise ExplorerError(f"truncation ψ must be finite, got {psi}")
+    if psi == 1.0:
+        return z
+    if mean is None:
+        return z * psi
+    mean = mean.to(z.device, z.dtype)
+    return mean + psi * (z - mean)
+
+
+# ----------------------------------------------------------------------------------------
+# directions
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Directions:
+    """Unsupervised edit directions of one model.
+
+    Attributes:
+        vectors: [K, D] orthonormal rows, most important first.
+        values: [K] PCA variances or SeFa eigenvalues, descending.
+        explained: [K] share of the total (variance or eigenvalue sum) each direction carries.
+        stds: [K] standard deviation of latents along each direction — a natural unit for
+            sliders (exactly 1 in z-space, where z ~ N(0, I); in w-space measured on samples of
+            the mapping network).
+        mean: [D] mean of the space (zeros for z; the sample mean of w for StyleGAN).
+        space: "z" or "w" — which vector the directions are added to.
+        method: "pca" or "sefa".
+        model_hash: hash of the generator weights the directions belong to.
+        params: the arguments that produced them.
+    """
+
+    vectors: torch.Tensor
+    values: torch.Tensor
+    explained: torch.Tensor
+    stds: torch.Tensor
+    mean: torch.Tensor
+    space: str
+    method: str
+    model_hash: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_components(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write an ``.npz`` (plain arrays + JSON, no pickle); atomic."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
+        try:
+            np.savez(
+                tmp,
+                vectors=self.vectors.numpy(),
+                values=self.values.numpy(),
+                explained=self.explained.numpy(),
+                stds=self.stds.numpy(),
+                mean=self.mean.numpy(),
+                info=np.array(json.dumps({"space": self.space, "method": self.method, "model_hash": self.model_hash, "params": self.params})),
+            )
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Directions":
+        """Read a file written by :meth:`save`."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                info = json.loads(str(data["info"]))
+                arrays = {k: torch.from_numpy(np.array(data[k])) for k in ("vectors", "values", "explained", "stds", "mean")}
+        except FileNotFoundError:
+            raise ExplorerError(f"no such directions file: {path}") from None
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise ExplorerError(f"{Path(path).name} is not a directions file ({exc})") from None
+        return cls(**arrays, space=info["space"], method=info["method"], model_hash=info.get("model_hash", ""), params=info.get("params", {}))
+
+
+def apply_directions(
+    x: torch.Tensor, directions: Directions, coefficients: Sequence[float] | torch.Tensor, scale: str = "unit"
+) -> torch.Tensor:
+    """Return ``x + Σ_k c_k · s_k · v_k`` for the first ``len(coefficients)`` directions.
+
+    ``x`` is z or w ([D] or [N, D], in ``directions.space``); ``coefficients`` [K'] (same for all
+    rows) or [N, K'] with K' ≤ K. ``scale="unit"``: c is a distance along the unit vector;
+    ``scale="std"``: c counts standard deviations of the sampled latents along it (s_k = stds[k]).
+    """
+    c = torch.as_tensor(coefficients, dtype=torch.float32)
+    k = c.shape[-1] if c.ndim else 1
+    c = c.reshape(-1, k) if c.ndim <= 1 else c
+    if k > directions.num_components:
+        raise ExplorerError(f"{k} coefficients given, but only {directions.num_components} directions exist")
+    if x.shape[-1] != directions.vectors.shape[1]:
+        raise ExplorerError(
+            f"directions live in a {directions.vectors.shape[1]}-dimensional {directions.space}-space, got vectors of size {x.shape[-1]}"
+        )
+    if scale not in ("unit", "std"):
+        raise ExplorerError(f"scale must be 'unit' or 'std', got {scale!r}")
+    v = directions.vectors[:k].to(torch.float32)  # [K', D]
+    if scale == "std":
+        c = c * directions.stds[:k].to(torch.float32)
+    delta = (c @ v).to(x.device, x.dtype)  # [1 or N, D]
+    out = x + (delta[0] if x.ndim == 1 and delta.shape[0] == 1 else delta)
+    return out
+
+
+# --- model access (per family) ------------------------------------------------------------
+def _generator(model) -> torch.nn.Module:
+    g = getattr(model, "G", None)
+    if g is None or not model.can_generate:
+        raise ExplorerError(f"a {model.kind} model has no latent space to find directions in")
+    return g
+
+
+def _sefa_weight(model) -> tuple[torch.Tensor, str]:
+    """Rows = weight vectors reading the latent: [M, D]; and the space ("z" or "w")."""
+    if hasattr(model, "sefa_weight"):  # a family may describe its own latent-reading layer
+        return model.sefa_weight()
+    g = _generator(model)
+    if model.kind == "dcgan":
+        w = g.stem[0].weight.detach()[: model.latent_dim]  # [latent_dim, C, 4, 4] (embedding rows dropped)
+        return w.reshape(model.latent_dim, -1).T, "z"  # [C·16, latent_dim]
+    if model.kind == "stylegan":
+        affines = _stylegan_affines(model)
+        return torch.cat([a.detach().reshape(a.shape[0], -1) for a in affines], dim=0), "w"  # [Σ C_in, w_dim]
+    raise ExplorerError(f"SeFa directions are not defined for {model.kind} models")
+
+
+def _stylegan_affines(model) -> list[torch.Tensor]:
+    """Effective style-affine weights [C_in, w_dim] of every modulated 3x3 conv (toRGB excluded, as in SeFa)."""
+    out = []
+    for block in model.G.blocks:
+        for layer in (block.conv0, block.conv1):
+            if layer is not None:
+                affine = layer.conv.affine
+                out.append(affine.weight * affine.weight_gain)  # the equalised-lr gain is part of the map
+    return out
+
+
+def _features(model, z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, str]:
+    """Features to run PCA on, [S, M], and the space the directions are returned in."""
+    if hasattr(model, "pca_features"):
+        return model.pca_features(z, labels)
+    g = _generator(model)
+    if model.kind == "dcgan":
+        h = torch.cat([z, g.embed(labels)], dim=1) if g.embed is not None else z
+        feats = g.stem(h[:, :, None, None])  # [S, ngf*m0, 4, 4] after BN + ReLU
+        return feats.reshape(z.shape[0], -1), "z"
+    if model.kind == "stylegan":
+        return _stylegan_mapping(model, z, labels), "w"
+    raise ExplorerError(f"PCA directions are not defined for {model.kind} models")
+
+
+def _stylegan_mapping(model, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    return model.mapping(z, labels)  # untruncated w [N, w_dim]
+
+
+# --- hashing and caching ------------------------------------------------------------------
+_HASHES: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple[int, ...], str]]" = weakref.WeakKeyDictionary()
+_MEMORY: dict[tuple[str, str, str], Directions] = {}
+_LOCK = threading.Lock()
+
+
+def model_hash(model: torch.nn.Module, length: int = 16) -> str:
+    """SHA-256 of the model's weights (names, shapes, dtypes, bytes), hex, truncated.
+
+    Identical weights give identical hashes whatever file or process they came from. The
+    value is memoised per model and recomputed when any tensor has been modified in place
+    (training steps, ``load_state_dict``), detected through the tensors' version counters.
+    """
+    state = model.state_dict()
+    versions = tuple(t._version for t in state.values())
+    with _LOCK:
+        hit = _HASHES.get(model)
+    if hit is not None and hit[0] == versions:
+        return hit[1][:length]
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    digest = h.hexdigest()
+    with _LOCK:
+        _HASHES[model] = (versions, digest)
+    return digest[:length]
+
+
+def cache_dir() -> Path:
+    """Root of GAN Explorer's caches: ``$GAN_EXPLORER_CACHE`` or ``~/.cache/gan-explorer``."""
+    root = os.environ.get("GAN_EXPLORER_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "gan-explorer"
+
+
+def _cached(model, method: str, params: dict[str, Any], compute, use_cache: bool) -> Directions:
+    key_hash = model_hash(model)
+    param_key = json.dumps(params, sort_keys=True)
+    key = (key_hash, method, param_key)
+    if use_cache:
+        with _LOCK:
+            hit = _MEMORY.get(key)
+        if hit is not None:
+            return hit
+        path = cache_dir() / "directions" / f"{key_hash}_{method}_{hashlib.sha256(param_key.encode()).hexdigest()[:8]}.npz"
+        if path.is_file():
+            try:
+                found = Directions.load(path)
+                if found.model_hash == key_hash and found.method == method and found.params == params:
+                    with _LOCK:
+                        _MEMORY[key] = found
+                    return found
+            except ExplorerError:
+                pass  # a corrupt cache file is recomputed and overwritten
+    result = compute()
+    result = Directions(**{**result.__dict__, "model_hash": key_hash, "params": params})
+    if use_cache:
+        with _LOCK:
+            _MEMORY[key] = result
+        try:
+            result.save(path)
+        except OSError:
+            pass  # a read-only home must not break the feature; the memory cache still works
+    return result
+
+
+def clear_directions_cache(disk: bool = False) -> None:
+    """Forget cached directions (and delete the on-disk ones with ``disk=True``)."""
+    with _LOCK:
+        _MEMORY.clear()
+    if disk:
+        for p in (cache_dir() / "directions").glob("*.npz"):
+            p.unlink(missing_ok=True)
+
+
+# --- the two methods ----------------------------------------------------------------------
+def _sign_fix(vectors: torch.Tensor) -> torch.Tensor:
+    """Deterministic sign: each row's largest-magnitude entry is positive."""
+    idx = vectors.abs().argmax(dim=1, keepdim=True)
+    signs = torch.sign(vectors.gather(1, idx))
+    return vectors * torch.where(signs == 0, torch.ones_like(signs), signs)
+
+
+def _pca(features: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exact PCA of [S, M] (float64). Returns mean [M], components [k, M], variances [k], total variance."""
+    s, m = features.shape
+    mean = features.mean(dim=0)
+    fc = features - mean
+    total = float((fc * fc).sum() / (s - 1))
+    if m <= s:
+        evals, evecs = torch.linalg.eigh(fc.T @ fc / (s - 1))  # ascending
+        evals, comps = evals.flip(0)[:k], evecs.flip(1)[:, :k].T  # [k], [k, M]
+    else:  # fewer samples than features: eigen-decompose the Gram matrix instead (S×S)
+        evals, evecs = torch.linalg.eigh(fc @ fc.T / (s - 1))
+        evals, u = evals.flip(0)[:k], evecs.flip(1)[:, :k]  # [k], [S, k]
+        comps = (fc.T @ u).T  # [k, M]
+        comps = comps / comps.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    return mean, comps, evals.clamp_min(0.0), torch.tensor(total, dtype=torch.float64)
+
+
+def _sample_inputs(model, num_samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    z = torch.randn(num_samples, model.latent_dim, generator=gen)  # [S, D]
+    labels = torch.randint(0, model.num_classes, (num_samples,), generator=gen) if model.num_classes else None
+    return z, labels
+
+
+@torch.no_grad()
+def _batched_features(model, z: torch.Tensor, labels: torch.Tensor | None, batch: int = 1000) -> tuple[torch.Tensor, str]:
+    was_training = model.training
+    model.eval()
+    try:
+        outs, space = [], "z"
+        for i in range(0, z.shape[0], batch):
+            lab = labels[i : i + batch].to(model.device) if labels is not None else None
+            f, space = _features(model, z[i : i + batch].to(model.device), lab)
+            outs.append(f.detach().to("cpu", torch.float64))
+    finally:
+        model.train(was_training)
+    return torch.cat(outs), space
+
+
+def pca_directions(model, num_samples: int = 5000, num_components: int = 10, seed: int = 0, cache: bool = True) -> Directions:
+    """GANSpace-style principal directions (see the module docstring for what is analysed).
+
+    Args:
+        model: a DCGAN or StyleGAN model.
+        num_samples: latents sampled (deterministically from ``seed``) for the PCA.
+        num_components: K, the number of directions returned (most variance first).
+        seed: seed of the sample.
+        cache: reuse/store results in the memory and disk caches.
+    Returns:
+        :class:`Directions` with orthonormal ``vectors`` [K, D] sorted by explained variance.
+    """
+    _generator(model)
+    num_components, num_samples = int(num_components), int(num_samples)
+    if num_components < 1:
+        raise ExplorerError("num_components must be at least 1")
+    if num_samples < num_components + 2:
+        raise ExplorerError(f"num_samples must exceed num_components + 1 (got {num_samples} samples for {num_components} components)")
+    params = {"num_samples": num_samples, "num_components": num_components, "seed": int(seed)}
+
+    def compute() -> Directions:
+        z, labels = _sample_inputs(model, num_samples, seed)
+        feats, space = _batched_features(model, z, labels)  # [S, M]
+        k = min(num_components, feats.shape[1], num_samples - 1, model.latent_dim if space == "z" else feats.shape[1])
+        mean, comps, variances, total = _pca(feats, k)
+        if space == "w":  # the features are the space itself
+            vectors = _sign_fix(comps)
+            stds = variances.sqrt()
+            space_mean = mean
+        else:  # transfer feature-space components to z by least squares (GANSpace §2.2)
+            coords = (feats - mean) @ comps.T  # [S, k] PCA coordinates
+            basis = torch.linalg.lstsq(coords, z.to(torch.float64)).solution  # [k, D]: z ≈ coords @ basis
+            q, r = torch.linalg.qr(basis.T)  # Gram–Schmidt in variance order: q[:, i] ∥ span(basis[:i+1])
+            signs = torch.sign(torch.diagonal(r))
+            q = q * torch.where(signs == 0, torch.ones_like(signs), signs)[None]
+            vectors = q.T  # [k, D], row 0 ∥ basis[0]
+            stds = torch.ones(vectors.shape[0], dtype=torch.float64)  # z ~ N(0, I): unit std along any unit vector
+            space_mean = torch.zeros(model.latent_dim, dtype=torch.float64)
+        return Directions(
+            vectors=vectors.float().contiguous(),
+            values=variances.float(),
+            explained=(variances / total.clamp_min(1e-300)).float(),
+            stds=stds.float(),
+            mean=space_mean.float(),
+            space=space,
+            method="pca",
+        )
+
+    return _cached(model, "pca", params, compute, cache)
+
+
+def sefa_directions(model, num_components: int = 10, normalize_rows: bool = True, cache: bool = True) -> Directions:
+    """Closed-form SeFa directions: top eigenvectors of AᵀA (see the module docstring for A).
+
+    Args:
+        model: a DCGAN or StyleGAN model.
+        num_components: K, the number of directions returned (largest eigenvalue first).
+        normalize_rows: scale each row of A to unit norm first, as the SeFa reference code does,
+            so layers with larger weights do not dominate the stacked StyleGAN affines.
+        cache: reuse/store results in the memory and disk caches.
+    Returns:
+        :class:`Directions` with orthonormal ``vectors`` [K, D] in z-space (DCGAN) or w-space (StyleGAN).
+    """
+    _generator(model)
+    if int(num_components) < 1:
+        raise ExplorerError("num_components must be at least 1")
+    params = {"num_components": int(num_components), "normalize_rows": bool(normalize_rows)}
+
+    def compute() -> Directions:
+        a, space = _sefa_weight(model)
+        a = a.detach().to("cpu", torch.float64)  # [M, D]
+        if normalize_rows:
+            a = a / a.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        evals, evecs = torch.linalg.eigh(a.T @ a)  # ascending
+        k = min(int(num_components), a.shape[1])
+        evals, vectors = evals.flip(0)[:k].clamp_min(0.0), _sign_fix(evecs.flip(1)[:, :k].T)  # [k], [k, D]
+        total = torch.linalg.eigvalsh(a.T @ a).clamp_min(0).sum()
+        if space == "w":  # spread and centre of w along each direction, from a fixed sample
+            z, labels = _sample_inputs(model, 2000, 0)
+            w, _ = _batched_features(model, z, labels)
+            mean, stds = w.mean(dim=0), (w @ vectors.T).std(dim=0)
+        else:
+            mean, stds = torch.zeros(a.shape[1], dtype=torch.float64), torch.ones(k, dtype=torch.float64)
+        return Directions(
+            vectors=vectors.float().contiguous(),
+            values=evals.float(),
+            explained=(evals / total.clamp_min(1e-300)).float(),
+            stds=stds.float(),
+            mean=mean.float(),
+            space=space,
+            method="sefa",
+        )
+
+    return _cached(model, "sefa", params, compute, cache)
+
+
+def find_directions(model, method: str = "sefa", num_components: int = 10, **kwargs: Any) -> Directions:
+    """Dispatch to :func:`pca_directions` or :func:`sefa_directions` by name."""
+    if method == "pca":
+        return pca_directions(model, num_components=num_components, **kwargs)
+    if method == "sefa":
+        return sefa_directions(model, num_components=num_components, **kwargs)
+    raise ExplorerError(f"direction method must be 'pca' or 'sefa', got {method!r}")
