@@ -1,0 +1,185 @@
+"""Importers for other projects' checkpoints: foreign state_dict layouts → our model families.
+
+``import_foreign(paths)`` (called by :func:`explorer.load` for anything that is not our own
+``.safetensors``) reads every file with :func:`explorer.checkpoint.load_state_dict_safely`
+(``torch.load(weights_only=True)``: tensors only, no code runs), asks each registered importer
+whether it recognises the tensor names and shapes, and lets the one that does build the model.
+Formats are recognised by layout, not by file name; names only say which role a file plays
+when the layout cannot (junyanz ``G_A`` vs ``G_B``) and which siblings to pick up.
+
+Registered formats (see each module): ``pytorch-examples-dcgan``, ``junyanz-cyclegan``.
+An importer is any object with ``name``, ``description`` and the methods of :class:`Importer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from explorer.errors import CheckpointError
+from explorer.models.base import GANModel
+
+#: file suffixes considered when a directory is given
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+
+
+@dataclass
+class ForeignFile:
+    """One foreign checkpoint file: its path, tensors, and the role its importer gave it."""
+
+    path: Path
+    state: dict[str, torch.Tensor]
+    role: str = ""
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in self.state.items()}
+
+
+class Importer(Protocol):
+    name: str
+    description: str
+
+    def match(self, shapes: dict[str, tuple[int, ...]]) -> str | None:
+        """The role ("G", "D", ...) a state_dict with these tensor names/shapes plays in this format, or None."""
+
+    def pick_from_directory(self, files: list[Path]) -> list[Path]:
+        """The files of this format a run directory should load (empty if none by name)."""
+
+    def siblings(self, file: ForeignFile) -> list[Path]:
+        """Existing files to load together with ``file`` when it was given alone."""
+
+    def build(self, files: list[ForeignFile]) -> GANModel:
+        """Build our model from matched files (distinct roles); raise CheckpointError if inconsistent."""
+
+
+_IMPORTERS: dict[str, Importer] = {}
+
+
+def register_importer(importer: Importer) -> Importer:
+    """Add a format; names must be unique."""
+    if importer.name in _IMPORTERS:
+        raise ValueError(f"importer {importer.name!r} is already registered")
+    _IMPORTERS[importer.name] = importer
+    return importer
+
+
+def importers() -> list[Importer]:
+    _register_builtins()
+    return list(_IMPORTERS.values())
+
+
+def known_formats() -> str:
+    """One line per known foreign format, for error messages and ``gan-explorer import --help``."""
+    return "\n".join(f"  - {imp.description}" for imp in importers())
+
+
+def _register_builtins() -> None:
+    if not _IMPORTERS:
+        from explorer.importers import junyanz_cyclegan, pytorch_dcgan
+
+        register_importer(pytorch_dcgan.PytorchDCGANImporter())
+        register_importer(junyanz_cyclegan.JunyanzCycleGANImporter())
+
+
+def read_foreign(path: Path) -> ForeignFile:
+    """Read one file safely; drop a ``module.`` prefix left by (Distributed)DataParallel."""
+    from explorer.checkpoint import load_state_dict_safely
+
+    state = load_state_dict_safely(path)
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return ForeignFile(path=path, state=state)
+
+
+def _unknown_layout(file: ForeignFile) -> CheckpointError:
+    keys = list(file.state)
+    sample = ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
+    return CheckpointError(
+        f"{file.path.name}: unrecognised checkpoint layout ({len(keys)} tensors: {sample}).\n"
+        f"GAN Explorer reads its own .safetensors checkpoints and these foreign formats:\n{known_formats()}"
+    )
+
+
+def _expand_directory(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
+    if not files:
+        raise CheckpointError(f"{folder} holds no checkpoint files ({', '.join(CHECKPOINT_SUFFIXES)})")
+    for imp in importers():
+        picked = imp.pick_from_directory(files)
+        if picked:
+            return picked
+    if len(files) == 1:
+        return files
+    names = ", ".join(p.name for p in files[:6]) + (", ..." if len(files) > 6 else "")
+    raise CheckpointError(
+        f"{folder} holds several checkpoint files ({names}) and none is named as a known run layout; pass the file(s) to load.\n"
+        f"Known formats:\n{known_formats()}"
+    )
+
+
+def _match(file: ForeignFile) -> Importer:
+    shapes = file.shapes
+    for imp in importers():
+        role = imp.match(shapes)
+        if role:
+            file.role = role
+            return imp
+    raise _unknown_layout(file)
+
+
+def import_foreign(paths: list[Path]) -> GANModel:
+    """Build one of our models from foreign checkpoint file(s) or a run directory.
+
+    A single file also pulls in the siblings its format defines (pytorch/examples DCGAN:
+    ``netD_epoch_N.pth`` next to ``netG_epoch_N.pth``). The model's ``card["imported"]``
+    records the format, the files used and the parts present.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise CheckpointError("no checkpoint file given")
+    if any(p.is_dir() for p in paths):
+        if len(paths) != 1:
+            raise CheckpointError("give either one run directory or a list of files, not both")
+        paths = _expand_directory(paths[0])
+    for p in paths:
+        if not p.exists():
+            raise CheckpointError(f"no such checkpoint file: {p}")
+    files = [read_foreign(p) for p in paths]
+    found = [_match(f) for f in files]
+    imp = found[0]
+    if any(other is not imp for other in found):
+        kinds = ", ".join(f"{f.path.name}: {i.name}" for f, i in zip(files, found))
+        raise CheckpointError(f"these files come from different formats and cannot form one model ({kinds})")
+    skipped: list[str] = []
+    if len(files) == 1:
+        for sib in imp.siblings(files[0]):
+            try:
+                extra = read_foreign(sib)
+                if _match(extra) is imp:
+                    files.append(extra)
+                    continue
+                skipped.append(f"{sib.name} (a different format)")
+            except CheckpointError as exc:
+                skipped.append(f"{sib.name} ({exc})")
+    model = imp.build(files)
+    if skipped:
+        model.card.setdefault("imported", {}).setdefault("notes", []).append("sibling file(s) not used: " + "; ".join(skipped))
+    return model
+
+
+def imported_card(format_description: str, files: list[ForeignFile], parts: list[str], notes: list[str]) -> dict:
+    """The ``card`` entries every importer writes (JSON-serialisable)."""
+    return {
+        "imported": {
+            "format": format_description,
+            "files": [f.path.name for f in files],
+            "roles": {f.path.name: f.role for f in files},
+            "parts": list(parts),
+            "notes": list(notes),
+        },
+        "intended_use": "inspection and comparison of a model trained elsewhere",
+    }
