@@ -138,8 +138,9 @@ class JunyanzCycleGANImporter:
             if role in theirs:
                 raise CheckpointError(f"{theirs[role].path.name} and {f.path.name} are both {role}; pass one file per network")
             theirs[role] = f
-        g_layouts = {r: _generator_layout(_clean(f.state)) for r, f in theirs.items() if r.startswith("G")}
-        d_layouts = {r: _discriminator_layout(_clean(f.state)) for r, f in theirs.items() if r.startswith("D")}
+        shapes = {r: {k: tuple(v.shape) for k, v in _clean(f.state).items()} for r, f in theirs.items()}
+        g_layouts = {r: _generator_layout(s) for r, s in shapes.items() if r.startswith("G")}
+        d_layouts = {r: _discriminator_layout(s) for r, s in shapes.items() if r.startswith("D")}
         settings: dict = {}
 
         def agree(key: str, value, source: str) -> None:
