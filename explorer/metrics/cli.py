@@ -1,0 +1,149 @@
+"""``gan-explorer metrics CKPT ...``: evaluate a checkpoint from the terminal.
+
+The main CLI calls :func:`add_metrics_command` with its argparse sub-parsers object; the command
+sets ``func`` (``args -> exit code``) via ``set_defaults``. Output: a table whose header names the
+feature extractor and says whether the numbers are comparable with published ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from explorer.errors import ExplorerError
+
+
+def add_metrics_command(subparsers) -> argparse.ArgumentParser:
+    """Register ``metrics CKPT [--real NAME] [--extractor NAME] [--num N] ...``."""
+    p = subparsers.add_parser(
+        "metrics", help="FID / KID / IS / precision-recall of a generator against a real data set",
+        description="Generates --num samples (latent seeds --seed .. --seed+num-1), extracts features with "
+                    "--extractor and compares them with the real set. Real-set features are cached "
+                    "(~/.cache/gan-explorer/metrics or $GAN_EXPLORER_CACHE_DIR).")
+    p.add_argument("checkpoint", help="generator checkpoint (.safetensors, or a foreign .pth)")
+    p.add_argument("--real", default="digits", help="real data set: shipped name or image folder (default digits)")
+    p.add_argument("--split", default="train", choices=("train", "heldout", "all"), help="split of the real set")
+    p.add_argument("--extractor", default="imagenet-trunk",
+                   help="imagenet-trunk (default, offline, non-standard) | inception-v3 (needs --inception-weights) "
+                        "| domain-classifier")
+    p.add_argument("--metrics", default="fid,kid,is,pr", help="comma list of fid,kid,is,pr,dc (default fid,kid,is,pr)")
+    p.add_argument("--num", type=int, default=2000, help="number of generated samples (default 2000)")
+    p.add_argument("--num-real", type=int, default=None, help="number of real images (default: same as --num)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="first latent seed (default 0)")
+    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--inception-weights", default=None,
+                   help="Inception-v3 weights file (torchvision or pytorch-fid FID weights); "
+                        "or set $GAN_EXPLORER_INCEPTION_WEIGHTS")
+    p.add_argument("--classifier", default=None, help="classifier checkpoint for --extractor domain-classifier")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: $GAN_EXPLORER_DEVICE, else CUDA if present)")
+    p.add_argument("--no-cache", action="store_true", help="recompute real-set features")
+    p.add_argument("--json", default=None, help="also write the result as JSON to this file")
+    p.add_argument("--record", action="store_true",
+                   help="add the result to the checkpoint's model card (rewrites the .safetensors file)")
+    p.set_defaults(func=run_metrics_command)
+    return p
+
+
+class _ProgressPrinter:
+    """One updating line per stage on stderr (no dependency on a terminal library)."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream, self.stage, self.last = stream, None, 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage != self.stage:
+            if self.stage is not None:
+                self.stream.write("\n")
+            self.stage, self.last = stage, 0.0
+        if now - self.last < 0.2 and done < total:
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / total) if total else width
+        self.stream.write(f"\r{stage:<24s} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stage is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def format_table(results: dict) -> str:
+    """Human-readable table of one evaluate() result, headed by the extractor."""
+    comparable = "comparable with published numbers" if results.get("comparable_with_published") else \
+        "NOT comparable with published numbers"
+    lines = [
+        f"extractor: {results.get('extractor')} — {results.get('extractor_label')}",
+        f"           ({comparable}; id {results.get('extractor_id')})",
+        f"samples: {results.get('num_fake')} generated vs {results.get('num_real')} real "
+        f"({results.get('real')}/{results.get('real_split')}, {results.get('resolution')}px, seed {results.get('seed')})",
+        "",
+        f"{'metric':<22s} {'value':>14s}",
+        f"{'-' * 22} {'-' * 14}",
+    ]
+
+    def row(name, value, std=None):
+        text = f"{value:.4f}" if std is None else f"{value:.4f} ± {std:.4f}"
+        lines.append(f"{name:<22s} {text:>14s}")
+
+    if "fid" in results:
+        row("FD (FID-style)", results["fid"])
+    if "kid_mean" in results:
+        row("KID", results["kid_mean"], results["kid_std"])
+    if "is_mean" in results:
+        row("IS", results["is_mean"], results["is_std"])
+    for key in ("precision", "recall", "density", "coverage"):
+        if key in results:
+            row(key, results[key])
+    if results.get("is_logits"):
+        lines.append(f"IS logits: {results['is_logits']}")
+    for note in results.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def run_metrics_command(args) -> int:
+    import explorer
+    from explorer.metrics.evaluate import evaluate, record_metrics
+
+    options = {}
+    if args.inception_weights:
+        options["weights"] = args.inception_weights
+    if args.classifier:
+        options["weights"] = args.classifier
+    progress = _ProgressPrinter()
+    try:
+        model = explorer.load(args.checkpoint, device=args.device)
+        results = evaluate(model, real=args.real, metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
+                           extractor=args.extractor, num_samples=args.num, num_real=args.num_real,
+                           batch_size=args.batch_size, progress=progress, seed=args.seed, device=args.device,
+                           real_split=args.split, extractor_options=options, use_cache=not args.no_cache,
+                           truncation=args.truncation)
+    except ExplorerError as exc:
+        progress.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    progress.close()
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2)
+    if args.record:
+        try:
+            explorer.read_metadata(args.checkpoint)  # only our own format carries a card
+            own = True
+        except ExplorerError:
+            own = False
+        if not own:
+            print("note: --record only rewrites GAN Explorer's own .safetensors checkpoints; nothing recorded",
+                  file=sys.stderr)
+        else:
+            model.card = record_metrics(model.card, results)
+            explorer.save(model, args.checkpoint)
+            print(f"recorded in the model card of {args.checkpoint}")
+    return 0

@@ -1,0 +1,283 @@
+"""High-level evaluation: generate samples, extract features, compute the requested metrics.
+
+``evaluate`` is what the CLI (``gan-explorer metrics``), the Evaluate tab and scripts call.
+Every result names its extractor and whether its scores are comparable with published numbers.
+``record_metrics`` folds a result into a model card; ``nearest_neighbours`` finds the training
+images closest to each sample (memorisation check).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from explorer.errors import ExplorerError
+from explorer.metrics import cache as stats_cache
+from explorer.metrics.extractors import FeatureExtractor, extract, get_extractor, iter_batches
+from explorer.metrics.frechet import feature_statistics, frechet_distance
+from explorer.metrics.scores import density_coverage, inception_score, kid, precision_recall
+
+KNOWN_METRICS = ("fid", "kid", "is", "pr", "dc")
+#: the subset-independent split used for real images: a fixed permutation, so caches are reused
+REAL_SUBSET_SEED = 0
+
+Progress = Callable[[str, int, int], None]
+
+
+def _as_images(x) -> torch.Tensor:
+    """Tensor/array [N, C, H, W] float in [-1, 1] (uint8 0..255 is converted)."""
+    t = torch.from_numpy(x) if isinstance(x, np.ndarray) else x
+    if t.dtype == torch.uint8:
+        t = t.float() / 127.5 - 1.0
+    if t.ndim != 4 or t.shape[1] not in (1, 3):
+        raise ExplorerError(f"images must have shape [N, 1 or 3, H, W], got {list(t.shape)}")
+    return t.float()
+
+
+def _is_generator_model(obj) -> bool:
+    return isinstance(obj, torch.nn.Module) and hasattr(obj, "generate") and getattr(obj, "can_generate", False)
+
+
+def _fake_batches(model, seeds: Sequence[int], batch_size: int, truncation: float, device) -> "Iterator":
+    from explorer import latents_from_seeds
+
+    num_classes = int(getattr(model, "num_classes", 0) or 0)
+    model.eval()
+    for start in range(0, len(seeds), batch_size):
+        chunk = seeds[start:start + batch_size]
+        z = latents_from_seeds(model, chunk)
+        # Conditional models: balanced labels (sample i gets class i mod K), independent of batch size.
+        labels = torch.as_tensor([s % num_classes for s in range(start, start + len(chunk))]) if num_classes else None
+        with torch.no_grad():
+            x = model.generate(z.to(model.device), labels=labels, truncation=truncation)
+        yield x.detach().to(device).clamp(-1, 1)
+
+
+class _Sized:
+    """An iterable with a length (so progress bars know the total)."""
+
+    def __init__(self, it, n):
+        self.it, self.n = it, n
+
+    def __iter__(self):
+        return iter(self.it)
+
+    def __len__(self):
+        return self.n
+
+
+def _real_features(real, extractor: FeatureExtractor, resolution: int, channels: int, num_real: int | None,
+                   split: str, batch_size: int, progress: Progress | None, use_cache: bool, notes: list) -> dict:
+    """Features (and stats) of the real set; shipped data sets are cached on disk."""
+    if isinstance(real, str):
+        from explorer.data import get_dataset, list_shipped
+
+        ds = get_dataset(real, resolution=resolution or None, channels=channels or None, split=split)
+        n = len(ds) if num_real is None else min(int(num_real), len(ds))
+        if num_real is not None and num_real > len(ds):
+            notes.append(f"only {len(ds)} real images in {real}/{split}; using all of them")
+        key = None
+        if use_cache and real in list_shipped():
+            key = stats_cache.cache_key(real, split, extractor.identity(), ds.resolution, ds.channels, n)
+            hit = stats_cache.load(key)
+            if hit is not None:
+                if progress:
+                    progress("real features (cached)", n, n)
+                return {**hit, "name": real, "count": n}
+        images, _ = ds.tensors()
+        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(REAL_SUBSET_SEED))[:n]
+        images = images[order.sort().values]
+        out = extract(extractor, images, batch_size, progress, stage="real features")
+        mu, sigma = feature_statistics(out["features"])
+        if key is not None:
+            stats_cache.save(key, out["features"], out["logits"], mu, sigma,
+                             {"dataset": real, "split": split, "extractor": extractor.identity(),
+                              "resolution": ds.resolution, "channels": ds.channels, "count": n})
+        return {**out, "mu": mu, "sigma": sigma, "name": real, "count": n}
+    if isinstance(real, (torch.Tensor, np.ndarray)):
+        images = _as_images(real)
+        if num_real is not None:
+            images = images[: int(num_real)]
+        name = "tensor"
+    else:  # an ImageDataset or any Dataset of (image, label)
+        images = real
+        name = getattr(real, "name", type(real).__name__)
+    out = extract(extractor, images, batch_size, progress, stage="real features")
+    mu, sigma = feature_statistics(out["features"])
+    return {**out, "mu": mu, "sigma": sigma, "name": name, "count": out["features"].shape[0]}
+
+
+def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "kid", "is", "pr"),
+             extractor: str | FeatureExtractor = "imagenet-trunk", num_samples: int = 2000,
+             num_real: int | None = None, batch_size: int = 64, progress: Progress | None = None, seed: int = 0,
+             device=None, real_split: str = "train", extractor_options: dict | None = None,
+             use_cache: bool = True, truncation: float = 1.0, kid_subsets: int = 100,
+             kid_subset_size: int = 1000, is_splits: int = 10, pr_k: int = 3, dc_k: int = 5) -> dict:
+    """Compute sample-quality metrics of a generator (or of given images) against a real set.
+
+    Args:
+        model_or_images: a model with ``generate`` (samples use latent seeds ``seed .. seed+num_samples-1``
+            via ``explorer.latents_from_seeds``; conditional models get balanced labels ``i mod K``),
+            or images (tensor/array [N, C, H, W] in [-1, 1], or a Dataset of (image, label)).
+        real: a data set name for ``explorer.data.get_dataset`` (resized to the samples' resolution and
+            channels; cached on disk for shipped sets), or images like ``model_or_images``.
+        metrics: any of "fid", "kid", "is" (needs an extractor with logits), "pr" (precision/recall),
+            "dc" (density/coverage).
+        extractor: "imagenet-trunk" (default, ships offline), "inception-v3" (needs weights: pass
+            ``extractor_options={"weights": PATH}``) or "domain-classifier"; or a FeatureExtractor.
+        num_samples: number of generated samples (ignored for images: all are used).
+        num_real: real images to use (default: as many as samples, at most the set's size).
+        progress: ``progress(stage, done, total)`` called as work advances.
+        seed: first latent seed.
+    Returns:
+        A JSON-serialisable dict: the extractor (``extractor``, ``extractor_label``, ``extractor_id``,
+        ``comparable_with_published``), what was compared (``real``, ``num_fake``, ``num_real``, ...),
+        the scores (``fid``, ``kid_mean``/``kid_std``, ``is_mean``/``is_std``, ``precision``/``recall``,
+        ``density``/``coverage``), and ``notes`` on anything skipped.
+    """
+    from explorer.runtime import resolve_device
+
+    started = time.perf_counter()
+    metrics = tuple(dict.fromkeys(m.lower() for m in metrics))
+    unknown = [m for m in metrics if m not in KNOWN_METRICS]
+    if unknown:
+        raise ExplorerError(f"unknown metrics {unknown}; choose from {', '.join(KNOWN_METRICS)}")
+    if batch_size < 1 or num_samples < 2:
+        raise ExplorerError("batch_size must be >= 1 and num_samples >= 2")
+    device = resolve_device(device)
+    options = dict(extractor_options or {})
+    if extractor == "domain-classifier" and isinstance(real, str):
+        options.setdefault("dataset", real)
+    ext = get_extractor(extractor, device=device, **options)
+    notes: list[str] = []
+
+    # ----- generated side
+    if _is_generator_model(model_or_images):
+        model = model_or_images
+        seeds = list(range(int(seed), int(seed) + int(num_samples)))
+        fake_source = _Sized(_fake_batches(model, seeds, batch_size, truncation, device), len(seeds))
+        resolution, channels = int(model.resolution), int(model.image_channels)
+        fake_desc = {"model_kind": model.kind, "latent_seeds": f"{seeds[0]}..{seeds[-1]}", "truncation": truncation}
+    elif isinstance(model_or_images, torch.nn.Module):
+        raise ExplorerError(f"a {getattr(model_or_images, 'kind', type(model_or_images).__name__)} model cannot "
+                            "generate samples from latents; translate images first and pass them as a tensor")
+    else:
+        fake_source = _as_images(model_or_images) if isinstance(model_or_images, (torch.Tensor, np.ndarray)) else model_or_images
+        first = fake_source[0] if not isinstance(fake_source, torch.Tensor) else fake_source[:1]
+        first = first[0] if isinstance(first, (tuple, list)) else first
+        resolution, channels = int(first.shape[-1]), int(first.shape[-3])
+        fake_desc = {"model_kind": None}
+    fake = extract(ext, fake_source, batch_size, progress, stage="samples")
+    num_fake = fake["features"].shape[0]
+
+    # ----- real side
+    need_real = any(m in metrics for m in ("fid", "kid", "pr", "dc"))
+    real_out = None
+    if need_real:
+        real_out = _real_features(real, ext, resolution, channels, num_real if num_real is not None else num_fake,
+                                  real_split, batch_size, progress, use_cache, notes)
+
+    result = {
+        **ext.info(),
+        "real": real_out["name"] if real_out else (real if isinstance(real, str) else None),
+        "real_split": real_split if isinstance(real, str) else None,
+        "num_fake": int(num_fake),
+        "num_real": int(real_out["count"]) if real_out else 0,
+        "resolution": resolution,
+        "seed": int(seed),
+        **fake_desc,
+    }
+    steps = [m for m in metrics]
+    for i, name in enumerate(steps):
+        if progress:
+            progress(f"metric {name}", i, len(steps))
+        if name == "fid":
+            mu, sigma = feature_statistics(fake["features"])
+            result["fid"] = frechet_distance(mu, sigma, real_out["mu"], real_out["sigma"])
+            if num_fake < ext.feature_dim:
+                notes.append(f"FID from {num_fake} samples in {ext.feature_dim}-d: biased upwards, "
+                             "compare only runs with equal sample counts")
+        elif name == "kid":
+            result.update(kid(fake["features"], real_out["features"], num_subsets=kid_subsets,
+                              subset_size=kid_subset_size, seed=seed))
+        elif name == "is":
+            if fake["logits"] is None:
+                notes.append(f"IS skipped: the {ext.name} extractor has no class logits "
+                             "(use inception-v3 or domain-classifier)")
+                continue
+            splits = min(is_splits, num_fake)
+            result.update(inception_score(logits=fake["logits"], splits=splits, seed=seed))
+            result["is_logits"] = ext.logits_label
+        elif name == "pr":
+            result.update(precision_recall(fake["features"], real_out["features"], k=pr_k))
+        elif name == "dc":
+            result.update(density_coverage(fake["features"], real_out["features"], k=dc_k))
+    if progress:
+        progress("done", len(steps), len(steps))
+    result["notes"] = notes
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def record_metrics(card: dict | None, results: dict) -> dict:
+    """Return a copy of ``card`` with ``results`` added under ``card["metrics"]`` (a list).
+
+    An earlier entry for the same extractor, real set, sample count and seed is replaced, so
+    re-running an evaluation does not pile up duplicates. Only JSON-safe scalars are kept.
+    """
+    card = dict(card or {})
+    entry = {k: v for k, v in results.items() if isinstance(v, (str, int, float, bool, type(None)))}
+    if results.get("notes"):
+        entry["notes"] = [str(n) for n in results["notes"]]
+    entry["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    same = ("extractor_id", "real", "real_split", "num_fake", "num_real", "seed", "resolution")
+    previous = [e for e in card.get("metrics", []) if isinstance(e, dict)]
+    kept = [e for e in previous if any(e.get(k) != entry.get(k) for k in same)]
+    card["metrics"] = kept + [entry]
+    return card
+
+
+def nearest_neighbours(samples, train_images, k: int = 3, extractor: str | FeatureExtractor = "imagenet-trunk",
+                       batch_size: int = 64, device=None, split: str = "train",
+                       progress: Progress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each sample, its ``k`` nearest training images (memorisation check).
+
+    Args:
+        samples: images [N, C, H, W] in [-1, 1].
+        train_images: images [M, C, H, W], a Dataset, or a data set name (``split`` of it, resized
+            to the samples' resolution and channels).
+        extractor: a feature extractor name/instance, or "pixels" for Euclidean distance in pixel space.
+    Returns:
+        (indices [N, k] int64 into the training set, distances [N, k] float32), nearest first.
+    """
+    samples = _as_images(samples)
+    if isinstance(train_images, str):
+        from explorer.data import get_dataset
+
+        train_images = get_dataset(train_images, resolution=samples.shape[-1], channels=samples.shape[1], split=split)
+    if extractor == "pixels":
+        def flat(x):
+            return x.reshape(x.shape[0], -1).double().numpy()
+
+        query = flat(samples)
+        train = np.concatenate([flat(_as_images(b)) for b in iter_batches(train_images, 1024)])
+        if train.shape[1] != query.shape[1]:
+            raise ExplorerError("pixel-space neighbours need samples and training images of the same shape")
+    else:
+        ext = get_extractor(extractor, device=device)
+        query = extract(ext, samples, batch_size, progress, stage="sample features")["features"]
+        train = extract(ext, train_images, batch_size, progress, stage="training features")["features"]
+    k = int(min(k, train.shape[0]))
+    if k < 1:
+        raise ExplorerError("k must be >= 1 and the training set non-empty")
+    q, t = torch.from_numpy(query), torch.from_numpy(train)
+    dists, idx = [], []
+    for start in range(0, q.shape[0], 256):
+        d = torch.cdist(q[start:start + 256], t)  # [b, M]
+        vals, ind = d.topk(k, dim=1, largest=False)
+        dists.append(vals)
+        idx.append(ind)
+    return torch.cat(idx).long(), torch.cat(dists).float()

