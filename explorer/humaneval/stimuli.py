@@ -1,0 +1,136 @@
+"""Where the images raters see come from: the stimulus provider, attention-check images, PNG I/O.
+
+A stimulus provider is any callable ``provider(kind, source, seeds) -> uint8 [N, H, W, C]``:
+
+- ``kind == "fake"``: one image per latent seed from model ``source`` (a checkpoint path/id);
+  the same seed must always give the same image.
+- ``kind == "real"``: ``len(seeds)`` distinct images from real set ``source``, picked
+  deterministically from ``seeds``.
+
+Tests pass synthetic providers; :func:`default_stimulus_provider` uses real checkpoints and
+the shipped data sets (imported lazily so this module stays cheap to import).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from explorer.humaneval.config import HumanEvalError
+
+StimulusProvider = Callable[[str, str, Sequence[int]], np.ndarray]
+
+
+def default_stimulus_provider(device=None, batch_size: int = 64) -> StimulusProvider:
+    """Provider backed by ``explorer.load(...).generate`` and ``explorer.data.shipped_arrays``.
+
+    Latents come from ``explorer.latents_from_seeds`` (documented, deterministic); class-
+    conditional models get label ``seed % num_classes`` so a seed always means the same image.
+    """
+    models: dict[str, object] = {}
+
+    def provide(kind: str, source: str, seeds: Sequence[int]) -> np.ndarray:
+        seeds = [int(s) for s in seeds]
+        if kind == "real":
+            from explorer.data import shipped_arrays
+
+            images = shipped_arrays(source)["images"]  # [N, H, W, C] uint8
+            if len(seeds) > len(images):
+                raise HumanEvalError(f"real set {source!r} has only {len(images)} images, {len(seeds)} requested")
+            idx = np.random.default_rng(seeds).choice(len(images), size=len(seeds), replace=False)
+            return np.ascontiguousarray(images[idx])
+        if kind != "fake":
+            raise ValueError(f"unknown stimulus kind {kind!r}")
+        import torch
+
+        import explorer
+
+        if source not in models:
+            model = explorer.load(source)
+            if device is not None:
+                model = model.to(device)
+            models[source] = model.eval()
+        model = models[source]
+        dev = next(model.parameters()).device
+        num_classes = int(getattr(getattr(model, "config", None), "num_classes", 0) or 0)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(seeds), batch_size):
+                chunk = seeds[start:start + batch_size]
+                z = explorer.latents_from_seeds(model, chunk).to(dev)
+                labels = torch.tensor([s % num_classes for s in chunk], device=dev) if num_classes else None
+                x = model.generate(z, labels=labels)  # [N, C, H, W] in [-1, 1]
+                out.append(to_uint8(x))
+        return np.concatenate(out)
+
+    return provide
+
+
+def to_uint8(x) -> np.ndarray:
+    """Float images in [-1, 1], torch [N, C, H, W], to uint8 numpy [N, H, W, C]."""
+    arr = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().numpy().astype(np.uint8)
+    return np.ascontiguousarray(arr.transpose(0, 2, 3, 1))
+
+
+def check_images(rng: np.random.Generator, num: int, height: int, width: int, channels: int) -> np.ndarray:
+    """Obvious fakes for real-vs-fake attention checks: uint8 [num, H, W, C].
+
+    Cycles through pure per-pixel noise, a coarse random-colour checkerboard, and random
+    colour stripes — none can pass for a photo or a drawing from any of our data sets."""
+    out = np.empty((num, height, width, channels), np.uint8)
+    for i in range(num):
+        style = i % 3
+        if style == 0:
+            img = rng.integers(0, 256, (height, width, channels))
+        elif style == 1:
+            cell = max(2, min(height, width) // 4)
+            colours = rng.integers(0, 256, (2, channels))
+            yy, xx = np.mgrid[:height, :width]
+            img = colours[((yy // cell + xx // cell) % 2)]
+        else:
+            num_stripes = int(rng.integers(3, 7))
+            colours = rng.integers(0, 256, (num_stripes, channels))
+            img = np.repeat(colours[(np.arange(width) * num_stripes // width)][None], height, axis=0)
+        out[i] = img
+    return out
+
+
+def match_shape(images: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
+    """Resize/convert uint8 [N, H, W, C] images so every stimulus in a session has one shape
+    (a real-vs-fake judgement must not be decidable from size or colour mode)."""
+    from PIL import Image
+
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.shape[1:] == (height, width, channels):
+        return images
+    out = np.empty((len(images), height, width, channels), np.uint8)
+    for i, img in enumerate(images):
+        pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+        pil = pil.convert("L" if channels == 1 else "RGB")
+        if pil.size != (width, height):
+            pil = pil.resize((width, height), Image.Resampling.LANCZOS)
+        arr = np.asarray(pil)
+        out[i] = arr[..., None] if channels == 1 else arr
+    return out
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """uint8 [H, W, C] (C = 1 or 3) to PNG bytes without metadata (nothing that hints real/fake)."""
+    from PIL import Image
+
+    img = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """PNG bytes (written by :func:`encode_png`) to uint8 [H, W, C]."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        arr = np.asarray(im.convert("L" if im.mode in ("L", "1", "I;16") else "RGB"))
+    return arr[..., None] if arr.ndim == 2 else arr
