@@ -167,9 +167,28 @@ class Classifier(GANModel):
             history.append(total / len(images))
             if on_epoch is not None:
                 on_epoch(epoch, history[-1])
-        self.eval()
+        self.recalibrate_batchnorm(images, batch_size)
         self.summary.update(steps=epochs * steps_per_epoch, final_loss=history[-1] if history else None)
         return history
+
+    @torch.no_grad()
+    def recalibrate_batchnorm(self, images: torch.Tensor, batch_size: int = 256) -> None:
+        """Recompute BatchNorm running statistics as exact averages over ``images``; leaves eval mode.
+
+        Running averages with momentum lag behind the weights after short training runs, so
+        eval-mode predictions can be far worse than training-mode ones; one pass fixes that.
+        """
+        bns = [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
+        saved = [bn.momentum for bn in bns]
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative moving average = plain mean over the batches seen
+        self.train()
+        for i in range(0, len(images), batch_size):
+            self.body(self.adapt(images[i : i + batch_size]))
+        for bn, momentum in zip(bns, saved):
+            bn.momentum = momentum
+        self.eval()
 
 
 def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
