@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import glob
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -204,21 +205,37 @@ def build_emoji(google_tgz: str, twitter_tgz: str, out_dir: str) -> list[str]:
     # double the file size while adding five near-copies of ~320 people emoji.
     base = {e["image"]: e for e in table}
     common = sorted(set(g_files) & set(t_files) & set(base))
-    categories = sorted({base[n]["category"] for n in common})
-    order = np.random.default_rng(SHUFFLE_SEED).permutation(len(common))
-    names = [common[i] for i in order]
+    pixels = {"google": {n: composite(g_files[n]) for n in common},
+              "twitter": {n: composite(t_files[n]) for n in common}}
+    # A few emoji share artwork (some flags of territories, family variants); keep the first
+    # (in codepoint order) so neither style holds an exact duplicate that could leak across splits.
+    seen: dict[str, set] = {"google": set(), "twitter": set()}
+    unique, dropped = [], []
+    for n in common:
+        digests = {s: hashlib.sha256(pixels[s][n].tobytes()).hexdigest() for s in seen}
+        if any(digests[s] in seen[s] for s in seen):
+            dropped.append(n)
+            continue
+        for s in seen:
+            seen[s].add(digests[s])
+        unique.append(n)
+    print(f"  {len(common)} emoji in both sets; {len(dropped)} exact duplicates dropped: "
+          + ", ".join(d[:-4] for d in dropped), flush=True)
+    categories = sorted({base[n]["category"] for n in unique})
+    order = np.random.default_rng(SHUFFLE_SEED).permutation(len(unique))
+    names = [unique[i] for i in order]
     labels = np.array([categories.index(base[n]["category"]) for n in names], dtype=np.int64)
     written = []
-    for style, files, version, licence, attribution in (
-            ("google", g_files, g_version,
+    for style, version, licence, attribution in (
+            ("google", g_version,
              "Apache License 2.0 (Noto Emoji, Google)",
              "Noto Emoji by Google (https://github.com/googlefonts/noto-emoji), Apache-2.0"),
-            ("twitter", t_files, t_version,
+            ("twitter", t_version,
              "CC BY 4.0 (Twemoji graphics)",
              "Twemoji graphics by Twitter, Inc. (now X Corp.) and other contributors, licensed "
              "under CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/); "
              "https://github.com/jdecked/twemoji")):
-        images = np.stack([composite(files[n]) for n in names])
+        images = np.stack([pixels[style][n] for n in names])
         meta = {
             "title": f"Emoji, {style} style (64x64, base emoji without skin-tone variants)",
             "source": f"npm package emoji-datasource-{style}@{version} "
@@ -227,11 +244,13 @@ def build_emoji(google_tgz: str, twitter_tgz: str, out_dir: str) -> list[str]:
             "attribution": attribution,
             "preprocessing": "RGBA composited onto an opaque white background (255,255,255), "
                              "stored RGB; skin-tone variants dropped; only files present in both "
-                             "styles; same order in emoji-google and emoji-twitter; "
+                             f"styles; {len(dropped)} exact pixel duplicates (in either style) "
+                             "dropped; same order in emoji-google and emoji-twitter; "
                              f"shuffled with numpy default_rng({SHUFFLE_SEED}).permutation",
             "background": list(EMOJI_BACKGROUND),
             "labels": "emoji.json category",
             "pair": "emoji-twitter" if style == "google" else "emoji-google",
+            "dropped_duplicates": [d[:-len(".png")] for d in dropped],
         }
         written.append(save_npz(out_dir, f"emoji-{style}", images, labels, categories,
                                 [n[:-len(".png")] for n in names], meta))
