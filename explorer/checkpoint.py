@@ -135,18 +135,16 @@ def sniff_format(path: str | os.PathLike) -> str:
         return "directory"
     _file_size(path)
     with open(path, "rb") as fh:
-        head = fh.read(8)
+        head = fh.read(9)
+    # safetensors first: its 8-byte header length may itself start with 0x80 or "PK".
+    if len(head) == 9 and head[8:9] == b"{":
+        (n,) = struct.unpack("<Q", head[:8])
+        if 2 <= n <= _MAX_HEADER_BYTES:
+            return "safetensors"
     if head[:4] == b"PK\x03\x04":
         return "torch-zip"
     if head[:1] == b"\x80":
         return "torch-legacy"
-    if len(head) == 8:
-        (n,) = struct.unpack("<Q", head)
-        if 2 <= n <= _MAX_HEADER_BYTES:
-            with open(path, "rb") as fh:
-                fh.seek(8)
-                if fh.read(1) == b"{":
-                    return "safetensors"
     raise CheckpointError(
         f"{path.name} is not a checkpoint GAN Explorer can read (expected a .safetensors file or a PyTorch .pth state_dict)"
     )
@@ -209,7 +207,7 @@ def _load_own(path: Path) -> GANModel:
     cls = get_family(meta["kind"])
     try:
         config = cls.config_cls(**meta["config"])
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path.name}: config does not fit a {meta['kind']} model ({exc})") from None
     try:
         model = cls(config)
