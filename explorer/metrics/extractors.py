@@ -91,7 +91,9 @@ class FeatureExtractor(nn.Module):
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Images [N, C, H, W] in [-1, 1] → (features [N, D], logits [N, K] or None), float32."""
-        device = next(self.parameters()).device
+        tensor = next(self.parameters(), None)
+        tensor = tensor if tensor is not None else next(self.buffers(), None)
+        device = tensor.device if tensor is not None else torch.device("cpu")
         feats, logits = self._forward(self.prepare(x.to(device)))
         return feats.float(), (logits.float() if logits is not None else None)
 
