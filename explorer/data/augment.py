@@ -96,7 +96,9 @@ class Augmenter:
         # result depends only on this augmenter, and the caller's RNG state is left as it was.
         image_seed = int(torch.randint(0, 2 ** 62, (1,), generator=self._generator))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(image_seed)
+            # CPU generator only: torch.manual_seed would also queue a CUDA seeding (and record
+            # a stack trace for it) on every call, which costs more than the transform itself.
+            torch.default_generator.manual_seed(image_seed)
             return self._transform(tv_tensors.Image(x)).as_subclass(torch.Tensor)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
