@@ -182,7 +182,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         x = x * styles.reshape(n, i, 1, 1)
         if up > 1:
             x = F.interpolate(x, scale_factor=up, mode="bilinear", align_corners=False)
-        x = F.conv2d(x, weight, padding=pad)  # [N, O, H, W]
+        if k == 1:  # 1x1 (toRGB): a matmul; oneDNN has no fast path for so few output channels
+            x = torch.matmul(weight.reshape(o, i), x.flatten(2)).reshape(n, o, *x.shape[2:])  # [N, O, H, W]
+        else:
+            x = F.conv2d(x, weight, padding=pad)  # [N, O, H, W]
         if demodulate:
             # sum_{i,k} (W[o,i,k] s[n,i])^2 = sum_i s[n,i]^2 * sum_k W[o,i,k]^2
             d = (styles.square() @ weight.square().sum(dim=(2, 3)).t() + eps).rsqrt()  # [N, O]
@@ -214,8 +217,9 @@ class ModulatedConv2d(nn.Module):
         self.up = up
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, impl: str = "scale") -> torch.Tensor:
-        styles = self.affine(w)  # [N, I]
-        return modulated_conv2d(x, self.weight * self.weight_gain, styles, self.demodulate, self.up, impl)
+        # the He gain goes on the styles, not the weight: same product, one weight-sized multiply fewer
+        styles = self.affine(w) * self.weight_gain  # [N, I]
+        return modulated_conv2d(x, self.weight, styles, self.demodulate, self.up, impl)
 
 
 class MinibatchStd(nn.Module):
