@@ -19,7 +19,9 @@ Also here:
     z: z ~ N(0, I) is isotropic, so PCA on z itself finds nothing; and the stem's *pre*-activation
     is linear in z, so its PCA would merely repeat SeFa. The first non-linear features are the
     earliest place where the generator's own structure shows. The regressed vectors are made
-    orthonormal by Gram–Schmidt in variance order (the first keeps its exact direction).
+    orthonormal by Gram–Schmidt in variance order (the first keeps its exact direction). For
+    class-conditional models the per-class mean is removed before the PCA, so the components
+    describe variation within a class — what z controls — rather than between classes.
   - :func:`sefa_directions` — closed-form SeFa (Shen & Zhou 2021): eigenvectors of AᵀA, where the
     rows of A are the weight vectors with which the generator's first latent-consuming layer
     reads the latent (each row scaled to unit norm, as in the SeFa reference code). DCGAN: the
@@ -351,6 +353,9 @@ def _stylegan_mapping(model, z: torch.Tensor, labels: torch.Tensor | None) -> to
 
 
 # --- hashing and caching ------------------------------------------------------------------
+#: bumped whenever the direction algorithms change, so stale disk-cache entries are not reused
+DIRECTIONS_VERSION = 1
+
 _HASHES: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple[int, ...], str]]" = weakref.WeakKeyDictionary()
 _MEMORY: dict[tuple[str, str, str], Directions] = {}
 _LOCK = threading.Lock()
@@ -491,17 +496,22 @@ def pca_directions(model, num_samples: int = 5000, num_components: int = 10, see
         raise ExplorerError("num_components must be at least 1")
     if num_samples < num_components + 2:
         raise ExplorerError(f"num_samples must exceed num_components + 1 (got {num_samples} samples for {num_components} components)")
-    params = {"num_samples": num_samples, "num_components": num_components, "seed": int(seed)}
+    params = {"num_samples": num_samples, "num_components": num_components, "seed": int(seed), "version": DIRECTIONS_VERSION}
 
     def compute() -> Directions:
         z, labels = _sample_inputs(model, num_samples, seed)
         feats, space = _batched_features(model, z, labels)  # [S, M]
+        raw_mean = feats.mean(dim=0)
+        if labels is not None:  # conditional: analyse variation *within* classes, which is what z controls
+            for c in labels.unique():
+                rows = labels == c
+                feats[rows] -= feats[rows].mean(dim=0)
         k = min(num_components, feats.shape[1], num_samples - 1, model.latent_dim if space == "z" else feats.shape[1])
         mean, comps, variances, total = _pca(feats, k)
         if space == "w":  # the features are the space itself
             vectors = _sign_fix(comps)
             stds = variances.sqrt()
-            space_mean = mean
+            space_mean = raw_mean
         else:  # transfer feature-space components to z by least squares (GANSpace §2.2)
             coords = (feats - mean) @ comps.T  # [S, k] PCA coordinates
             basis = torch.linalg.lstsq(coords, z.to(torch.float64)).solution  # [k, D]: z ≈ coords @ basis
@@ -539,7 +549,7 @@ def sefa_directions(model, num_components: int = 10, normalize_rows: bool = True
     _generator(model)
     if int(num_components) < 1:
         raise ExplorerError("num_components must be at least 1")
-    params = {"num_components": int(num_components), "normalize_rows": bool(normalize_rows)}
+    params = {"num_components": int(num_components), "normalize_rows": bool(normalize_rows), "version": DIRECTIONS_VERSION}
 
     def compute() -> Directions:
         a, space = _sefa_weight(model)
