@@ -166,8 +166,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     """StyleGAN2 modulated convolution, 'same' padding.
 
     Args:
-        x: [N, I, H, W] input. weight: [O, I, k, k] (already gain-scaled). styles: [N, I] per-sample
-        input-channel scales. demodulate: rescale each output channel to unit expected variance.
+        x: [N, I, H, W] input. weight: [O, I, k, k]. styles: [N, I] per-sample input-channel scales
+        (a constant gain such as equalised LR's may sit on either; the product is what counts). demodulate: rescale each output channel to unit expected variance.
         up: 1, or 2 for bilinear 2x upsampling before the convolution.
         impl: "scale" scales activations (x * s -> shared-weight conv -> * demod), which is one ordinary
         batched conv: fastest on CPU and GPU. "grouped" builds per-sample weights and runs one grouped
