@@ -1,0 +1,174 @@
+"""What the tabs share: the app context, model pickers that refresh together, error handling,
+reading uploads safely, and the per-session state layout.
+
+Per-session state is one ``gr.State`` holding a small plain dict (Gradio deep-copies it per
+session)::
+
+    {"custom": None | {"model": id, "space": "z"|"w", "vector": [floats], "origin": str}}
+
+``custom`` is the latent the Explore tab edits instead of a seed's (an inverted upload or a
+loaded ``.npy``); it belongs to one model and is ignored for others.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from explorer.errors import ExplorerError
+from explorer.images import load_image
+from explorer.ui.catalog import Catalog, ModelEntry
+
+log = logging.getLogger(__name__)
+
+#: largest upload the app accepts (Gradio refuses bigger files before they reach a handler)
+MAX_UPLOAD_MB = 20
+#: largest image, in pixels, any tab decodes (checked from the header before decoding)
+MAX_UPLOAD_PIXELS = 16_000_000
+
+
+#: listener settings for heavy work (inversion, histograms, metrics, grids): one at a time, so
+#: slider previews and single renders always find a free worker
+HEAVY = {"concurrency_id": "heavy", "concurrency_limit": 1}
+
+
+def new_session() -> dict[str, Any]:
+    return {"custom": None}
+
+
+def message(exc: BaseException) -> str:
+    """A user-facing, HTML-escaped one-line message (Gradio renders toast text as HTML)."""
+    text = str(exc).strip() or type(exc).__name__
+    return html.escape(text.splitlines()[0][:500])
+
+
+def handler(fn: Callable) -> Callable:
+    """Wrap a Gradio callback: our errors become a readable ``gr.Error``, surprises are logged.
+
+    Nothing a user sends can crash the server; the worst case is an error toast.
+    """
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except ExplorerError as exc:
+            raise gr.Error(message(exc), print_exception=False) from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence for a web handler
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(exc).__name__}: {message(exc)}). The details are in the server log.") from None
+
+    return wrapped
+
+
+def quiet(fn: Callable, n_outputs: int = 1) -> Callable:
+    """Wrap a preview callback (fires many times a second while dragging): errors skip the update
+    instead of raising a toast per frame; the release event reports them properly."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception:  # noqa: BLE001
+            return gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
+
+    return wrapped
+
+
+def upload_path(payload: Any) -> Path | None:
+    """The server-side path of an uploaded file.
+
+    Upload events run with ``preprocess=False`` so that *we* decode the file (with size and pixel
+    caps, readable errors) instead of Gradio opening it with PIL unchecked; Gradio has already
+    verified the path lies in its upload cache. Accepts the raw ``FileData`` dict, a path string
+    (API calls, tests) or ``None``.
+    """
+    if payload is None:
+        return None
+    if isinstance(payload, dict):
+        path = payload.get("path")
+    elif isinstance(payload, (str, os.PathLike)):
+        path = payload
+    else:
+        path = getattr(payload, "path", None)
+    return Path(path) if path else None
+
+
+def upload_name(payload: Any) -> str:
+    if isinstance(payload, dict) and payload.get("orig_name"):
+        return str(payload["orig_name"])
+    path = upload_path(payload)
+    return path.name if path else "upload"
+
+
+def read_upload_image(payload: Any, mode: str = "RGB", what: str = "an image"):
+    """Decode an uploaded image safely (caps, any mode → ``mode``); ``gr.Error`` if missing."""
+    path = upload_path(payload)
+    if path is None:
+        raise ExplorerError(f"upload {what} first")
+    img = load_image(path, mode=mode, max_pixels=MAX_UPLOAD_PIXELS, max_bytes=MAX_UPLOAD_MB * 1024 * 1024, allow_animated=True)
+    note = img.info.get("gan_explorer_note")
+    if note:
+        gr.Warning(html.escape(note))
+    return img
+
+
+@dataclass
+class Picker:
+    dropdown: gr.Dropdown
+    predicate: Callable[[ModelEntry], bool]
+
+
+@dataclass
+class AppContext:
+    """Built once per app; handed to every tab builder."""
+
+    catalog: Catalog
+    session: gr.State
+    jobs: Any = None  # explorer.ui.jobs.TrainingJobs, or None when training is off
+    pickers: list[Picker] = field(default_factory=list)
+    #: (fn, inputs, outputs) run once when a page opens, after the pickers are refreshed — for
+    #: widgets that depend on the selected model (class lists, domain switches, ...)
+    on_page_load: list[tuple[Callable, list, list]] = field(default_factory=list)
+
+    def picker(self, predicate: Callable[[ModelEntry], bool], label: str = "Model", **kwargs) -> gr.Dropdown:
+        """A model dropdown over the catalog entries that satisfy ``predicate``; refreshed with the others."""
+        choices = self.catalog.choices(predicate)
+        dd = gr.Dropdown(
+            choices=choices,
+            value=choices[0][1] if choices else None,
+            label=label,
+            interactive=True,
+            **kwargs,
+        )
+        self.pickers.append(Picker(dd, predicate))
+        return dd
+
+    @property
+    def picker_components(self) -> list[gr.Dropdown]:
+        return [p.dropdown for p in self.pickers]
+
+    def refresh_pickers(self, *current: str | None, prefer: str | None = None) -> list[Any]:
+        """Updates for every picker: new choices; the current value kept if still there.
+
+        ``prefer``: an id to select in every picker that offers it (e.g. a just-trained model).
+        """
+        out = []
+        for picker, value in zip(self.pickers, current):
+            choices = self.catalog.choices(picker.predicate)
+            ids = [c[1] for c in choices]
+            if prefer in ids:
+                value = prefer
+            elif value not in ids:
+                value = ids[0] if ids else None
+            out.append(gr.update(choices=choices, value=value))
+        return out

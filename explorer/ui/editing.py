@@ -1,0 +1,196 @@
+"""Latent editing for the Explore tab: seed or custom latent → truncation → direction edits → image.
+
+No gradio here; the tab module only parses widgets and calls these functions.
+
+Order of operations (the same for every family, so sliders mean the same thing everywhere):
+
+1. start from ``latents_from_seeds(model, [seed])`` or from a custom latent (an inverted upload
+   or a loaded ``.npy``);
+2. bring it to the space the model's edit directions live in — z for DCGAN, w for StyleGAN
+   (``w = mapping(z)``) — and apply truncation ψ there (z' = ψ·z; w' = w̄ + ψ(w − w̄));
+3. add ``Σ c_k · std_k · v_k`` for the slider values ``c_k`` (:func:`explorer.latent.apply_directions`
+   with ``scale="std"``: a slider unit is one standard deviation of the latents along that
+   direction);
+4. render: ``generate`` (z) or ``generate_from_w`` (w).
+
+Latent files (``.npy``, plain float32, no pickle): a 1-D array ``[latent_dim]`` is a z; a 2-D
+array ``[1, w_dim]`` is a StyleGAN w. The class label is not part of the file.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from explorer.errors import ExplorerError
+from explorer.latent import Directions, apply_directions, find_directions, interpolate, latents_from_seeds, truncate
+
+#: how many direction sliders the Explore tab offers
+NUM_DIRECTIONS = 8
+#: largest .npy latent file accepted (bytes)
+MAX_LATENT_FILE_BYTES = 1 << 20
+
+_DIR_LOCK = threading.Lock()
+_DIRECTIONS: dict[tuple[int, str], tuple[weakref.ref, Directions]] = {}
+
+
+def space_of(model) -> str:
+    """The space edits happen in: "w" for models with a mapping network (StyleGAN), else "z"."""
+    return "w" if hasattr(model, "generate_from_w") else "z"
+
+
+def directions(model, method: str) -> Directions:
+    """The model's first :data:`NUM_DIRECTIONS` edit directions by ``method`` ("pca" or "sefa"), memoised."""
+    key = (id(model), method)
+    with _DIR_LOCK:
+        hit = _DIRECTIONS.get(key)
+    if hit is not None and hit[0]() is model:
+        return hit[1]
+    dirs = find_directions(model, method=method, num_components=NUM_DIRECTIONS)
+    with _DIR_LOCK:
+        _DIRECTIONS[key] = (weakref.ref(model), dirs)
+    return dirs
+
+
+@dataclass(frozen=True)
+class LatentRequest:
+    """Everything that decides the Explore image (plain values, straight from the widgets)."""
+
+    seed: int
+    label: int | None = None
+    truncation: float = 1.0
+    method: str = "pca"
+    coefficients: tuple[float, ...] = ()
+    custom: dict[str, Any] | None = None  # {"space": "z"|"w", "vector": [floats], "origin": str}
+
+
+def _labels(model, label: int | None, n: int = 1) -> torch.Tensor | None:
+    if not model.num_classes:
+        return None
+    label = 0 if label is None else int(label)
+    if not 0 <= label < model.num_classes:
+        raise ExplorerError(f"class must lie in 0..{model.num_classes - 1}")
+    return torch.full((n,), label, dtype=torch.long)
+
+
+def starting_point(model, seeds: Sequence[int], label: int | None, truncation: float, custom: dict | None = None) -> torch.Tensor:
+    """Truncated latents [N, D] in the model's edit space, before direction edits.
+
+    With ``custom`` the (single) custom latent is used instead of ``seeds``.
+    """
+    space = space_of(model)
+    if custom is not None:
+        vec = torch.as_tensor(custom["vector"], dtype=torch.float32).reshape(1, -1)  # [1, D]
+        if custom["space"] == "w":
+            if space != "w":
+                raise ExplorerError("this latent is a StyleGAN w; load it with a StyleGAN model")
+            return truncate(vec.to(model.device), truncation, model.w_avg)
+        z = vec
+    else:
+        z = latents_from_seeds(model, seeds)  # [N, latent_dim]
+    if z.shape[1] != model.latent_dim:
+        raise ExplorerError(f"this latent has {z.shape[1]} numbers; the model needs {model.latent_dim}")
+    labels = _labels(model, label, z.shape[0])
+    if space == "w":
+        return model.mapping(z, labels, truncation)  # [N, w_dim]
+    return truncate(z.to(model.device), truncation)
+
+
+def edited_latent(model, req: LatentRequest, seeds: Sequence[int] | None = None) -> torch.Tensor:
+    """Latents [N, D] after truncation and the slider edits (``seeds`` defaults to ``[req.seed]``)."""
+    x = starting_point(model, [req.seed] if seeds is None else seeds, req.label, req.truncation, req.custom)
+    coeffs = [float(c) for c in req.coefficients]
+    if any(c != 0.0 for c in coeffs):
+        dirs = directions(model, req.method)
+        coeffs = coeffs[: dirs.num_components]
+        x = apply_directions(x, dirs, coeffs, scale="std")
+    return x
+
+
+@torch.no_grad()
+def render(model, x: torch.Tensor, label: int | None = None) -> torch.Tensor:
+    """Latents [N, D] in the model's edit space → images [N, C, H, W] in [-1, 1]."""
+    if space_of(model) == "w":
+        return model.generate_from_w(x)
+    return model.generate(x, _labels(model, label, x.shape[0]))
+
+
+def image_for(model, req: LatentRequest) -> torch.Tensor:
+    """The Explore image [1, C, H, W] for a request."""
+    return render(model, edited_latent(model, req), req.label)
+
+
+def sample_grid(model, req: LatentRequest, num: int = 16) -> torch.Tensor:
+    """``num`` images [num, C, H, W] for seeds ``req.seed … req.seed + num − 1`` with the same edits."""
+    plain = LatentRequest(**{**req.__dict__, "custom": None})
+    seeds = list(range(int(req.seed), int(req.seed) + num))
+    return render(model, edited_latent(model, plain, seeds), req.label)
+
+
+@torch.no_grad()
+def style_mix(model, req: LatentRequest, seed_b: int, crossover: int) -> torch.Tensor:
+    """StyleGAN style mixing [1, C, H, W]: layers < ``crossover`` from the current (edited) latent, the rest from ``seed_b``."""
+    if space_of(model) != "w":
+        raise ExplorerError("style mixing needs a StyleGAN model")
+    k = int(crossover)
+    if not 0 <= k <= model.num_ws:
+        raise ExplorerError(f"crossover layer must lie in 0..{model.num_ws}")
+    w1 = edited_latent(model, req)  # [1, w_dim]
+    w2 = starting_point(model, [int(seed_b)], req.label, req.truncation)  # [1, w_dim]
+    ws = torch.cat([w1[:, None].expand(1, k, -1), w2[:, None].expand(1, model.num_ws - k, -1)], dim=1)  # [1, num_ws, w_dim]
+    return model.synthesis(ws)
+
+
+def interpolation(model, req: LatentRequest, seed_b: int, num_frames: int, method: str) -> torch.Tensor:
+    """Frames [num_frames, C, H, W] from the current (edited) latent to ``seed_b``'s (same edits)."""
+    if not 2 <= int(num_frames) <= 64:
+        raise ExplorerError("number of frames must lie in 2..64")
+    a = edited_latent(model, req)
+    b = edited_latent(model, LatentRequest(**{**req.__dict__, "seed": int(seed_b), "custom": None}))
+    frames = interpolate(a[0], b[0], int(num_frames), method)  # [F, D]
+    return render(model, frames, req.label)
+
+
+# ----------------------------------------------------------------------------------------
+# latent files
+# ----------------------------------------------------------------------------------------
+def latent_to_npy(model, x: torch.Tensor) -> bytes:
+    """Serialise one edited latent [1, D] (see the module docstring for the layout)."""
+    arr = x.detach().cpu().float().numpy()
+    arr = arr[0] if space_of(model) == "z" else arr.reshape(1, -1)
+    buf = io.BytesIO()
+    np.save(buf, arr.astype(np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def custom_from_npy(model, data: bytes, origin: str) -> dict[str, Any]:
+    """Parse a latent ``.npy`` for ``model``; returns the session's custom-latent record."""
+    if len(data) > MAX_LATENT_FILE_BYTES:
+        raise ExplorerError(f"{origin} is too large for a latent file ({len(data)} bytes)")
+    try:
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ExplorerError(f"{origin} is not a NumPy .npy latent ({str(exc)[:120]})") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise ExplorerError(f"{origin} must hold numbers (got dtype {getattr(arr, 'dtype', type(arr))})")
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise ExplorerError(f"{origin} contains NaN or infinite values")
+    if arr.ndim == 1:
+        space, need = "z", model.latent_dim
+    elif arr.ndim == 2 and arr.shape[0] == 1:
+        if space_of(model) == "w":
+            space, need = "w", int(model.config.w_dim)
+        else:
+            space, need = "z", model.latent_dim  # DCGAN has no w: a [1, D] row is a z
+    else:
+        raise ExplorerError(f"{origin} has shape {list(arr.shape)}; expected [latent_dim] (a z) or [1, w_dim] (a StyleGAN w)")
+    if arr.size != need:
+        raise ExplorerError(f"{origin} holds {arr.size} numbers; this model's {space} has {need}")
+    return {"space": space, "vector": arr.reshape(-1).tolist(), "origin": origin}

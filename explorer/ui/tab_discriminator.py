@@ -1,0 +1,136 @@
+"""Discriminator tab: what a model's discriminator thinks.
+
+* score an upload (logit and P(real)); PatchGAN models also show the per-patch map as a heat-map
+  over the image (red = "fake", blue = "real");
+* score generated images (one per seed) in a captioned gallery;
+* histograms of the scores on training, held-out real and generated images, with a sentence
+  reading them (the train/held-out gap is the overfitting alarm) — :mod:`explorer.ui.insights`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+import numpy as np
+import torch
+
+from explorer.errors import ExplorerError
+from explorer.images import fit_to, pil_to_tensor
+from explorer.latent import latents_from_seeds, parse_seeds
+from explorer.ui import insights, render
+from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image
+from explorer.ui.modelinfo import class_choices, md_text
+
+MAX_JUDGE_SIDE = 256
+
+
+def _p(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
+
+
+def build(ctx: AppContext) -> None:
+    catalog = ctx.catalog
+    gr.Markdown("A discriminator outputs a logit per image: higher means *looks real to me*; P(real) = sigmoid(logit).")
+    with gr.Row():
+        model_dd = ctx.picker(lambda e: e.has_discriminator, label="Model", elem_id="disc-model", scale=3)
+        domain = gr.Radio([("Domain A", "A"), ("Domain B", "B")], value="A", label="Discriminator", visible=False, elem_id="disc-domain", scale=1)
+        klass = gr.Dropdown(choices=[], value=None, label="Class (conditional discriminator)", visible=False, interactive=True, elem_id="disc-class", scale=1)
+    with gr.Tabs(elem_id="disc-tabs"):
+        with gr.Tab("Upload"):
+            with gr.Row(equal_height=False):
+                up = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image to judge", height=240, elem_id="disc-upload", elem_classes=["pixelated"])
+                judged = gr.Image(format="png", label="As judged (heat-map: red = fake, blue = real)", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="disc-judged", elem_classes=["pixelated"])
+            score_btn = gr.Button("Score upload", variant="primary", elem_id="disc-score-btn")
+            verdict = gr.Markdown(elem_id="disc-verdict", elem_classes=["verdict"])
+        with gr.Tab("Generated"):
+            with gr.Row():
+                seeds = gr.Textbox(value="0-7", label="Seeds", info="e.g. 0-7 or 1,5,9", elem_id="disc-seeds")
+                gen_btn = gr.Button("Generate and score", elem_id="disc-gen-btn")
+            gallery = gr.Gallery(label="Generated images with their scores", columns=8, height=260, format="png", elem_id="disc-gallery", elem_classes=["pixelated"], buttons=["download", "fullscreen"])
+            gen_note = gr.Markdown(elem_id="disc-gen-note")
+
+    gr.Markdown("### Training vs held-out vs generated")
+    with gr.Row():
+        num = gr.Slider(64, 1024, value=256, step=64, label="Images per set", elem_id="disc-num")
+        hist_btn = gr.Button("Compare score distributions", variant="primary", elem_id="disc-hist-btn")
+    hist = gr.LinePlot(x="D score (logit)", y="share of images", color="set", label="D-score histograms", height=300, elem_id="disc-hist",
+                       color_map={"training": "#4f46e5", "held-out real": "#0ea5e9", "generated": "#f97316"})
+    hist_text = gr.Markdown(elem_id="disc-hist-text")
+
+    def on_model(model_id):
+        if not model_id:
+            return gr.update(visible=False), gr.update(visible=False)
+        model, entry = catalog.load(model_id)
+        is_cyc = entry.kind == "cyclegan"
+        classes = class_choices(model, entry) if entry.kind in ("dcgan", "stylegan") else []
+        return (gr.update(visible=is_cyc, value="A"),
+                gr.update(choices=classes, value=classes[0][1], visible=True) if classes else gr.update(choices=[], value=None, visible=False))
+
+    model_dd.change(handler(on_model), model_dd, [domain, klass], api_visibility="private")
+    ctx.on_page_load.append((handler(on_model), [model_dd], [domain, klass]))
+
+    def labels_for(model, klass_v, n):
+        return torch.full((n,), int(klass_v or 0), dtype=torch.long) if model.num_classes else None
+
+    def score_upload(model_id, dom, klass_v, payload):
+        model, entry = catalog.load(model_id)
+        dom = dom if entry.kind == "cyclegan" else None
+        channels = model.channels_of(dom) if dom else model.image_channels
+        img = read_upload_image(payload, "L" if channels == 1 else "RGB", "an image to judge")
+        if entry.kind in ("dcgan", "stylegan"):
+            img = fit_to(img, model.resolution, "center-crop")
+        elif max(img.size) > MAX_JUDGE_SIDE:
+            s = MAX_JUDGE_SIDE / max(img.size)
+            img = img.resize((max(1, round(img.size[0] * s)), max(1, round(img.size[1] * s))))
+        x = pil_to_tensor(img)
+        with torch.no_grad():
+            out = model.discriminate(x, labels=labels_for(model, klass_v, 1), domain=dom)
+        logit = float(out.scores[0])
+        arr = np.asarray(img)
+        lines = [f"**D logit {logit:+.3f} → P(real) = {_p(logit):.1%}**"]
+        if out.patch_map is not None:
+            overlay, _ = insights_overlay(arr, out.patch_map[0, 0])
+            pm = out.patch_map[0, 0]
+            lines.append(f"{pm.shape[0]}×{pm.shape[1]} patches; each sees a 70×70 window. Least real patch P = {_p(float(pm.min())):.1%}, most real {_p(float(pm.max())):.1%}.")
+            shown = overlay
+        else:
+            shown = arr
+        if entry.kind in ("dcgan", "stylegan"):
+            lines.append(f"The upload was centre-cropped and resized to {model.resolution}×{model.resolution}, the size this discriminator judges.")
+        return shown, "  \n".join(lines)
+
+    score_btn.click(handler(score_upload), [model_dd, domain, klass, up], [judged, verdict], preprocess=False, api_visibility="private", concurrency_id="render")
+    up.upload(handler(score_upload), [model_dd, domain, klass, up], [judged, verdict], preprocess=False, api_visibility="private", concurrency_id="render")
+
+    def score_generated(model_id, klass_v, seeds_v):
+        model, entry = catalog.load(model_id)
+        if not entry.can_generate:
+            raise ExplorerError(f"{entry.name} does not generate from latents; use the histogram below (it compares its translations)")
+        seed_list = parse_seeds(seeds_v or "0", max_count=32)
+        z = latents_from_seeds(model, seed_list)
+        lab = labels_for(model, klass_v, len(seed_list))
+        with torch.no_grad():
+            x = model.generate(z, lab)
+            scores = [float(s) for s in torch.cat([model.discriminate(x[i : i + 1], labels=None if lab is None else lab[i : i + 1]).scores for i in range(len(x))])]
+        items = [(render.to_uint8(x[i]), f"seed {s}: {sc:+.2f} (P {_p(sc):.0%})") for i, (s, sc) in enumerate(zip(seed_list, scores))]
+        mean = float(np.mean(scores))
+        return items, f"Mean logit {mean:+.2f} (P(real) {_p(mean):.0%}) over {len(scores)} images, each scored alone."
+
+    gen_btn.click(handler(score_generated), [model_dd, klass, seeds], [gallery, gen_note], api_visibility="private", concurrency_id="render")
+
+    def compare(model_id, dom, num_v, progress=gr.Progress()):
+        model, entry = catalog.load(model_id)
+        progress(0.1, desc="scoring training, held-out and generated images")
+        sets = insights.score_sets(model, entry, num=int(num_v), domain=dom if entry.kind == "cyclegan" else None)
+        text, alarm = insights.overfitting_verdict(sets.scores)
+        head = f"Data: **{md_text(sets.dataset)}**, {int(num_v)} images per set. {sets.note}"
+        return insights.histogram_frame(sets.scores), head + "\n\n" + text
+
+    hist_btn.click(handler(compare), [model_dd, domain, num], [hist, hist_text], api_visibility="private", **HEAVY)
+
+
+def insights_overlay(arr: np.ndarray, patch_map: torch.Tensor):
+    """Heat-map of a patch map over the judged image, enlarged so the patches are visible."""
+    big = render.upscale_nearest(arr, 256)
+    return render.heatmap_overlay(big, patch_map)

@@ -1,0 +1,178 @@
+"""Evaluate tab: how good is a generator, and is it copying its training set?
+
+* Samples and their nearest training images (memorisation check) —
+  :func:`explorer.metrics.nearest_neighbours`, in pixel space or the project classifier's features.
+* Sample-quality metrics (FID, KID, IS, precision/recall) — :func:`explorer.metrics.evaluate`,
+  always labelled with the feature extractor they were computed with; results can be recorded
+  in the card of a user model.
+* Human evaluation — the hook :func:`human_evaluation_section` builds the rater/organiser UI from
+  ``explorer.ui.humaneval_tab.build_humaneval_tab(ctx)`` when that module is present.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+
+import gradio as gr
+import pandas as pd
+import torch
+
+import explorer
+from explorer.errors import ExplorerError
+from explorer.latent import latents_from_seeds, parse_seeds
+from explorer.ui import render
+from explorer.ui.common import HEAVY, AppContext, handler
+from explorer.ui.modelinfo import dataset_name, md_text
+
+MAX_NN_SAMPLES = 12
+METRIC_CHOICES = [("FID", "fid"), ("KID", "kid"), ("Inception Score", "is"), ("Precision / recall", "pr")]
+
+
+def _classifier_for(catalog, entry):
+    ds = dataset_name(entry.meta)
+    for e in catalog.entries(lambda e: e.kind == "classifier"):
+        if ds and dataset_name(e.meta) == ds:
+            return e
+    return None
+
+
+def build(ctx: AppContext) -> None:
+    catalog = ctx.catalog
+    model_dd = ctx.picker(lambda e: e.can_generate, label="Generator", elem_id="eval-model")
+    with gr.Tabs(elem_id="eval-tabs"):
+        with gr.Tab("Memorisation check", elem_id="eval-tab-nn"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=260):
+                    seeds = gr.Textbox(value="0-7", label="Seeds", info=f"up to {MAX_NN_SAMPLES} samples", elem_id="eval-seeds")
+                    klass = gr.Number(value=None, precision=0, label="Class (conditional models; empty = cycle through classes)", elem_id="eval-class")
+                    space = gr.Radio([("Pixels", "pixels"), ("Classifier features", "domain-classifier")], value="pixels", label="Distance in", elem_id="eval-space")
+                    nn_btn = gr.Button("Find nearest training images", variant="primary", elem_id="eval-nn-btn")
+                with gr.Column(scale=5):
+                    nn_img = gr.Image(format="png", label="Each row: a sample, then its 3 nearest training images", height=520, interactive=False, buttons=["download", "fullscreen"], elem_id="eval-nn", elem_classes=["pixelated"])
+                    nn_note = gr.Markdown(elem_id="eval-nn-note")
+        if importlib.util.find_spec("explorer.metrics") is not None:
+            with gr.Tab("Metrics", elem_id="eval-tab-metrics"):
+                metrics_section(ctx, model_dd)
+        human_evaluation_section(ctx)
+
+    def neighbours(model_id, seeds_v, klass_v, space_v, progress=gr.Progress()):
+        from explorer.data import get_dataset
+        from explorer.metrics import nearest_neighbours
+
+        model, entry = catalog.load(model_id)
+        ds_name = dataset_name(entry.meta)
+        if not ds_name:
+            raise ExplorerError(f"{entry.name}'s card does not name its training data, so there is nothing to compare with")
+        seed_list = parse_seeds(seeds_v or "0-7", max_count=MAX_NN_SAMPLES)
+        labels = None
+        if model.num_classes:
+            labels = torch.tensor([int(klass_v) if klass_v is not None else i % model.num_classes for i in range(len(seed_list))])
+        with torch.no_grad():
+            samples = model.generate(latents_from_seeds(model, seed_list), labels)  # [N, C, R, R]
+        train = get_dataset(ds_name, resolution=model.resolution, channels=model.image_channels, split="train")
+        extractor = "pixels"
+        if space_v == "domain-classifier":
+            clf = _classifier_for(catalog, entry)
+            if clf is None:
+                raise ExplorerError(f"no classifier trained on {ds_name} is installed; use pixel distance")
+            from explorer.metrics.domain import DomainClassifierExtractor
+
+            extractor = DomainClassifierExtractor(weights=clf.path)
+        progress(0.2, desc="comparing with the training set")
+        idx, dist = nearest_neighbours(samples, train, k=3, extractor=extractor)
+        train_x, _ = train.tensors()
+        rows = []
+        for i in range(len(seed_list)):
+            rows.append(render.to_uint8(samples[i]))
+            rows += [render.to_uint8(train_x[int(j)]) for j in idx[i]]
+        grid = render.pil_grid(rows, nrow=4, padding=2)
+        med = float(dist[:, 0].median())
+        unit = "RMS pixel difference (images in [−1, 1])" if extractor == "pixels" else "classifier-feature distance"
+        table = "| seed | nearest | 2nd | 3rd |\n|---|---|---|---|\n" + "\n".join(
+            f"| {s} | {dist[i, 0]:.3f} | {dist[i, 1]:.3f} | {dist[i, 2]:.3f} |" for i, s in enumerate(seed_list))
+        note = (f"Training set: **{md_text(ds_name)}** ({len(train_x)} images). Distances are {unit}; median nearest {med:.3f}. "
+                "A sample that is a near copy of a training image (distance close to 0, images look identical) is memorised.\n\n" + table)
+        return grid, note
+
+    nn_btn.click(handler(neighbours), [model_dd, seeds, klass, space], [nn_img, nn_note], api_visibility="private", **HEAVY)
+
+
+def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
+    catalog = ctx.catalog
+    gr.Markdown("FID, KID, IS and precision/recall of generated samples against the model's training data. "
+                "Every score names the network whose features it compares.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=260):
+            which = gr.CheckboxGroup(METRIC_CHOICES, value=["fid", "kid"], label="Metrics", elem_id="eval-metrics")
+            extractor = gr.Radio(
+                [("Project classifier (fast; not comparable with papers)", "domain-classifier"), ("ImageNet trunk (slower; non-standard)", "imagenet-trunk")],
+                value="domain-classifier", label="Feature extractor", elem_id="eval-extractor",
+            )
+            num = gr.Slider(100, 5000, value=500, step=100, label="Generated samples", elem_id="eval-num")
+            record = gr.Checkbox(value=False, label="Record the result in the model's card (imported/trained models only)", elem_id="eval-record")
+            run_btn = gr.Button("Compute metrics", variant="primary", elem_id="eval-metrics-btn")
+        with gr.Column(scale=5):
+            table = gr.Dataframe(headers=["metric", "value"], label="Result", interactive=False, elem_id="eval-metrics-table")
+            about = gr.Markdown(elem_id="eval-metrics-note")
+
+    def compute(model_id, metrics_v, extractor_v, num_v, record_v, progress=gr.Progress()):
+        from explorer.metrics import evaluate, record_metrics
+
+        model, entry = catalog.load(model_id)
+        ds_name = dataset_name(entry.meta)
+        if not ds_name:
+            raise ExplorerError(f"{entry.name}'s card does not name its training data; metrics need a real set to compare with")
+        if not metrics_v:
+            raise ExplorerError("choose at least one metric")
+        options = {}
+        if extractor_v == "domain-classifier":
+            clf = _classifier_for(catalog, entry)
+            if clf is None:
+                raise ExplorerError(f"no classifier trained on {ds_name} is installed; choose the ImageNet trunk")
+            options["weights"] = str(clf.path)
+
+        def report(stage, done, total):
+            progress((done, max(1, total)), desc=str(stage))
+
+        res = evaluate(model, real=ds_name, metrics=tuple(metrics_v), extractor=extractor_v, num_samples=int(num_v),
+                       progress=report, extractor_options=options)
+        rows = [[k, _fmt(v)] for k, v in res.items() if k in _SCORE_KEYS and v is not None]
+        note = (f"Extractor: **{md_text(res.get('extractor_label') or res.get('extractor'))}** — "
+                f"{'comparable' if res.get('comparable_with_published') else 'not comparable'} with published numbers. "
+                f"{res.get('num_fake')} generated vs {res.get('num_real')} real ({md_text(res.get('real'))}), {res.get('seconds')} s.")
+        if res.get("notes"):
+            note += "\n\n" + "\n".join(f"- {md_text(n, 300)}" for n in res["notes"])
+        if record_v:
+            if not entry.deletable:
+                note += "\n\n*Not recorded: shipped models are read-only.*"
+            else:
+                fresh = explorer.load(entry.path)
+                explorer.save(fresh, entry.path, card=record_metrics(fresh.card, res))
+                note += "\n\n*Recorded in the model card.*"
+        return pd.DataFrame(rows, columns=["metric", "value"]), note
+
+    run_btn.click(handler(compute), [model_dd, which, extractor, num, record], [table, about], api_visibility="private", **HEAVY)
+
+
+_SCORE_KEYS = ("fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall", "density", "coverage")
+
+
+def _fmt(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
+
+
+def human_evaluation_section(ctx: AppContext) -> bool:
+    """HOOK for issue 6's human evaluation: ``explorer.ui.humaneval_tab.build_humaneval_tab(ctx)``.
+
+    Called inside the Evaluate tab; builds nothing (and shows nothing) when the module is absent.
+    Returns whether the section was built.
+    """
+    if importlib.util.find_spec("explorer.ui.humaneval_tab") is None:
+        return False
+    from explorer.ui.humaneval_tab import build_humaneval_tab
+
+    with gr.Tab("Human evaluation", elem_id="eval-human"):
+        build_humaneval_tab(ctx)
+    return True
+

@@ -1,0 +1,303 @@
+"""Explore tab: walk a generator's latent space.
+
+Model picker, seed (+ random), class, truncation, one slider per PCA/SeFa direction, a sample
+grid, an interpolation strip + GIF, StyleGAN style mixing, latent save/load (.npy) and lossless
+PNG export with provenance. Sliders preview on ``.input`` (no queue, stale requests dropped by
+``trigger_mode="always_last"``, no progress overlay) and render fully on ``.release``. The
+latent maths lives in :mod:`explorer.ui.editing`; handlers here only parse and format.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gradio as gr
+
+from explorer.checkpoint import file_hash
+from explorer.errors import ExplorerError
+from explorer.images import latent_hash, save_png
+from explorer.ui import editing, render
+from explorer.ui.catalog import ModelEntry
+from explorer.ui.common import HEAVY, AppContext, handler, quiet, upload_name, upload_path
+from explorer.ui.modelinfo import class_choices, md_text
+
+METHODS = [("PCA (GANSpace)", "pca"), ("SeFa (closed form)", "sefa")]
+SLIDER_RANGE = 5.0
+
+
+def _is_generator(e: ModelEntry) -> bool:
+    return e.can_generate
+
+
+def _seed(value: Any) -> int:
+    try:
+        seed = int(value)
+    except (TypeError, ValueError):
+        raise ExplorerError("the seed must be a whole number") from None
+    if not 0 <= seed < 2**31:
+        raise ExplorerError("the seed must lie between 0 and 2147483647")
+    return seed
+
+
+def _custom_for(state: dict | None, model_id: str) -> dict | None:
+    custom = (state or {}).get("custom")
+    return custom if custom and custom.get("model") == model_id else None
+
+
+def _request(model, model_id, seed, label, truncation, method, coeffs, state) -> editing.LatentRequest:
+    return editing.LatentRequest(
+        seed=_seed(seed),
+        label=int(label) if (model.num_classes and label is not None) else None,
+        truncation=float(truncation if truncation is not None else 1.0),
+        method=method or "pca",
+        coefficients=tuple(float(c or 0.0) for c in coeffs),
+        custom=_custom_for(state, model_id),
+    )
+
+
+@dataclass
+class ExploreTab:
+    model: gr.Dropdown
+    seed: gr.Number
+    label: gr.Dropdown
+    truncation: gr.Slider
+    method: gr.Radio
+    sliders: list[gr.Slider]
+    image: gr.Image
+    status: gr.Markdown
+    mixing: gr.Accordion
+    crossover: gr.Slider
+    inputs: list  # what every render handler takes: model, seed, class, ψ, method, sliders, state
+    render_outputs: list  # [image, status]
+    model_outputs: list  # what a model change updates: class, sliders, mixing group, crossover
+    on_model: Callable  # (model_id, method, state) -> updates for model_outputs
+    full: Callable  # (*inputs) -> (image, status)
+
+
+def build(ctx: AppContext) -> ExploreTab:
+    catalog = ctx.catalog
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=320):
+            model_dd = ctx.picker(_is_generator, label="Generator", elem_id="explore-model")
+            with gr.Row(equal_height=True):
+                seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed", elem_id="explore-seed", scale=3)
+                rand_btn = gr.Button("Random seed", elem_id="explore-random", scale=1, min_width=110)
+            label = gr.Dropdown(choices=[], value=None, label="Class", visible=False, interactive=True, elem_id="explore-class")
+            truncation = gr.Slider(0.0, 1.5, value=1.0, step=0.01, label="Truncation ψ", info="below 1: more typical, less varied", elem_id="explore-trunc")
+            method = gr.Radio(METHODS, value="pca", label="Edit directions", elem_id="explore-method",
+                              info="Each slider moves along one direction, in standard deviations of the latents (z for DCGAN, w for StyleGAN).")
+            sliders = []
+            for row in range(editing.NUM_DIRECTIONS // 2):
+                with gr.Row():
+                    for k in (2 * row, 2 * row + 1):
+                        sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05, label=f"Direction {k + 1}", elem_id=f"explore-dir-{k}", min_width=140))
+            reset_btn = gr.Button("Reset sliders", size="sm", elem_id="explore-reset")
+        with gr.Column(scale=5, min_width=320):
+            image = gr.Image(format="png", label="Image", height=380, interactive=False, elem_id="explore-image", elem_classes=["pixelated"], buttons=["fullscreen"])
+            status = gr.Markdown(elem_id="explore-status")
+            with gr.Row():
+                export_btn = gr.Button("Export PNG", size="sm", elem_id="explore-export")
+                save_latent_btn = gr.Button("Save latent", size="sm", elem_id="explore-save-latent")
+                load_latent_btn = gr.UploadButton("Load latent", file_types=[".npy"], size="sm", elem_id="explore-load-latent")
+                back_btn = gr.Button("Back to seed", size="sm", elem_id="explore-back")
+            download = gr.File(label="Download (PNG with provenance metadata, or latent .npy)", visible=False, elem_id="explore-download", interactive=False)
+
+            with gr.Accordion("Sample grid", open=False, elem_id="explore-grid-acc"):
+                grid_btn = gr.Button("16 seeds from the current one (same class, ψ and edits)", size="sm", elem_id="explore-grid-btn")
+                grid_img = gr.Image(format="png", label="Sample grid", height=400, interactive=False, buttons=["download", "fullscreen"], elem_id="explore-grid", elem_classes=["pixelated"])
+            with gr.Accordion("Interpolation", open=False, elem_id="explore-interp-acc"):
+                with gr.Row():
+                    seed_b = gr.Number(value=1, precision=0, minimum=0, maximum=2**31 - 1, label="To seed", elem_id="explore-interp-seed", min_width=100)
+                    num_frames = gr.Slider(2, 32, value=10, step=1, label="Frames", elem_id="explore-interp-frames", min_width=140)
+                    interp_method = gr.Radio([("slerp", "slerp"), ("lerp", "lerp")], value="slerp", label="Path", elem_id="explore-interp-method", min_width=120)
+                interp_btn = gr.Button("Interpolate", size="sm", elem_id="explore-interp-btn")
+                strip = gr.Image(format="png", label="Frames", height=120, interactive=False, buttons=["download", "fullscreen"], elem_id="explore-strip", elem_classes=["pixelated"])
+                gif = gr.Image(type="filepath", label="Animation (GIF)", height=220, interactive=False, buttons=["download", "fullscreen"], elem_id="explore-gif", elem_classes=["pixelated"])
+            with gr.Accordion("Style mixing (StyleGAN)", open=False, visible=False, elem_id="explore-mixing") as mixing:
+                gr.Markdown("Coarse layers (below the crossover) from the current image, fine layers (colour, texture) from seed B.")
+                with gr.Row():
+                    mix_seed = gr.Number(value=7, precision=0, minimum=0, maximum=2**31 - 1, label="Seed B", elem_id="explore-mix-seed", min_width=100)
+                    crossover = gr.Slider(0, 8, value=4, step=1, label="Crossover layer", elem_id="explore-crossover", min_width=140)
+                mix_btn = gr.Button("Mix", size="sm", elem_id="explore-mix-btn")
+                mix_img = gr.Image(format="png", label="Mixed", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="explore-mix", elem_classes=["pixelated"])
+
+    state = ctx.session
+    inputs = [model_dd, seed, label, truncation, method, *sliders, state]
+
+    def unpack(args):
+        model_id, seed_v, label_v, trunc_v, method_v = args[:5]
+        coeffs = args[5 : 5 + editing.NUM_DIRECTIONS]
+        st = args[5 + editing.NUM_DIRECTIONS]
+        model, entry = catalog.load(model_id)
+        return model, entry, _request(model, model_id, seed_v, label_v, trunc_v, method_v, coeffs, st), st
+
+    # ----- rendering ---------------------------------------------------------------------
+    def full(*args):
+        model, entry, req, _ = unpack(args)
+        x = editing.image_for(model, req)
+        return render.to_uint8(x), _status(entry, req)
+
+    def preview(*args):
+        model, _, req, _ = unpack(args)
+        return render.to_uint8(editing.image_for(model, req))
+
+    render_outputs = [image, status]
+    full_h = handler(full)
+    for s in sliders:
+        s.input(quiet(preview), inputs, image, trigger_mode="always_last", show_progress="hidden", queue=False, api_visibility="private")
+        s.release(full_h, inputs, render_outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    truncation.input(quiet(preview), inputs, image, trigger_mode="always_last", show_progress="hidden", queue=False, api_visibility="private")
+    truncation.release(full_h, inputs, render_outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    label.input(full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private")
+
+    # seed edits leave any custom latent: the seed is what the user asked for now
+    def on_seed(*args):
+        st = dict(args[-1] or {})
+        st["custom"] = None
+        out = full(*args[:-1], st)
+        return (*out, st)
+
+    seed.input(handler(on_seed), inputs, [*render_outputs, state], trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    rand_btn.click(lambda: random.randrange(0, 2**31 - 1), None, seed, api_visibility="private", queue=False).then(
+        handler(on_seed), inputs, [*render_outputs, state], show_progress="hidden", api_visibility="private"
+    )
+
+    # ----- model / method change: re-layout, reset sliders, render ---------------------------
+    def relayout(model_id, method_v, st):
+        model, entry = catalog.load(model_id)
+        dirs = editing.directions(model, method_v or "pca")
+        upd_sliders = []
+        for k in range(editing.NUM_DIRECTIONS):
+            if k < dirs.num_components:
+                share = float(dirs.explained[k]) * 100
+                name = "PC" if dirs.method == "pca" else "SeFa"
+                upd_sliders.append(gr.update(visible=True, value=0.0, label=f"{name} {k + 1} · {share:.1f} %"))
+            else:
+                upd_sliders.append(gr.update(visible=False, value=0.0))
+        classes = class_choices(model, entry)
+        custom = _custom_for(st, model_id)
+        first = custom["label"] if custom and custom.get("label") is not None else (classes[0][1] if classes else None)
+        upd_label = gr.update(choices=classes, value=first, visible=True) if classes else gr.update(choices=[], value=None, visible=False)
+        is_style = editing.space_of(model) == "w"
+        upd_mix = gr.update(visible=is_style)
+        upd_cross = gr.update(maximum=model.num_ws, value=min(4, model.num_ws)) if is_style else gr.update()
+        return [upd_label, *upd_sliders, upd_mix, upd_cross]
+
+    model_outputs = [label, *sliders, mixing, crossover]
+
+    def on_model(model_id, method_v, st):
+        if not model_id:
+            return [gr.update() for _ in model_outputs]
+        return relayout(model_id, method_v, st)
+
+    model_dd.change(handler(on_model), [model_dd, method, state], model_outputs, api_visibility="private", show_progress_on=image).then(
+        full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private"
+    )
+    method.change(handler(on_model), [model_dd, method, state], model_outputs, api_visibility="private", show_progress_on=image).then(
+        full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private"
+    )
+    reset_btn.click(lambda: [gr.update(value=0.0) for _ in sliders], None, sliders, api_visibility="private", queue=False).then(
+        full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private"
+    )
+
+    def back_to_seed(*args):
+        st = dict(args[-1] or {})
+        st["custom"] = None
+        return (*full(*args[:-1], st), st)
+
+    back_btn.click(handler(back_to_seed), inputs, [*render_outputs, state], api_visibility="private")
+
+    # ----- grid, interpolation, mixing ---------------------------------------------------
+    def show_grid(*args):
+        model, _, req, _ = unpack(args)
+        return render.grid(editing.sample_grid(model, req, 16), nrow=4)
+
+    grid_btn.click(handler(show_grid), inputs, grid_img, api_visibility="private", **HEAVY)
+
+    def show_interp(seed_b_v, frames_v, how, *args):
+        model, entry, req, _ = unpack(args)
+        frames = editing.interpolation(model, req, _seed(seed_b_v), int(frames_v), how)
+        arrs = [render.to_uint8(f) for f in frames]
+        path = render.write_gif(arrs, render.scratch_path(f"{entry.path.stem}-seed{req.seed}-to-{_seed(seed_b_v)}", ".gif"))
+        return render.grid(frames, nrow=len(arrs)), str(path)
+
+    interp_btn.click(handler(show_interp), [seed_b, num_frames, interp_method, *inputs], [strip, gif], api_visibility="private", **HEAVY)
+
+    def show_mix(mix_seed_v, cross_v, *args):
+        model, _, req, _ = unpack(args)
+        return render.to_uint8(editing.style_mix(model, req, _seed(mix_seed_v), int(cross_v)))
+
+    mix_btn.click(handler(show_mix), [mix_seed, crossover, *inputs], mix_img, api_visibility="private")
+    crossover.release(handler(show_mix), [mix_seed, crossover, *inputs], mix_img, show_progress="hidden", api_visibility="private")
+
+    # ----- files -------------------------------------------------------------------------
+    def export_png(*args):
+        model, entry, req, _ = unpack(args)
+        x = editing.edited_latent(model, req)
+        img = editing.render(model, x, req.label)
+        meta = {
+            "model": entry.name,
+            "model_kind": entry.kind,
+            "model_file_sha256": file_hash(entry.path),
+            "seed": None if req.custom else req.seed,
+            "latent_origin": req.custom["origin"] if req.custom else "seed",
+            "class": req.label,
+            "truncation": req.truncation,
+            "directions": {"method": req.method, "coefficients_std": list(req.coefficients)} if any(req.coefficients) else None,
+            "latent_space": editing.space_of(model),
+            "latent_sha256": latent_hash(x),
+        }
+        stem = f"{entry.path.stem}-seed{req.seed}" if not req.custom else f"{entry.path.stem}-custom"
+        path = save_png(img[0], render.scratch_path(stem, ".png"), meta)
+        return gr.update(value=str(path), visible=True)
+
+    export_btn.click(handler(export_png), inputs, download, api_visibility="private")
+
+    def save_latent(*args):
+        model, entry, req, _ = unpack(args)
+        x = editing.edited_latent(model, req)
+        path = render.scratch_path(f"latent-{entry.path.stem}-seed{req.seed}-{editing.space_of(model)}", ".npy")
+        path.write_bytes(editing.latent_to_npy(model, x))
+        return gr.update(value=str(path), visible=True)
+
+    save_latent_btn.click(handler(save_latent), inputs, download, api_visibility="private")
+
+    def load_latent(payload, *args):
+        model_id = args[0]
+        model, entry = catalog.load(model_id)
+        path = upload_path(payload)
+        if path is None:
+            raise ExplorerError("choose a .npy file")
+        if path.stat().st_size > editing.MAX_LATENT_FILE_BYTES:
+            raise ExplorerError(f"{upload_name(payload)} is too large for a latent file")
+        custom = editing.custom_from_npy(model, path.read_bytes(), upload_name(payload))
+        st = dict(args[-1] or {})
+        st["custom"] = {**custom, "model": model_id}
+        zero = [0.0] * editing.NUM_DIRECTIONS  # the file holds the edited latent: start the sliders from it
+        out = full(*args[:5], *zero, st)
+        return (*out, st, *[gr.update(value=0.0) for _ in sliders])
+
+    load_latent_btn.upload(
+        handler(load_latent), [load_latent_btn, *inputs], [*render_outputs, state, *sliders], preprocess=False, api_visibility="private"
+    )
+
+    return ExploreTab(
+        model=model_dd, seed=seed, label=label, truncation=truncation, method=method, sliders=sliders,
+        image=image, status=status, mixing=mixing, crossover=crossover, inputs=inputs,
+        render_outputs=render_outputs, model_outputs=model_outputs, on_model=handler(on_model), full=full_h,
+    )
+
+
+def _status(entry: ModelEntry, req: editing.LatentRequest) -> str:
+    src = f"custom latent: *{md_text(req.custom['origin'])}*" if req.custom else f"seed **{req.seed}**"
+    parts = [f"{md_text(entry.name)} — {src}"]
+    if req.label is not None:
+        parts.append(f"class {req.label}")
+    parts.append(f"ψ = {req.truncation:.2f}")
+    edits = [f"{k + 1}: {c:+.2f}" for k, c in enumerate(req.coefficients) if c]
+    if edits:
+        parts.append(f"{req.method.upper()} edits ({', '.join(edits)})")
+    return " · ".join(parts)

@@ -1,0 +1,145 @@
+"""Models tab: the catalog with model cards, importing foreign checkpoints, deleting user models.
+
+Imports go through :func:`explorer.load` (own ``.safetensors``, or foreign ``.pth`` state_dicts
+read with ``weights_only=True`` and mapped by :mod:`explorer.importers`), then are re-saved in our
+format into the user folder — so an import that loads is an import that works everywhere.
+Shipped models cannot be deleted.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Callable
+
+import gradio as gr
+import pandas as pd
+import numpy as np
+import torch
+
+import explorer
+from explorer.errors import ExplorerError
+from explorer.images import load_image
+from explorer.latent import latents_from_seeds
+from explorer.ui import render
+from explorer.ui.catalog import KIND_NAMES, ModelEntry, safe_stem
+from explorer.ui.common import MAX_UPLOAD_MB, AppContext, handler, upload_name, upload_path
+from explorer.ui.modelinfo import card_markdown, md_text
+
+IMPORT_TYPES = [".pth", ".pt", ".bin", ".safetensors"]
+MAX_IMPORT_FILES = 4
+
+
+@dataclass
+class ModelsTab:
+    last_changed: gr.State  # id of the model just imported / "deleted:<id>" (its .change refreshes the pickers)
+    table: gr.Dataframe
+    refresh: Callable  # () -> the catalog table
+
+
+def catalog_frame(catalog) -> pd.DataFrame:
+    rows = []
+    for e in catalog.entries():
+        cfg = e.config
+        rows.append({
+            "name": e.name, "kind": KIND_NAMES.get(e.kind, e.kind), "origin": e.origin,
+            "resolution": cfg.get("resolution", ""), "classes": cfg.get("num_classes", "") or "",
+            "size (MB)": round(e.path.stat().st_size / 1e6, 2) if e.path.exists() else "", "file": e.path.name,
+        })
+    return pd.DataFrame(rows, columns=["name", "kind", "origin", "resolution", "classes", "size (MB)", "file"])
+
+
+def build(ctx: AppContext) -> ModelsTab:
+    catalog = ctx.catalog
+    last_changed = gr.State("")
+    table = gr.Dataframe(value=catalog_frame(catalog), label="Models on offer", interactive=False, elem_id="models-table", wrap=True)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            which = ctx.picker(lambda e: True, label="Model card", elem_id="models-card-model")
+            card = gr.Markdown(elem_id="models-card")
+        with gr.Column(scale=2):
+            samples = gr.Image(format="png", label="Samples", height=300, interactive=False, buttons=["download", "fullscreen"], elem_id="models-samples", elem_classes=["pixelated"])
+
+    def show_card(model_id):
+        if not model_id:
+            return "No models yet: import one below or train one in the Train tab.", None
+        entry = catalog.resolve(model_id)
+        return card_markdown(entry), _sample_image(catalog, entry)
+
+    which.change(handler(show_card), which, [card, samples], api_visibility="private")
+    ctx.on_page_load.append((handler(show_card), [which], [card, samples]))
+
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            gr.Markdown(
+                "### Import a checkpoint\n"
+                "Our own `.safetensors`, a pytorch/examples DCGAN `netG_epoch_N.pth` (+ `netD_epoch_N.pth`), or junyanz "
+                "CycleGAN `latest_net_G_A.pth` + `latest_net_G_B.pth` (+ `D_A`/`D_B`). Files are read as plain tensors "
+                f"(`torch.load(weights_only=True)`): no code from them runs. Up to {MAX_IMPORT_FILES} files, {MAX_UPLOAD_MB} MB each."
+            )
+            files = gr.File(file_count="multiple", file_types=IMPORT_TYPES, label="Checkpoint file(s)", elem_id="models-import-files")
+            name = gr.Textbox(label="Name", placeholder="e.g. my-dcgan", elem_id="models-import-name")
+            import_btn = gr.Button("Import", variant="primary", elem_id="models-import-btn")
+            import_note = gr.Markdown(elem_id="models-import-note")
+        with gr.Column():
+            gr.Markdown("### Delete a model\nOnly imported and trained models; shipped ones stay.")
+            victim = ctx.picker(lambda e: e.deletable, label="User model", elem_id="models-delete-model")
+            confirm = gr.Checkbox(value=False, label="Yes, delete the file", elem_id="models-delete-confirm")
+            delete_btn = gr.Button("Delete", variant="stop", elem_id="models-delete-btn")
+            delete_note = gr.Markdown(elem_id="models-delete-note")
+
+    def do_import(payloads, name_v):
+        payloads = payloads or []
+        if not isinstance(payloads, list):
+            payloads = [payloads]
+        paths = [upload_path(p) for p in payloads]
+        paths = [p for p in paths if p is not None]
+        if not paths:
+            raise ExplorerError("choose the checkpoint file(s) to import")
+        if len(paths) > MAX_IMPORT_FILES:
+            raise ExplorerError(f"at most {MAX_IMPORT_FILES} files at once")
+        names = [upload_name(p) for p in payloads]
+        bad = [n for n in names if not n.lower().endswith(tuple(IMPORT_TYPES))]
+        if bad:
+            raise ExplorerError(f"{', '.join(bad)}: expected {', '.join(IMPORT_TYPES)} files")
+        model = explorer.load(paths if len(paths) > 1 else paths[0], device="cpu")
+        if not model.card.get("imported"):
+            model.card["imported"] = {"format": "GAN Explorer safetensors", "files": names}
+        title = (name_v or "").strip() or safe_stem(names[0].rsplit(".", 1)[0])
+        model.card["name"] = title[:80]
+        path = catalog.user_path(title)
+        explorer.save(model, path)
+        entry_id = f"user:{path.stem}"
+        entry = catalog.resolve(entry_id)
+        parts = ", ".join(entry.config.get("parts", []) or [])
+        note = f"Imported **{md_text(entry.name)}** ({KIND_NAMES.get(entry.kind, entry.kind)}{'; parts ' + md_text(parts) if parts else ''}) from {md_text(', '.join(names))}."
+        return note, entry_id, catalog_frame(catalog), gr.update(value=None)
+
+    import_btn.click(handler(do_import), [files, name], [import_note, last_changed, table, files], preprocess=False, api_visibility="private")
+
+    def do_delete(model_id, confirmed):
+        if not confirmed:
+            raise ExplorerError("tick the box to confirm the deletion")
+        entry = catalog.delete(model_id)
+        return f"Deleted {md_text(entry.name)} ({html.escape(entry.path.name)}).", f"deleted:{entry.id}", catalog_frame(catalog), False
+
+    delete_btn.click(handler(do_delete), [victim, confirm], [delete_note, last_changed, table, confirm], api_visibility="private")
+
+    return ModelsTab(last_changed=last_changed, table=table, refresh=lambda: catalog_frame(catalog))
+
+
+@torch.no_grad()
+def _sample_image(catalog, entry: ModelEntry):
+    """The sample grid shipped next to a checkpoint (``<stem>.png``), else 8 fresh samples for generators."""
+    for candidate in (entry.path.with_suffix(".png"), entry.path.with_name(entry.path.stem + "_samples.png")):
+        if candidate.is_file():
+            try:
+                return np.asarray(load_image(candidate, mode="RGB"))
+            except ExplorerError:
+                break
+    if not entry.can_generate:
+        return None
+    model = explorer.load_cached(entry.path)
+    seeds = list(range(8))
+    labels = torch.arange(8) % model.num_classes if model.num_classes else None
+    return render.grid(model.generate(latents_from_seeds(model, seeds), labels), nrow=4)

@@ -1,0 +1,242 @@
+"""Stylize tab: image-to-image with the shipped models, and inversion of an upload into a generator.
+
+* CycleGAN: the upload read as domain A → B, and as domain B → A, side by side.
+* Super-resolution ×4 next to bicubic ×4 (optionally shrinking the upload first, so both can be
+  compared with the original and scored by PSNR).
+* Inversion (:mod:`explorer.ui.inversion`): optimise z or w until the generator reproduces the
+  upload; the result goes into the session, and "Edit in Explore" opens it under the sliders.
+
+Uploads are decoded by :func:`explorer.images.load_image` (caps, any mode) via
+``preprocess=False`` events; sample images come from ``assets/samples``.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+from explorer.errors import ExplorerError
+from explorer.images import fit_to, pil_to_tensor
+from explorer.ui import render
+from explorer.ui.catalog import ModelEntry
+from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image, upload_name
+from explorer.ui.inversion import invert, psnr
+from explorer.ui.modelinfo import class_choices, dataset_name
+
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "samples"
+#: longest side an upload is translated/upscaled at in the app (the CLI has no such cap)
+MAX_SIDE_TRANSLATE = 256
+MAX_SIDE_UPSCALE = 160
+
+
+def sample_images() -> list[str]:
+    """Paths of the sample images under ``assets/samples`` (may be empty in an installed package)."""
+    if not SAMPLES_DIR.is_dir():
+        return []
+    return [str(p) for p in sorted(SAMPLES_DIR.glob("*.png"))]
+
+
+def _mode(channels: int) -> str:
+    return "L" if channels == 1 else "RGB"
+
+
+def _fit_for_translation(img: Image.Image, resolution: int) -> Image.Image:
+    """Shorter side → the model's training resolution (what it learned at); long side capped."""
+    w, h = img.size
+    scale = resolution / min(w, h)
+    nw, nh = max(8, round(w * scale)), max(8, round(h * scale))
+    if max(nw, nh) > MAX_SIDE_TRANSLATE:  # very elongated uploads: crop the centre
+        img = fit_to(img, (min(nw, MAX_SIDE_TRANSLATE), min(nh, MAX_SIDE_TRANSLATE)), "center-crop")
+        return img
+    return img.resize((nw, nh), Image.LANCZOS) if (nw, nh) != (w, h) else img
+
+
+@dataclass
+class StylizeTab:
+    inversion_model: gr.Dropdown
+    inverted: object  # the "Edit in Explore" click dependency (app.py chains the tab switch to it)
+
+
+def build(ctx: AppContext) -> StylizeTab:
+    catalog = ctx.catalog
+    samples = sample_images()
+
+    # ----- CycleGAN ----------------------------------------------------------------------
+    with gr.Tab("Translate (CycleGAN)", elem_id="stylize-tab-translate"):
+        gr.Markdown("The upload is read once as a domain-A image (→ B) and once as a domain-B image (→ A).")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=240):
+                cyc_model = ctx.picker(lambda e: e.kind == "cyclegan" and (e.translates("AtoB") or e.translates("BtoA")), label="Translator", elem_id="stylize-cyc-model")
+                cyc_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-cyc-input", elem_classes=["pixelated"])
+                if samples:
+                    gr.Examples(samples, inputs=cyc_in, label="Samples (assets/samples)", examples_per_page=12, api_visibility="private", elem_id="stylize-cyc-examples")
+                cyc_btn = gr.Button("Translate", variant="primary", elem_id="stylize-cyc-btn")
+            with gr.Column(scale=3, min_width=300):
+                with gr.Row():
+                    a2b = gr.Image(format="png", label="A → B", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-a2b", elem_classes=["pixelated"])
+                    b2a = gr.Image(format="png", label="B → A", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-b2a", elem_classes=["pixelated"])
+                cyc_note = gr.Markdown(elem_id="stylize-cyc-note")
+
+    def translate(model_id, payload):
+        model, entry = catalog.load(model_id)
+        outs, notes = [], []
+        for direction in ("AtoB", "BtoA"):
+            if not entry.translates(direction):
+                outs.append(None)
+                notes.append(f"{direction}: this model has no generator for it (imported from one file?)")
+                continue
+            img = read_upload_image(payload, _mode(model.channels_of(direction[0])))
+            img = _fit_for_translation(img, int(entry.config.get("resolution") or 64))
+            with torch.no_grad():
+                y = model.translate(pil_to_tensor(img), direction)
+            outs.append(render.to_uint8(y))
+        note = f"Translated at {img.size[0]}×{img.size[1]} px (shorter side = the model's training size)."
+        return (*outs, " ".join([note] + notes))
+
+    trans_h = handler(translate)
+    cyc_btn.click(trans_h, [cyc_model, cyc_in], [a2b, b2a, cyc_note], preprocess=False, **HEAVY, api_visibility="private")
+    cyc_in.upload(trans_h, [cyc_model, cyc_in], [a2b, b2a, cyc_note], preprocess=False, **HEAVY, api_visibility="private")
+
+    # ----- super-resolution --------------------------------------------------------------
+    with gr.Tab("Super-resolution ×4", elem_id="stylize-tab-sr"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=240):
+                sr_model = ctx.picker(lambda e: e.kind == "srgan", label="Upscaler", elem_id="stylize-sr-model")
+                sr_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-sr-input", elem_classes=["pixelated"])
+                if samples:
+                    gr.Examples(samples, inputs=sr_in, label="Samples", examples_per_page=12, api_visibility="private", elem_id="stylize-sr-examples")
+                shrink = gr.Checkbox(value=True, label="Shrink the upload ×4 first and compare with the original", elem_id="stylize-sr-shrink")
+                sr_btn = gr.Button("Upscale ×4", variant="primary", elem_id="stylize-sr-btn")
+            with gr.Column(scale=3, min_width=300):
+                with gr.Row():
+                    bicubic = gr.Image(format="png", label="Bicubic ×4", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-bicubic", elem_classes=["pixelated"])
+                    sr_out = gr.Image(format="png", label="Model ×4", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-sr", elem_classes=["pixelated"])
+                    original = gr.Image(format="png", label="Original", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-original", elem_classes=["pixelated"])
+                sr_note = gr.Markdown(elem_id="stylize-sr-note")
+
+    def upscale(model_id, payload, shrink_first):
+        model, entry = catalog.load(model_id)
+        img = read_upload_image(payload, _mode(model.image_channels))
+        notes = []
+        if shrink_first:
+            w, h = img.size
+            w4, h4 = max(4, w // 4 * 4), max(4, h // 4 * 4)
+            hi = img.crop((0, 0, w4, h4)) if (w4, h4) != (w, h) else img
+            if max(hi.size) > 4 * MAX_SIDE_UPSCALE:
+                hi = fit_to(hi, _capped(hi.size, 4 * MAX_SIDE_UPSCALE), "resize")
+            lo = hi.resize((hi.size[0] // 4, hi.size[1] // 4), Image.BICUBIC)
+        else:
+            hi, lo = None, img
+            if max(lo.size) > MAX_SIDE_UPSCALE:
+                lo = fit_to(lo, _capped(lo.size, MAX_SIDE_UPSCALE), "resize")
+                notes.append(f"The upload was shrunk to {lo.size[0]}×{lo.size[1]} first (the app's limit; `gan-explorer upscale` has none).")
+        x = pil_to_tensor(lo)  # [1, C, h, w]
+        with torch.no_grad():
+            y = model.translate(x, "x4")  # [1, C, 4h, 4w]
+        sr = render.to_uint8(y)
+        lo_arr = np.asarray(lo)
+        bic = render.resize_to(lo_arr, (lo.size[0] * 4, lo.size[1] * 4))
+        if hi is not None:
+            ref = pil_to_tensor(hi)
+            p_sr = psnr(y, ref)
+            p_bic = psnr(pil_to_tensor(Image.fromarray(bic)), ref)
+            notes.insert(0, f"PSNR against the original: **model {p_sr:.2f} dB**, bicubic {p_bic:.2f} dB (input {lo.size[0]}×{lo.size[1]} → {4 * lo.size[0]}×{4 * lo.size[1]}).")
+        return bic, sr, (np.asarray(hi) if hi is not None else None), " ".join(notes)
+
+    up_h = handler(upscale)
+    sr_btn.click(up_h, [sr_model, sr_in, shrink], [bicubic, sr_out, original, sr_note], preprocess=False, **HEAVY, api_visibility="private")
+    sr_in.upload(up_h, [sr_model, sr_in, shrink], [bicubic, sr_out, original, sr_note], preprocess=False, **HEAVY, api_visibility="private")
+
+    # ----- inversion ---------------------------------------------------------------------
+    with gr.Tab("Invert into a generator", elem_id="stylize-tab-invert"):
+        gr.Markdown("Find the latent whose image looks most like the upload, then edit it with the Explore sliders.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=240):
+                inv_model = ctx.picker(lambda e: e.can_generate, label="Generator", elem_id="stylize-inv-model")
+                inv_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-inv-input", elem_classes=["pixelated"])
+                if samples:
+                    gr.Examples(samples, inputs=inv_in, label="Samples", examples_per_page=12, api_visibility="private", elem_id="stylize-inv-examples")
+                inv_class = gr.Dropdown(choices=[], value=None, label="Class", visible=False, interactive=True, elem_id="stylize-inv-class")
+                with gr.Row():
+                    inv_space = gr.Radio([("z", "z"), ("w (StyleGAN)", "w")], value="z", label="Latent space", elem_id="stylize-inv-space")
+                    inv_steps = gr.Slider(20, 1000, value=200, step=10, label="Steps", elem_id="stylize-inv-steps")
+                use_feats = gr.Checkbox(value=True, label="Add a classifier-feature loss", visible=False, elem_id="stylize-inv-feats")
+                inv_btn = gr.Button("Invert", variant="primary", elem_id="stylize-inv-btn")
+            with gr.Column(scale=3, min_width=300):
+                with gr.Row():
+                    inv_target = gr.Image(format="png", label="Target (as the model sees it)", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-inv-target", elem_classes=["pixelated"])
+                    inv_out = gr.Image(format="png", label="Reconstruction", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-inv-out", elem_classes=["pixelated"])
+                inv_note = gr.Markdown(elem_id="stylize-inv-note")
+                to_explore = gr.Button("Edit in Explore →", interactive=False, elem_id="stylize-to-explore")
+
+    def feature_net_for(entry: ModelEntry):
+        """The project's classifier trained on the generator's data set, if there is one."""
+        ds = dataset_name(entry.meta)
+        for e in catalog.entries(lambda e: e.kind == "classifier"):
+            if ds and dataset_name(e.meta) == ds:
+                return e
+        return None
+
+    def on_inv_model(model_id):
+        if not model_id:
+            return gr.update(visible=False), gr.update(), gr.update(visible=False)
+        model, entry = catalog.load(model_id)
+        classes = class_choices(model, entry)
+        cls = gr.update(choices=classes, value=classes[0][1], visible=True) if classes else gr.update(choices=[], value=None, visible=False)
+        is_style = hasattr(model, "generate_from_w")
+        space = gr.update(choices=[("z", "z"), ("w (StyleGAN)", "w")] if is_style else [("z", "z")], value="w" if is_style else "z")
+        feats = feature_net_for(entry)
+        return cls, space, gr.update(visible=feats is not None, label=f"Add a feature loss ({feats.name})" if feats else "")
+
+    inv_model.change(handler(on_inv_model), inv_model, [inv_class, inv_space, use_feats], api_visibility="private")
+    ctx.on_page_load.append((handler(on_inv_model), [inv_model], [inv_class, inv_space, use_feats]))
+
+    def run_inversion(model_id, payload, label, space, steps, feats_on, state, progress=gr.Progress()):
+        model, entry = catalog.load(model_id)
+        img = read_upload_image(payload, _mode(model.image_channels))
+        img = fit_to(img, model.resolution, "center-crop")
+        target = pil_to_tensor(img)
+        feat_entry = feature_net_for(entry) if feats_on else None
+        feat_net = catalog.load(feat_entry.id)[0] if feat_entry is not None else None
+        label = int(label) if (model.num_classes and label is not None) else None
+
+        def report(step, total, loss):
+            if step == 1 or step % 5 == 0 or step == total:
+                progress((step, total), desc=f"inverting (loss {loss:.4f})")
+
+        result = invert(model, target, space=space or "z", label=label, steps=int(steps), feature_net=feat_net, progress=report)
+        origin = f"inversion of {upload_name(payload)}"
+        st = dict(state or {})
+        st["custom"] = {"model": model_id, "space": result.space, "vector": result.latent.reshape(-1).tolist(), "origin": origin, "label": label}
+        feats = f" + {html.escape(feat_entry.name)} features" if feat_entry else ""
+        note = (
+            f"**PSNR {result.psnr:.2f} dB** (MSE {result.mse:.4f}) after {result.steps} Adam steps in {result.space}-space (pixel L2{feats}). "
+            "Higher is closer; above ~25 dB the two look alike. The latent is ready in Explore."
+        )
+        return np.asarray(img), render.to_uint8(result.image), note, st, gr.update(interactive=True)
+
+    inv_btn.click(
+        handler(run_inversion), [inv_model, inv_in, inv_class, inv_space, inv_steps, use_feats, ctx.session],
+        [inv_target, inv_out, inv_note, ctx.session, to_explore], preprocess=False, **HEAVY, api_visibility="private",
+    )
+
+    def check_ready(state, model_id):
+        custom = (state or {}).get("custom")
+        if not custom or custom.get("model") != model_id:
+            raise ExplorerError("invert an image with this generator first")
+        return None
+
+    inverted = to_explore.click(handler(check_ready), [ctx.session, inv_model], None, api_visibility="private", queue=False)
+    return StylizeTab(inversion_model=inv_model, inverted=inverted)
+
+
+def _capped(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    w, h = size
+    s = longest / max(w, h)
+    return max(1, round(w * s)), max(1, round(h * s))

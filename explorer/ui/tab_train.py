@@ -1,0 +1,224 @@
+"""Train tab: train a model live, one run at a time per server.
+
+Settings → :class:`explorer.train.TrainConfig`; the run goes to :class:`explorer.ui.jobs.TrainingJobs`
+(a background thread calling :func:`explorer.train.train`). A ``gr.Timer`` polls the job's event
+store once a second (only while this tab is open) and redraws: loss curves and D(x)/D(G(z)) as
+``gr.LinePlot`` (bucket-averaged to at most :data:`MAX_POINTS` points per series), the latest
+fixed-latent sample grid, a timeline of earlier grids, alerts (NaN rollback, mode collapse) and a
+status line. A finished run's model enters every model picker (``finished`` state change).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from explorer.errors import ExplorerError
+from explorer.images import load_image
+from explorer.ui.catalog import app_home, safe_stem
+from explorer.ui.common import AppContext, handler, upload_name, upload_path
+from explorer.ui.jobs import RunView
+from explorer.ui.modelinfo import md_text
+
+MAX_POINTS = 300
+FAMILIES = [("DCGAN", "dcgan"), ("StyleGAN", "stylegan"), ("CycleGAN (two domains)", "cyclegan"), ("Super-resolution ×4", "srgan")]
+UPLOAD = "__upload__"
+AUGMENTS = [("horizontal flip", "hflip"), ("small rotations (±10°)", "rotate"), ("small shifts (±6 %)", "translate"),
+            ("DiffAugment on D's inputs (colour, shift, cutout)", "diffaugment")]
+#: "small" widths train several times faster on a CPU; "standard" are the families' defaults
+SMALL_MODELS = {
+    "dcgan": {"ngf": 32, "ndf": 32},
+    "stylegan": {"channel_base": 1024, "max_channels": 64},
+    "cyclegan": {"ngf": 16, "ndf": 16, "num_blocks": 3},
+    "srgan": {"num_blocks": 4, "num_features": 32, "d_features": 16},
+}
+
+
+@dataclass
+class TrainTab:
+    finished: gr.State  # catalog id of a model this session saw finish (its .change refreshes pickers)
+    timer: gr.Timer
+
+
+def _shipped() -> list[str]:
+    from explorer.data import list_shipped
+
+    return list_shipped()
+
+
+def _downsample(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """At most MAX_POINTS rows per ``key`` group: consecutive buckets averaged (trends survive, noise shrinks)."""
+    out = []
+    for name, g in df.groupby(key, sort=False):
+        if len(g) > MAX_POINTS:
+            bucket = np.arange(len(g)) * MAX_POINTS // len(g)
+            g = g.groupby(bucket).agg({"step": "mean", "value": "mean"}).assign(**{key: name})
+        out.append(g)
+    return pd.concat(out, ignore_index=True) if out else df
+
+
+def loss_frame(view: RunView) -> pd.DataFrame:
+    rows = [{"step": s["step"], "value": float(v), "term": k} for s in view.steps for k, v in (s.get("losses") or {}).items()
+            if v is not None and np.isfinite(v)]
+    return _downsample(pd.DataFrame(rows, columns=["step", "value", "term"]), "term")
+
+
+def d_frame(view: RunView) -> pd.DataFrame:
+    rows = []
+    for s in view.steps:
+        if s.get("d_real") is not None:
+            rows.append({"step": s["step"], "value": float(s["d_real"]), "series": "D(x) real"})
+        if s.get("d_fake") is not None:
+            rows.append({"step": s["step"], "value": float(s["d_fake"]), "series": "D(G(z)) generated"})
+    return _downsample(pd.DataFrame(rows, columns=["step", "value", "series"]), "series")
+
+
+def _png(path: str | None):
+    if not path:
+        return None
+    try:
+        return np.asarray(load_image(path, mode="RGB"))
+    except ExplorerError:
+        return None
+
+
+def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name):
+    """Widgets → TrainConfig (raises ExplorerError/TrainingError with a readable message)."""
+    from explorer.train import TrainConfig
+
+    iterations = int(iterations or 0)
+    if not 1 <= iterations <= 1_000_000:
+        raise ExplorerError("iterations must lie between 1 and 1,000,000")
+    if data == UPLOAD:
+        path = upload_path(zip_payload)
+        if path is None:
+            raise ExplorerError("upload a .zip of images (class sub-folders become labels) or pick a shipped data set")
+        if not upload_name(zip_payload).lower().endswith(".zip"):
+            raise ExplorerError("the data upload must be a .zip file")
+        keep = app_home() / "datasets" / f"{safe_stem(upload_name(zip_payload).rsplit('.', 1)[0])}.zip"
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, keep)  # the upload cache is temporary; resume needs the data again
+        data = str(keep)
+    augments = set(augments or [])
+    aug = {}
+    if "hflip" in augments:
+        aug["hflip"] = True
+    if "rotate" in augments:
+        aug["rotate"] = 10
+    if "translate" in augments:
+        aug["translate"] = 0.06
+    every = max(1, iterations // 10)
+    run_name = jobs.fresh_name(name or f"{family}-{safe_stem(str(data).rsplit('/', 1)[-1])}")
+    return TrainConfig(
+        name=run_name, out=str(jobs.runs_dir), family=family, data=data,
+        data_b=(data_b or None) if family == "cyclegan" else None,
+        conditional=bool(conditional) and family in ("dcgan", "stylegan"),
+        loss=None if loss in (None, "", "default") else loss,
+        lr_g=float(lr_g), lr_d=float(lr_d), batch_size=int(batch), iterations=iterations,
+        augment=aug or None, diffaugment="color,translation,cutout" if "diffaugment" in augments else None,
+        model=dict(SMALL_MODELS[family]) if width == "small" else {},
+        log_every=max(1, iterations // 200), sample_every=every, checkpoint_every=every,
+        num_samples=16 if family in ("cyclegan", "srgan") else 64, monitor_warmup=min(200, iterations // 2),
+    )
+
+
+def build(ctx: AppContext) -> TrainTab:
+    jobs = ctx.jobs
+    from explorer.losses import GAN_LOSSES
+
+    shipped = _shipped()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=280):
+            family = gr.Radio(FAMILIES, value="dcgan", label="Model family", elem_id="train-family")
+            data = gr.Dropdown([(n, n) for n in shipped] + [("Upload a .zip…", UPLOAD)], value=shipped[0] if shipped else UPLOAD, label="Data set", elem_id="train-data")
+            zip_in = gr.File(file_types=[".zip"], label="Images (.zip; class sub-folders become labels)", visible=not shipped, elem_id="train-zip")
+            data_b = gr.Dropdown([(n, n) for n in shipped], value="emoji-twitter" if "emoji-twitter" in shipped else None, label="Domain B", visible=False, elem_id="train-data-b")
+            conditional = gr.Checkbox(value=False, label="Class-conditional (use the labels)", elem_id="train-conditional")
+            loss = gr.Dropdown([("family default", "default")] + [(k, k) for k in GAN_LOSSES], value="default", label="Adversarial loss", elem_id="train-loss")
+            with gr.Row():
+                lr_g = gr.Number(value=2e-4, label="Learning rate G", minimum=0, maximum=1, elem_id="train-lr-g")
+                lr_d = gr.Number(value=2e-4, label="Learning rate D", minimum=0, maximum=1, elem_id="train-lr-d")
+            with gr.Row():
+                batch = gr.Slider(4, 256, value=64, step=4, label="Batch size", elem_id="train-batch")
+                iterations = gr.Number(value=500, precision=0, minimum=1, label="Iterations", elem_id="train-iterations")
+            augments = gr.CheckboxGroup(AUGMENTS, value=[], label="Augmentation", elem_id="train-augment")
+            width = gr.Radio([("small (fast on a CPU)", "small"), ("standard", "standard")], value="small", label="Model size", elem_id="train-width")
+            name = gr.Textbox(label="Run name (optional)", placeholder="e.g. digits-try1", elem_id="train-name")
+            with gr.Row():
+                start_btn = gr.Button("Start", variant="primary", elem_id="train-start")
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
+            with gr.Row():
+                resume_run = gr.Dropdown(choices=jobs.resumable_runs(), value=None, label="Resume run", allow_custom_value=False, elem_id="train-resume-run", scale=3)
+                resume_btn = gr.Button("Resume", elem_id="train-resume", scale=1, min_width=90)
+        with gr.Column(scale=5):
+            status = gr.Markdown("No training run yet.", elem_id="train-status")
+            alerts = gr.Markdown(elem_id="train-alerts")
+            with gr.Row():
+                loss_plot = gr.LinePlot(None, x="step", y="value", color="term", label="Losses", height=260, elem_id="train-loss-plot")
+                d_plot = gr.LinePlot(None, x="step", y="value", color="series", label="Discriminator: mean P(real)", y_lim=[0, 1], height=260, elem_id="train-d-plot")
+            with gr.Row(equal_height=False):
+                grid = gr.Image(format="png", label="Samples on a fixed latent batch", height=320, interactive=False, buttons=["download", "fullscreen"], elem_id="train-grid", elem_classes=["pixelated"])
+                timeline = gr.Gallery(label="Timeline", columns=4, height=320, format="png", elem_id="train-timeline", elem_classes=["pixelated"], buttons=["download", "fullscreen"])
+
+    seen = gr.State(-1)
+    finished = gr.State("")
+    timer = gr.Timer(1.0, active=False)
+
+    def on_family(fam, data_v):
+        return (gr.update(visible=fam == "cyclegan"), gr.update(visible=fam in ("dcgan", "stylegan")),
+                gr.update(value="emoji-google") if fam == "cyclegan" and data_v not in ("emoji-google", "emoji-twitter") else gr.update())
+
+    family.change(on_family, [family, data], [data_b, conditional, data], api_visibility="private", queue=False)
+    data.change(lambda d: gr.update(visible=d == UPLOAD), data, zip_in, api_visibility="private", queue=False)
+
+    settings = [family, data, data_b, zip_in, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name]
+
+    def start(*args):
+        cfg = build_config(jobs, *args)
+        jobs.start(cfg)
+        return gr.Timer(active=True), f"Starting **{md_text(cfg.name)}** ({cfg.family} on {md_text(cfg.data)}, {cfg.iterations} iterations)…"
+
+    start_btn.click(handler(start), settings, [timer, status], preprocess=False, api_visibility="private")
+
+    def stop():
+        if not jobs.stop():
+            raise ExplorerError("no training run is in progress")
+        return gr.Timer(active=True)
+
+    stop_btn.click(handler(stop), None, timer, api_visibility="private", queue=False)
+
+    def resume(run_name, iterations_v):
+        from explorer.train import TrainConfig
+
+        if not run_name or run_name not in jobs.resumable_runs():
+            raise ExplorerError("choose a run to resume (runs with a checkpoint are listed)")
+        cfg = TrainConfig.from_file(jobs.runs_dir / run_name / "config.json")
+        cfg = cfg.replace(out=str(jobs.runs_dir), iterations=max(cfg.iterations, int(iterations_v or 0)))
+        jobs.start(cfg, resume=True)
+        return gr.Timer(active=True), f"Resuming **{md_text(run_name)}** up to {cfg.iterations} iterations…"
+
+    resume_btn.click(handler(resume), [resume_run, iterations], [timer, status], api_visibility="private")
+    resume_run.focus(lambda: gr.update(choices=jobs.resumable_runs()), None, resume_run, api_visibility="private", queue=False)
+
+    outputs = [status, alerts, loss_plot, d_plot, grid, timeline, seen, finished, resume_run]
+
+    def poll(seen_v, finished_v):
+        if jobs.version == seen_v:
+            return tuple(gr.skip() for _ in outputs)
+        v = jobs.view()
+        head = {"idle": "No training run yet.", "running": "**Running**", "stopping": "**Stopping**", "done": "**Finished**",
+                "stopped": "**Stopped**", "error": "**Failed**"}[v.state]
+        text = head if v.state == "idle" else f"{head} — {md_text(v.name)}: {md_text(v.message, 400)}"
+        alert_md = "\n".join(f"- ⚠️ step {a['step']}: **{md_text(a['kind'])}** — {md_text(a['message'], 400)}" for a in v.alerts[-6:])
+        gallery = [(p, f"step {s['step']}") for s in v.samples[-12:] if (p := _png(s["path"])) is not None]
+        new_model = v.model_id if v.model_id and v.model_id != finished_v else gr.skip()
+        resumables = gr.update(choices=jobs.resumable_runs()) if v.state in ("stopped", "done", "error") else gr.skip()
+        return (text, alert_md, loss_frame(v), d_frame(v), _png(v.samples[-1]["path"]) if v.samples else None, gallery,
+                v.version, new_model, resumables)
+
+    timer.tick(poll, [seen, finished], outputs, show_progress="hidden", api_visibility="private", queue=False)
+    return TrainTab(finished=finished, timer=timer)
