@@ -23,11 +23,13 @@ from explorer.humaneval.config import HumanEvalError
 StimulusProvider = Callable[[str, str, Sequence[int]], np.ndarray]
 
 
-def default_stimulus_provider(device=None, batch_size: int = 64) -> StimulusProvider:
+def default_stimulus_provider(device=None, batch_size: int = 64, loader: Callable | None = None) -> StimulusProvider:
     """Provider backed by ``explorer.load(...).generate`` and ``explorer.data.shipped_arrays``.
 
     Latents come from ``explorer.latents_from_seeds`` (documented, deterministic); class-
     conditional models get label ``seed % num_classes`` so a seed always means the same image.
+    ``loader(source) -> model`` replaces ``explorer.load`` (e.g. the UI's catalog, whose sources
+    are model ids and whose models are cached process-wide).
     """
     models: dict[str, object] = {}
 
@@ -48,9 +50,12 @@ def default_stimulus_provider(device=None, batch_size: int = 64) -> StimulusProv
         import explorer
 
         if source not in models:
-            model = explorer.load(source)
-            if device is not None:
-                model = model.to(device)
+            if loader is not None:
+                model = loader(source)
+            else:
+                model = explorer.load(source)
+                if device is not None:
+                    model = model.to(device)
             models[source] = model.eval()
         model = models[source]
         dev = next(model.parameters()).device
