@@ -1,0 +1,210 @@
+"""``TrainConfig``: every setting of a training run, frozen, and readable from / writable to a file.
+
+One flat dataclass for all families (fields a family does not use are ignored by it), so a
+run is fully described by one JSON file (``configs/*.json``; ``.toml`` is read too) and the
+checkpoint can store it. Bad values raise :class:`TrainingError` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from explorer.errors import TrainingError
+
+FAMILIES = ("dcgan", "stylegan", "cyclegan", "srgan")
+#: adversarial loss a family uses when ``loss`` is not given
+DEFAULT_LOSS = {"dcgan": "nonsaturating", "stylegan": "nonsaturating", "cyclegan": "lsgan", "srgan": "nonsaturating"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run.
+
+    Identity and output: ``name`` (run folder ``<out>/<name>``), ``out``.
+    Model: ``family``; ``model`` = keyword overrides for the family's config dataclass
+    (resolution, channels and num_classes default to the data's).
+    Data: ``data`` (shipped name, folder or zip), ``data_b`` (CycleGAN's domain B), ``split``,
+    ``resolution``, ``channels``, ``conditional`` (train on labels), ``augment`` (spec dict for
+    ``explorer.data.make_augment``, applied to real batches), ``diffaugment`` (DiffAugment policy
+    applied to both D inputs, e.g. "color,translation,cutout").
+    Optimisation: ``loss`` (see ``explorer.losses.GAN_LOSSES``; None = family default),
+    ``lr_g``, ``lr_d``, ``betas``, ``batch_size`` (per process), ``iterations`` (G steps),
+    ``n_critic`` (D steps per G step), ``ema_beta`` (EMA of G; 0 = off), ``gp_weight``,
+    ``clip_value``, ``r1_gamma`` / ``r1_interval`` (lazy R1, StyleGAN), ``style_mixing``,
+    ``lambda_cyc`` / ``lambda_id`` / ``pool_size`` (CycleGAN), ``sr_content`` / ``sr_adv_weight``
+    / ``sr_pretrain_steps`` / ``sr_perceptual`` (SRGAN).
+    Speed: ``mixed_precision`` ("no" | "bf16"), ``channels_last``, ``device``, ``num_threads``.
+    Schedule: ``seed``, ``log_every``, ``checkpoint_every``, ``sample_every``, ``num_samples``,
+    ``max_seconds`` (clean stop after this wall time).
+    Monitors: ``max_rollbacks``, ``rollback_lr_factor``, ``collapse_threshold`` (alert when
+    sample diversity / real diversity falls below it), ``coverage_threshold`` (fraction of classes
+    the classifier finds in unconditional samples), ``monitor_warmup`` (steps before the collapse
+    monitor speaks), ``classifier`` ("auto" = ``checkpoints/classifier_<data>.safetensors`` if it
+    exists, a path, or None).
+    Testing: ``fault_injection`` e.g. ``{"nan_at_step": 30, "times": 1}`` or
+    ``{"collapse_at_step": 20}``.
+    """
+
+    name: str = "run"
+    out: str = "runs"
+    family: str = "dcgan"
+    model: dict = field(default_factory=dict)
+    data: str = "digits"
+    data_b: str | None = None
+    split: str = "train"
+    resolution: int | None = None
+    channels: int | None = None
+    conditional: bool = False
+    augment: dict | None = None
+    diffaugment: str | None = None
+    loss: str | None = None
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple = (0.5, 0.999)
+    batch_size: int = 64
+    iterations: int = 1000
+    n_critic: int = 1
+    ema_beta: float = 0.999
+    gp_weight: float = 10.0
+    clip_value: float = 0.01
+    r1_gamma: float = 0.0
+    r1_interval: int = 16
+    style_mixing: float = 0.0
+    lambda_cyc: float = 10.0
+    lambda_id: float = 0.5
+    pool_size: int = 50
+    sr_content: str = "l1"
+    sr_adv_weight: float = 1e-3
+    sr_pretrain_steps: int = 0
+    sr_perceptual: float = 0.0
+    mixed_precision: str = "no"
+    channels_last: bool = False
+    device: str = "auto"
+    num_threads: int | None = None
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    num_samples: int = 64
+    max_seconds: float | None = None
+    max_rollbacks: int = 3
+    rollback_lr_factor: float = 0.5
+    collapse_threshold: float = 0.15
+    coverage_threshold: float = 0.5
+    monitor_warmup: int = 500
+    classifier: str | None = "auto"
+    fault_injection: dict | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "model", dict(self.model or {}))
+        if self.family not in FAMILIES:
+            raise TrainingError(f"family must be one of {', '.join(FAMILIES)}, not {self.family!r}")
+        if not self.name or any(c in self.name for c in "/\\") or self.name in (".", ".."):
+            raise TrainingError(f"run name must be a plain folder name, not {self.name!r}")
+        if self.loss is not None:
+            from explorer.losses import GAN_LOSSES
+
+            if self.loss not in GAN_LOSSES:
+                raise TrainingError(f"loss must be one of {', '.join(GAN_LOSSES)}, not {self.loss!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise TrainingError(f"betas must be two numbers in [0, 1), not {self.betas}")
+        for name in ("lr_g", "lr_d"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise TrainingError(f"{name} must be a finite number ≥ 0, not {v!r}")
+        for name in ("batch_size", "iterations", "n_critic", "log_every", "checkpoint_every", "sample_every",
+                     "num_samples", "r1_interval"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise TrainingError(f"{name} must be a positive integer, not {v!r}")
+        if self.num_samples < 2:
+            raise TrainingError("num_samples must be at least 2 (the diversity monitor compares pairs)")
+        if not 0 <= self.ema_beta < 1:
+            raise TrainingError(f"ema_beta must lie in [0, 1), not {self.ema_beta}")
+        if self.mixed_precision not in ("no", "bf16"):
+            raise TrainingError(f"mixed_precision must be 'no' or 'bf16', not {self.mixed_precision!r}")
+        if self.split not in ("train", "heldout", "all"):
+            raise TrainingError(f"split must be 'train', 'heldout' or 'all', not {self.split!r}")
+        if self.sr_content not in ("l1", "mse"):
+            raise TrainingError(f"sr_content must be 'l1' or 'mse', not {self.sr_content!r}")
+        if self.family == "cyclegan" and not self.data_b:
+            raise TrainingError("CycleGAN trains on two domains: set data (A) and data_b (B)")
+        if not 0 <= self.style_mixing <= 1:
+            raise TrainingError(f"style_mixing is a probability in [0, 1], not {self.style_mixing}")
+        if self.max_rollbacks < 0 or not 0 < self.rollback_lr_factor < 1:
+            raise TrainingError("max_rollbacks must be ≥ 0 and rollback_lr_factor in (0, 1)")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise TrainingError(f"max_seconds must be positive, not {self.max_seconds}")
+        for name in ("gp_weight", "clip_value", "r1_gamma", "lambda_cyc", "lambda_id", "sr_adv_weight",
+                     "sr_perceptual", "collapse_threshold", "coverage_threshold"):
+            if getattr(self, name) < 0:
+                raise TrainingError(f"{name} must be ≥ 0, not {getattr(self, name)}")
+        if self.pool_size < 0 or self.sr_pretrain_steps < 0 or self.monitor_warmup < 0:
+            raise TrainingError("pool_size, sr_pretrain_steps and monitor_warmup must be ≥ 0")
+
+    # ----- derived -------------------------------------------------------------------------
+    @property
+    def gan_loss(self) -> str:
+        """The adversarial loss actually used (``loss`` or the family default)."""
+        return self.loss or DEFAULT_LOSS[self.family]
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out) / self.name
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    # ----- files ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise TrainingError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def to_file(self, path: str | os.PathLike) -> Path:
+        """Write the config as JSON (sorted keys); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **overrides: Any) -> "TrainConfig":
+        """Read a ``.json`` or ``.toml`` config; ``overrides`` replace fields after reading.
+
+        A leading ``"_comment"`` / ``"reproduce"`` key (documentation in shipped configs) is ignored.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TrainingError(f"cannot read training config {path}: {exc.strerror}") from None
+        try:
+            if path.suffix == ".toml":
+                import tomllib
+
+                d = tomllib.loads(text)
+            else:
+                d = json.loads(text)
+        except ValueError as exc:
+            raise TrainingError(f"{path.name} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from None
+        if not isinstance(d, dict):
+            raise TrainingError(f"{path.name} must hold one object of settings")
+        d = {k: v for k, v in d.items() if not k.startswith("_") and k != "reproduce"}
+        d.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(d)
