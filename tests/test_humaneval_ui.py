@@ -59,6 +59,7 @@ def test_make_config_and_card_metrics():
     metrics = card_metrics(cat, cfg)
     assert metrics == {"dcgan (shipped:a)": {"fid": 12.0, "kid_mean": 0.01, "extractor_label": "ImageNet trunk",
                                              "metrics_real_set": "digits"}}
+    assert make_config(cat, ["shipped:a"], "digits", "real_vs_fake", 4, 0, "adaptive", 50, "", "").staircase.start_ms == 100
     assert make_config(cat, ["shipped:a"], "digits", "pairwise", 4, 0, "unlimited", 1, "", " 5 ").seed == 5
     assert make_config(cat, ["shipped:a"], "digits", "pairwise", 4, 0, "unlimited", 1, "", "").seed is None
     assert make_config(cat, ["shipped:a"], "digits", "pairwise", 4, 0, "unlimited", 1, "", "").real_set is None

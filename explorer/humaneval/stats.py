@@ -188,11 +188,18 @@ def summarize(config: SessionConfig, answers: Sequence[dict], *, exclude_flagged
       higher = more realistic), fake_error = fakes judged real / fakes (how often it fools),
       real_error = reals judged fake / reals; adaptive exposure adds threshold_ms, the mean over
       raters of each rater's staircase threshold (HYPE-time-like; higher = harder to spot), with
-      a CI from resampling raters.
+      a CI from resampling raters. (In adaptive sessions the staircase itself holds error rates
+      near 21 %, so compare thresholds there, not error rates.)
     Pairwise: Bradley-Terry log-strengths (sum 0) and win rates; ``ties`` = "half" (half a win
       each) or "drop".
     Attention checks never enter the scores; flagged raters are left out unless
     ``exclude_flagged`` is False.
+
+    Returns a dict with ``task``, ``exposure``, ``models``, ``num_raters``,
+    ``num_raters_included``, ``excluded_raters``, ``num_answers``, ``bootstrap`` (the options),
+    ``raters`` (:func:`rater_stats`) and ``scores[model][stat] = {"value", "ci": [low, high], "n"?}``;
+    real-vs-fake adds ``overall`` (all models pooled), pairwise adds ``win_matrix``, ``ties``
+    and ``pseudocount``. Values are None where there is no data yet.
     """
     if ties not in ("half", "drop"):
         raise HumanEvalError("ties must be 'half' or 'drop'")

@@ -34,6 +34,7 @@ from explorer.humaneval import (
     EXPOSURES,
     HumanEvalStore,
     SessionConfig,
+    StaircaseConfig,
     Trial,
     default_db_path,
     default_stimulus_provider,
@@ -43,7 +44,7 @@ from explorer.humaneval import (
     summarize_session,
 )
 from explorer.humaneval.stimuli import encode_png
-from explorer.ui.common import AppContext, handler
+from explorer.ui.common import HEAVY, AppContext, handler
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +186,14 @@ def make_config(catalog, model_ids, real_set, task, num_trials, num_checks, expo
     names = [catalog.resolve(m).name for m in ids]
     if len(set(names)) != len(names):  # two checkpoints with the same card name: disambiguate by id
         names = [f"{n} ({m})" for n, m in zip(names, ids)]
+    exposure_ms = int(exposure_ms or 1000)
+    staircase = StaircaseConfig()
+    if exposure == "adaptive":  # the display-time field is where the staircase starts
+        staircase = StaircaseConfig(start_ms=min(staircase.max_ms, max(staircase.min_ms, exposure_ms)))
     return SessionConfig(
-        task=task, models=tuple(ids), model_names=tuple(names), real_set=real_set if task == "real_vs_fake" else None,
+        task=task, models=tuple(ids), staircase=staircase, model_names=tuple(names), real_set=real_set if task == "real_vs_fake" else None,
         num_trials=int(num_trials or 0), num_checks=int(num_checks or 0), exposure=exposure or "unlimited",
-        exposure_ms=int(exposure_ms or 1000), title=str(title or "").strip()[:200],
+        exposure_ms=exposure_ms, title=str(title or "").strip()[:200],
         seed=_parse_seed(seed),
     )
 
@@ -378,7 +383,7 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
 
     create_btn.click(handler(on_create), [models_dd, real_dd, task_radio, trials_num, checks_num, exposure_radio,
                                           exposure_ms, title_in, seed_in],
-                     [created_md, res_code, res_key], concurrency_id="heavy", api_visibility="private")
+                     [created_md, res_code, res_key], api_visibility="private", **HEAVY)
     organise_tab.select(lambda current: gr.update(choices=catalog.choices(lambda e: e.can_generate), value=current),
                         [models_dd], [models_dd], api_visibility="private", queue=False)
 
@@ -454,5 +459,6 @@ def _score_note(summary: dict) -> str:
     note = ("error_rate = (fakes judged real + reals judged fake) / trials: 0.5 means raters could not tell; "
             "fake_error = share of fakes judged real.")
     if summary.get("exposure") == "adaptive":
-        note += " threshold_ms: display time at which raters are ~79 % correct (higher = harder to spot)."
+        note += (" threshold_ms: display time at which raters are ~79 % correct (higher = harder to spot); "
+                 "error rates are held near 21 % by the staircase, so compare thresholds.")
     return note
