@@ -77,6 +77,7 @@ def build_app(
             f"<small>v{__version__}</small>",
             elem_id="app-header",
         )
+        api.register(ctx)  # first, so the public endpoint names are not taken by private handlers
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Explore", id="explore", elem_id="tab-explore") as t_explore:
                 explore = tab_explore.build(ctx)
@@ -93,7 +94,6 @@ def build_app(
                 tab_evaluate.build(ctx)
             with gr.Tab("Models", id="models", elem_id="tab-models") as t_models:
                 models = tab_models.build(ctx)
-        api.register(ctx)
 
         _link_tabs(ctx, demo, tabs, explore, stylize, train, models)
         if train is not None:
@@ -126,11 +126,18 @@ def _link_tabs(ctx: AppContext, demo: gr.Blocks, tabs: gr.Tabs, explore, stylize
     def refresh_prefer(prefer, *values):
         return refresh(*values, prefer=prefer or None)
 
-    changed = [models.last_changed] + ([train.finished] if train is not None else [])
-    for chosen in changed:
-        chosen.change(handler(refresh_prefer), [chosen, *pickers], pickers, api_visibility="private")
+    models.last_changed.change(handler(refresh_prefer), [models.last_changed, *pickers], pickers, api_visibility="private")
+
     if train is not None:
-        train.finished.change(handler(models.refresh), None, models.table, api_visibility="private")
+        # the training poll also notices a newly finished model: it joins every picker and the table
+        def new_model(seen_id, *values):
+            model_id = ctx.jobs.finished_model_id
+            if not model_id or model_id == seen_id:
+                return (gr.skip(),) * (2 + len(values))
+            return (model_id, *refresh(*values, prefer=model_id), models.refresh())
+
+        train.timer.tick(handler(new_model), [train.finished, *pickers], [train.finished, *pickers, models.table],
+                         show_progress="hidden", api_visibility="private", queue=False)
 
     # "Edit in Explore": the inversion put a custom latent in the session; show it there
     def open_in_explore(model_id):

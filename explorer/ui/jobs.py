@@ -105,6 +105,12 @@ class TrainingJobs:
                            samples=list(v.samples), alerts=list(v.alerts), message=v.message, model_id=v.model_id, run_dir=v.run_dir)
 
     @property
+    def finished_model_id(self) -> str:
+        """Catalog id of the model the last finished run saved ("" if none)."""
+        with self._lock:
+            return self._view.model_id
+
+    @property
     def version(self) -> int:
         with self._lock:
             return self._view.version

@@ -5,7 +5,7 @@ Settings → :class:`explorer.train.TrainConfig`; the run goes to :class:`explor
 store once a second (only while this tab is open) and redraws: loss curves and D(x)/D(G(z)) as
 ``gr.LinePlot`` (bucket-averaged to at most :data:`MAX_POINTS` points per series), the latest
 fixed-latent sample grid, a timeline of earlier grids, alerts (NaN rollback, mode collapse) and a
-status line. A finished run's model enters every model picker (``finished`` state change).
+status line. A finished run's model enters every model picker (wired in ``app.py``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ SMALL_MODELS = {
 
 @dataclass
 class TrainTab:
-    finished: gr.State  # catalog id of a model this session saw finish (its .change refreshes pickers)
+    finished: gr.State  # catalog id of the last finished model this session has seen (app.py refreshes pickers)
     timer: gr.Timer
 
 
@@ -204,9 +204,9 @@ def build(ctx: AppContext) -> TrainTab:
     resume_btn.click(handler(resume), [resume_run, iterations], [timer, status], api_visibility="private")
     resume_run.focus(lambda: gr.update(choices=jobs.resumable_runs()), None, resume_run, api_visibility="private", queue=False)
 
-    outputs = [status, alerts, loss_plot, d_plot, grid, timeline, seen, finished, resume_run]
+    outputs = [status, alerts, loss_plot, d_plot, grid, timeline, seen, resume_run]
 
-    def poll(seen_v, finished_v):
+    def poll(seen_v):
         if jobs.version == seen_v:
             return tuple(gr.skip() for _ in outputs)
         v = jobs.view()
@@ -215,10 +215,9 @@ def build(ctx: AppContext) -> TrainTab:
         text = head if v.state == "idle" else f"{head} — {md_text(v.name)}: {md_text(v.message, 400)}"
         alert_md = "\n".join(f"- ⚠️ step {a['step']}: **{md_text(a['kind'])}** — {md_text(a['message'], 400)}" for a in v.alerts[-6:])
         gallery = [(p, f"step {s['step']}") for s in v.samples[-12:] if (p := _png(s["path"])) is not None]
-        new_model = v.model_id if v.model_id and v.model_id != finished_v else gr.skip()
         resumables = gr.update(choices=jobs.resumable_runs()) if v.state in ("stopped", "done", "error") else gr.skip()
         return (text, alert_md, loss_frame(v), d_frame(v), _png(v.samples[-1]["path"]) if v.samples else None, gallery,
-                v.version, new_model, resumables)
+                v.version, resumables)
 
-    timer.tick(poll, [seen, finished], outputs, show_progress="hidden", api_visibility="private", queue=False)
+    timer.tick(poll, [seen], outputs, show_progress="hidden", api_visibility="private", queue=False)
     return TrainTab(finished=finished, timer=timer)

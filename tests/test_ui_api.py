@@ -1,0 +1,323 @@
+"""The web app without a browser: its public API through gradio_client against an in-process
+server, and the gradio-free pieces behind the tabs (catalog, latent editing, inversion,
+discriminator diagnostics, the training-job slot)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import explorer
+from explorer.errors import ExplorerError
+from explorer.images import read_png_metadata
+
+from ui_support import ROOT, SAMPLES, make_tiny_models, running_app
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shipped")
+    make_tiny_models(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(shipped, tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app"), shipped) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return gradio_client.Client(server.url, verbose=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# public API through gradio_client
+# ---------------------------------------------------------------------------------------------
+def test_only_the_documented_endpoints_are_public(client):
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert named == {"/models", "/generate", "/translate", "/score"}
+
+
+def test_models_lists_the_catalog(client):
+    models = {m["id"]: m for m in client.predict(api_name="/models")}
+    assert set(models) == {"shipped:dcgan_digits", "shipped:stylegan_emoji", "shipped:cyclegan_emoji",
+                           "shipped:srgan_emoji", "shipped:classifier_digits"}
+    assert models["shipped:dcgan_digits"]["num_classes"] == 10 and models["shipped:dcgan_digits"]["can_generate"]
+    assert models["shipped:cyclegan_emoji"]["origin"] == "shipped" and not models["shipped:cyclegan_emoji"]["can_generate"]
+
+
+def test_generate_is_deterministic_lossless_and_carries_provenance(client, shipped):
+    a = client.predict("shipped:dcgan_digits", "0-3", 7, 0.8, api_name="/generate")
+    b = client.predict("shipped:dcgan_digits", "0-3", 7, 0.8, api_name="/generate")
+    assert Path(a).suffix == ".png"
+    pa, pb = np.asarray(Image.open(a)), np.asarray(Image.open(b))
+    assert pa.shape == (2 + 34, 2 + 4 * 34) and np.array_equal(pa, pb)  # 4 images of 32 px in one row, 2 px gaps
+    meta = read_png_metadata(a)
+    assert meta["seeds"] == [0, 1, 2, 3] and meta["class"] == 7 and meta["truncation"] == 0.8 and meta["synthetic"] is True
+    # the grid equals the model's own output for those seeds (nothing lossy on the way)
+    model = explorer.load(shipped / "dcgan_digits.safetensors")
+    assert meta["model_file_sha256"] == explorer.file_hash(shipped / "dcgan_digits.safetensors")
+    z = explorer.latents_from_seeds(model, [0])
+    ref = explorer.images.tensor_to_uint8(model.generate(z * 0.8, torch.tensor([7])))[0, :, :, 0]
+    assert np.array_equal(pa[2:34, 2:34], ref)
+
+
+def test_translate_and_upscale(client):
+    img = gradio_client.handle_file(str(SAMPLES / "emoji-google_1f434.png"))
+    out = client.predict("shipped:cyclegan_emoji", img, "AtoB", api_name="/translate")
+    assert Image.open(out).size == (64, 64)
+    out = client.predict("shipped:srgan_emoji", img, "x4", api_name="/translate")
+    assert Image.open(out).size == (256, 256)
+    assert read_png_metadata(out)["direction"] == "x4"
+
+
+def test_score_returns_a_probability(client):
+    img = gradio_client.handle_file(str(SAMPLES / "digits_3_9123.png"))
+    s = client.predict("shipped:dcgan_digits", img, 3, "", api_name="/score")
+    assert 0.0 < s["p_real"] < 1.0 and s["class"] == 3
+    s = client.predict("shipped:cyclegan_emoji", img, 0, "B", api_name="/score")
+    assert 0.0 < s["p_real"] < 1.0
+
+
+@pytest.mark.parametrize("payload, words", [
+    (b"this is not an image at all", "not an image format"),
+    ((SAMPLES / "emoji-google_1f434.png").read_bytes()[:900], "truncated"),
+])
+def test_bad_uploads_get_a_readable_error_and_the_server_survives(client, tmp_path, payload, words):
+    bad = tmp_path / "evil.png"
+    bad.write_bytes(payload)
+    with pytest.raises(Exception) as info:
+        client.predict("shipped:srgan_emoji", gradio_client.handle_file(str(bad)), "x4", api_name="/translate")
+    assert words in str(info.value)
+    assert client.predict(api_name="/models")  # still serving
+
+
+def test_decompression_bomb_refused_before_decoding(client, tmp_path):
+    # a valid PNG header claiming 30000 x 30000 pixels (900 MP) with almost no data
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b"")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png)
+    with pytest.raises(Exception) as info:
+        client.predict("shipped:srgan_emoji", gradio_client.handle_file(str(bomb)), "x4", api_name="/translate")
+    assert "megapixel" in str(info.value) or "too large" in str(info.value)
+
+
+def test_unknown_or_path_like_model_ids_are_refused(client):
+    for bad in ("shipped:nope", "/etc/passwd", "../checkpoints/x", "user:../../secret"):
+        with pytest.raises(Exception) as info:
+            client.predict(bad, "0", 0, 1.0, api_name="/generate")
+        assert "not in the catalog" in str(info.value)
+
+
+def test_wrong_kind_for_an_endpoint(client):
+    with pytest.raises(Exception) as info:
+        client.predict("shipped:cyclegan_emoji", "0", 0, 1.0, api_name="/generate")
+    assert "does not generate" in str(info.value)
+
+
+def test_direct_rest_calls_bypassing_the_queue_are_closed(server):
+    req = urllib.request.Request(server.url + "gradio_api/api/models/", data=json.dumps({"data": []}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=30)
+    assert info.value.code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# gradio-free pieces
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def catalog(shipped, tmp_path_factory):
+    from explorer.ui.catalog import Catalog
+
+    return Catalog([shipped], tmp_path_factory.mktemp("user"))
+
+
+def test_catalog_ids_origins_and_deletion_rules(catalog, shipped):
+    ids = [e.id for e in catalog.entries()]
+    assert ids == sorted(ids) and all(i.startswith("shipped:") for i in ids)
+    with pytest.raises(ExplorerError, match="cannot be deleted"):
+        catalog.delete("shipped:dcgan_digits")
+    assert (shipped / "dcgan_digits.safetensors").exists()
+    # a user model: listed as imported/trained, deletable
+    m = explorer.load(shipped / "dcgan_digits.safetensors")
+    p = catalog.user_path("my model!")
+    assert p.name == "my-model.safetensors"
+    explorer.save(m, p, card={"imported": {"format": "test"}})
+    entry = catalog.resolve("user:my-model")
+    assert entry.origin == "imported" and entry.deletable
+    catalog.delete("user:my-model")
+    assert not p.exists()
+    # a garbage file in the folder is skipped, not fatal
+    (catalog.user_dir / "junk.safetensors").write_bytes(b"junk")
+    assert "user:junk" not in [e.id for e in catalog.entries()]
+
+
+def test_editing_seed_determinism_and_slider_edits(catalog):
+    from explorer.ui import editing
+
+    for model_id in ("shipped:dcgan_digits", "shipped:stylegan_emoji"):
+        model, _ = catalog.load(model_id)
+        label = 3 if model.num_classes else None
+        req = editing.LatentRequest(seed=5, label=label, truncation=0.9, method="pca")
+        a, b = editing.image_for(model, req), editing.image_for(model, req)
+        assert torch.equal(a, b) and a.shape[0] == 1
+        zero = editing.LatentRequest(**{**req.__dict__, "coefficients": (0.0,) * editing.NUM_DIRECTIONS})
+        assert torch.equal(editing.image_for(model, zero), a)
+        for method in ("pca", "sefa"):
+            moved = editing.image_for(model, editing.LatentRequest(**{**req.__dict__, "method": method, "coefficients": (3.0,)}))
+            assert not torch.equal(moved, a)
+        grid = editing.sample_grid(model, req, 4)
+        assert grid.shape[0] == 4 and torch.allclose(grid[0], a[0], atol=1e-5)
+        frames = editing.interpolation(model, req, 9, 5, "slerp")
+        assert frames.shape[0] == 5 and torch.allclose(frames[0], a[0], atol=1e-5)
+
+
+def test_style_mixing_extremes(catalog):
+    from explorer.ui import editing
+
+    model, _ = catalog.load("shipped:stylegan_emoji")
+    req = editing.LatentRequest(seed=1)
+    other = editing.LatentRequest(seed=2)
+    assert torch.allclose(editing.style_mix(model, req, 2, model.num_ws), editing.image_for(model, req), atol=1e-5)
+    assert torch.allclose(editing.style_mix(model, req, 2, 0), editing.image_for(model, other), atol=1e-5)
+    with pytest.raises(ExplorerError):
+        editing.style_mix(model, req, 2, model.num_ws + 1)
+
+
+def test_latent_files_round_trip_and_refuse_bad_ones(catalog, tmp_path):
+    from explorer.ui import editing
+
+    for model_id, space in (("shipped:dcgan_digits", "z"), ("shipped:stylegan_emoji", "w")):
+        model, _ = catalog.load(model_id)
+        req = editing.LatentRequest(seed=4, label=2 if model.num_classes else None, coefficients=(1.5, -1.0))
+        x = editing.edited_latent(model, req)
+        custom = editing.custom_from_npy(model, editing.latent_to_npy(model, x), "x.npy")
+        assert custom["space"] == space
+        again = editing.LatentRequest(seed=0, label=req.label, custom=custom)
+        assert torch.allclose(editing.image_for(model, again), editing.image_for(model, req), atol=1e-5)
+    model, _ = catalog.load("shipped:dcgan_digits")
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ExplorerError, match="not a NumPy"):
+        editing.custom_from_npy(model, buf.getvalue(), "evil.npy")
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((3, 3), np.float32))
+    with pytest.raises(ExplorerError, match="shape"):
+        editing.custom_from_npy(model, buf.getvalue(), "m.npy")
+    buf = io.BytesIO()
+    np.save(buf, np.full(16, np.nan, np.float32))
+    with pytest.raises(ExplorerError, match="NaN"):
+        editing.custom_from_npy(model, buf.getvalue(), "n.npy")
+
+
+def test_inversion_recovers_a_generated_image(catalog):
+    from explorer.ui.inversion import invert, psnr
+
+    model, _ = catalog.load("shipped:dcgan_digits")
+    z = explorer.latents_from_seeds(model, [123])
+    target = model.generate(z, torch.tensor([4]))
+    steps = []
+    result = invert(model, target, space="z", label=4, steps=150, lr=0.05, progress=lambda s, t, loss: steps.append(s))
+    assert steps[-1] == 150 and result.steps == 150
+    start = psnr(model.generate(explorer.latents_from_seeds(model, [0]), torch.tensor([4])), target)
+    assert result.psnr > start + 3 and result.psnr > 25, (start, result.psnr)
+    assert all(p.grad is None for p in model.parameters())  # the shared model was not touched
+
+    style, _ = catalog.load("shipped:stylegan_emoji")
+    t2 = style.generate(explorer.latents_from_seeds(style, [9]))
+    r2 = invert(style, t2, space="w", steps=60)
+    assert r2.space == "w" and r2.latent.shape == (1, style.config.w_dim) and np.isfinite(r2.psnr)
+    with pytest.raises(ExplorerError, match="w space"):
+        invert(model, target, space="w")
+
+
+def test_discriminator_score_sets_and_verdict(catalog):
+    from explorer.ui import insights
+
+    for model_id, domain in (("shipped:dcgan_digits", None), ("shipped:cyclegan_emoji", "B"), ("shipped:srgan_emoji", None)):
+        model, entry = catalog.load(model_id)
+        sets = insights.score_sets(model, entry, num=32, domain=domain)
+        assert set(sets.scores) == set(insights.SET_NAMES) and all(len(v) == 32 for v in sets.scores.values())
+        frame = insights.histogram_frame(sets.scores)
+        assert set(frame["set"]) == set(insights.SET_NAMES)
+        assert np.allclose(frame.groupby("set")["share of images"].sum(), 1.0)
+    rng = np.random.default_rng(0)
+    over = {"training": rng.normal(2, 1, 200), "held-out real": rng.normal(0, 1, 200), "generated": rng.normal(-2, 1, 200)}
+    text, alarm = insights.overfitting_verdict(over)
+    assert alarm and "Overfitting alarm" in text
+    fine = {"training": rng.normal(0, 1, 200), "held-out real": rng.normal(0, 1, 200), "generated": rng.normal(-2, 1, 200)}
+    text, alarm = insights.overfitting_verdict(fine)
+    assert not alarm and "No overfitting sign" in text
+
+
+def test_training_slot_runs_one_job_and_publishes_the_model(tmp_path, shipped):
+    from explorer.train import TrainConfig
+    from explorer.ui.catalog import Catalog
+    from explorer.ui.jobs import TrainingJobs
+
+    catalog = Catalog([shipped], tmp_path / "models")
+    jobs = TrainingJobs(catalog, tmp_path / "runs")
+    cfg = TrainConfig(name="t", out=str(jobs.runs_dir), family="dcgan", data="digits", batch_size=8, iterations=6,
+                      model={"ngf": 8, "ndf": 8, "latent_dim": 16}, classifier=None, num_samples=8, log_every=1,
+                      sample_every=3, checkpoint_every=3, num_threads=1)
+    jobs.start(cfg)
+    with pytest.raises(ExplorerError, match="already in progress"):
+        jobs.start(cfg.replace(name="u"))
+    assert jobs.wait(300)
+    view = jobs.view()
+    assert view.state == "done", view.message
+    assert [s["step"] for s in view.steps] == list(range(1, 7)) and len(view.samples) >= 2
+    assert view.model_id == "user:t" and catalog.resolve("user:t").origin == "trained"
+    assert "t" in jobs.resumable_runs()
+    # stop: a longer run ends early, cleanly, and can be resumed
+    jobs.start(cfg.replace(name="long", iterations=5000))
+    from explorer.ui.jobs import wait_until
+
+    assert wait_until(lambda: len(jobs.view().steps) >= 2, timeout=300)
+    assert jobs.stop()
+    assert jobs.wait(300)
+    assert jobs.view().state == "stopped" and "long" in jobs.resumable_runs()
+
+
+def test_nothing_outside_the_ui_imports_gradio():
+    code = (
+        "import sys, explorer, explorer.models, explorer.data, explorer.train, explorer.metrics, explorer.cli, "
+        "explorer.ui, explorer.ui.command, explorer.ui.catalog, explorer.ui.editing, explorer.ui.inversion, "
+        "explorer.ui.insights, explorer.ui.jobs, explorer.ui.render\n"
+        "bad = [m for m in sys.modules if m == 'gradio' or m.startswith('gradio.')]\n"
+        "assert not bad, bad[:5]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=300)
+
+
+def test_serve_command_parses():
+    import argparse
+
+    from explorer.ui.command import add_serve_command
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    add_serve_command(sub)
+    args = parser.parse_args(["serve", "--port", "9999", "--models", "a", "--models", "b", "--no-training"])
+    assert args.port == 9999 and args.model_dirs == ["a", "b"] and args.no_training and callable(args.func)
