@@ -8,7 +8,8 @@ device or the global RNG — so the same seed gives the same image everywhere.
 Also here:
 
 * :func:`lerp`, :func:`slerp` (row-wise, safe for parallel and opposite vectors),
-  :func:`interpolate` (frame sequences), :func:`truncate` (ψ toward a mean), :func:`parse_seeds`.
+  :func:`interpolate` (frame sequences), :func:`truncate` (ψ toward a mean), :func:`parse_seeds`,
+  :func:`style_mix` (StyleGAN per-layer mixing).
 * Unsupervised edit directions, returned as :class:`Directions` and cached per model (in memory
   and on disk under ``$GAN_EXPLORER_CACHE/directions``, default ``~/.cache/gan-explorer``):
 
@@ -201,6 +202,19 @@ def truncate(z: torch.Tensor, psi: float, mean: torch.Tensor | None = None) -> t
         return z * psi
     mean = mean.to(z.device, z.dtype)
     return mean + psi * (z - mean)
+
+
+def style_mix(model, z1: torch.Tensor, z2: torch.Tensor, crossover_layer: int, truncation: float = 1.0,
+              labels: torch.Tensor | None = None, labels2: torch.Tensor | None = None) -> torch.Tensor:
+    """Style mixing (StyleGAN): style layers below ``crossover_layer`` come from z1, the rest from z2.
+
+    Low layers set coarse structure (pose, shape), high layers fine detail and colour. Returns
+    images [N, C, R, R] in [-1, 1]; ``crossover_layer`` runs from 0 (all z2) to ``model.num_ws``
+    (all z1). Other families have no per-layer styles and raise :class:`ExplorerError`.
+    """
+    if not hasattr(model, "mix_styles"):
+        raise ExplorerError(f"style mixing needs a StyleGAN model; a {model.kind} model has no per-layer styles")
+    return model.mix_styles(z1, z2, crossover_layer, truncation=truncation, labels=labels, labels2=labels2)
 
 
 # ----------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from explorer.latent import (
     pca_directions,
     sefa_directions,
     slerp,
+    style_mix,
     truncate,
 )
 
@@ -227,3 +228,14 @@ def test_apply_directions_and_file_roundtrip(dcgan, tmp_path):
     assert torch.equal(back.vectors, d.vectors) and back.space == "z" and back.method == "sefa"
     img = dcgan.generate(moved)
     assert img.shape == (2, 1, 32, 32)
+
+
+def test_style_mix(stylegan, dcgan):
+    z1, z2 = latents_from_seeds(stylegan, [1]), latents_from_seeds(stylegan, [2])
+    all_z1 = style_mix(stylegan, z1, z2, stylegan.num_ws)
+    assert torch.allclose(all_z1, stylegan.generate(z1), atol=1e-6)
+    assert torch.allclose(style_mix(stylegan, z1, z2, 0), stylegan.generate(z2), atol=1e-6)
+    mixed = style_mix(stylegan, z1, z2, 2)
+    assert mixed.shape == all_z1.shape and not torch.allclose(mixed, all_z1)
+    with pytest.raises(ExplorerError, match="StyleGAN"):
+        style_mix(dcgan, latents_from_seeds(dcgan, [1]), latents_from_seeds(dcgan, [2]), 1)
