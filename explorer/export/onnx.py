@@ -1,0 +1,450 @@
+"""ONNX export of every generator family, checked against PyTorch with onnxruntime.
+
+``export_onnx(checkpoint_or_model, "model.onnx")`` writes one ONNX file per generator:
+
+=========  =====================================================  =============================
+kind       inputs                                                  output
+=========  =====================================================  =============================
+dcgan      ``z`` float32 [N, latent_dim];                          ``image`` float32 [N, C, R, R]
+           ``labels`` int64 [N] (class-conditional models only);
+           ``truncation`` float32 [] (only with truncation="input")
+stylegan   ``z``, ``labels`` as above; ``truncation`` float32 []   ``image`` [N, C, R, R]
+           (default; or fixed at export with truncation=ψ)
+cyclegan   ``image`` float32 [N, C, H, W], H and W multiples of 4  ``output`` [N, C', H, W]
+           (one file per direction: ``direction="AtoB"|"BtoA"``)
+srgan      ``image`` float32 [N, C, h, w], any h, w                ``output`` [N, C, 4h, 4w]
+=========  =====================================================  =============================
+
+Every batch axis is dynamic; so are H, W of the image-to-image models. Images are in [-1, 1]
+(the same convention as :mod:`explorer`): map uint8 pixels with ``p / 127.5 - 1`` and back with
+``round((x + 1) * 127.5)``. Truncation means what ``model.generate`` means: DCGAN scales z by ψ,
+StyleGAN pulls w toward the tracked mean ``w_avg``. StyleGAN exports use ``noise_mode="const"``
+(the checkpoint's fixed noise images), so an ONNX StyleGAN is deterministic and equals
+``model.generate(z, labels, truncation)``. The graph holds the network only: CycleGAN's
+pad-to-a-multiple-of-4 and SRGAN's tiling for huge inputs stay in the Python API.
+
+Seeds: :func:`explorer.latents_from_seeds` draws z with torch's CPU generator; other runtimes
+cannot reproduce that stream, so to regenerate a GAN Explorer image elsewhere, save its z
+(``gan-explorer generate --seeds ...`` prints/saves latents) and feed that.
+
+Exporter: ``exporter="torchscript"`` (default) is torch's TorchScript-based ``torch.onnx.export``
+(``dynamo=False``): deprecated upstream but present in torch 2.14, exports these networks in about
+a second, and gives the same numbers. ``exporter="dynamo"`` uses the ``torch.export``-based
+exporter (the future default; 20–60× slower to export here, same results, and it prefers opset ≥ 18).
+
+Provenance: ``metadata_props`` carry the GAN Explorer version, model kind, name, content hash,
+config, card excerpt, input/output documentation, truncation/noise settings, the measured
+ONNX-vs-PyTorch difference and a "synthetic image" statement (:func:`read_onnx_metadata`).
+
+``onnx`` and ``onnxruntime`` are an optional extra (``pip install gan-explorer[onnx]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from explorer.errors import ExplorerError
+from explorer.export.common import resolve_model
+from explorer.models.base import GANModel
+
+#: prefix of our keys in the ONNX ``metadata_props``
+META_PREFIX = "gan_explorer."
+EXPORTERS = ("torchscript", "dynamo")
+GENERATOR_KINDS = ("dcgan", "stylegan")
+TRANSLATOR_KINDS = ("cyclegan", "srgan")
+DEFAULT_OPSET = 17
+
+
+@dataclass
+class OnnxExport:
+    """What :func:`export_onnx` wrote: the file, its interface and how closely it matched PyTorch."""
+
+    path: Path
+    kind: str
+    inputs: dict[str, str]  # name -> documentation
+    outputs: dict[str, str]
+    max_abs_diff: float | None  # ONNX Runtime vs PyTorch on fresh inputs (None = not verified)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------
+# wrappers: one forward() with exactly the ONNX graph's inputs
+# ----------------------------------------------------------------------------------------
+class _Generate(nn.Module):
+    """Base of the generator wrappers: (z, labels, ψ) → images in [-1, 1], as ``model.generate`` computes them.
+
+    One subclass per input combination, each with an explicit ``forward`` signature, because
+    ``torch.export`` (the dynamo exporter) matches dynamic shapes to named parameters.
+    """
+
+    def __init__(self, model: GANModel, truncation: float = 1.0):
+        super().__init__()
+        self.kind = model.kind
+        self.G = model.G
+        self.truncation = float(truncation)
+
+    def run(self, z: torch.Tensor, labels: torch.Tensor | None, psi: torch.Tensor | float) -> torch.Tensor:
+        fixed_one = isinstance(psi, float) and psi == 1.0
+        if self.kind == "dcgan":
+            return self.G(z if fixed_one else z * psi, labels)  # DCGAN truncation z' = ψ z; [N, C, R, R]
+        w = self.G.mapping(z, labels)  # [N, w_dim]
+        if not fixed_one:
+            w = self.G.w_avg.lerp(w, psi)  # w' = w_avg + ψ (w − w_avg)
+        ws = w.unsqueeze(1).repeat(1, self.G.num_ws, 1)  # [N, num_ws, w_dim]
+        return self.G.synthesis(ws, "const").clamp(-1, 1)  # [N, C, R, R]
+
+
+class _GenZ(_Generate):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.run(z, None, self.truncation)
+
+
+class _GenZLabels(_Generate):
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.run(z, labels, self.truncation)
+
+
+class _GenZTrunc(_Generate):
+    def forward(self, z: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
+        return self.run(z, None, truncation)
+
+
+class _GenZLabelsTrunc(_Generate):
+    def forward(self, z: torch.Tensor, labels: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
+        return self.run(z, labels, truncation)
+
+
+_GENERATE_WRAPPERS = {(False, False): _GenZ, (True, False): _GenZLabels, (False, True): _GenZTrunc, (True, True): _GenZLabelsTrunc}
+
+
+class _Translate(nn.Module):
+    """image → image through one generator network (no padding, no tiling)."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.G = generator
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.G(image)
+
+
+# ----------------------------------------------------------------------------------------
+# the export
+# ----------------------------------------------------------------------------------------
+def export_onnx(
+    source: str | os.PathLike | GANModel,
+    out_path: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+    direction: str | None = None,
+    truncation: float | str | None = None,
+    exporter: str = "torchscript",
+    verify: bool = True,
+    atol: float = 1e-4,
+) -> OnnxExport:
+    """Export a generator to ONNX, verify it with onnxruntime, and embed provenance metadata.
+
+    Args:
+        source: checkpoint path (own or foreign format) or a loaded model (it is copied, not changed).
+        out_path: the ``.onnx`` file to write (atomically: nothing is left behind on failure).
+        opset: ONNX opset (default 17: onnxruntime ≥ 1.12, onnxruntime-web, TensorFlow converters).
+        direction: CycleGAN only, "AtoB" or "BtoA" (default: the first the model has). One file per direction.
+        truncation: generators only. "input" → a float32 scalar input named ``truncation``;
+            a number → ψ fixed in the graph. Default: "input" for StyleGAN, 1.0 for DCGAN.
+        exporter: "torchscript" (default, fast) or "dynamo" (torch.export-based); see the module docstring.
+        verify: run the file in onnxruntime on fresh inputs (another batch size, another image size) and
+            compare with the PyTorch model's ``generate``/``translate``; raise if they differ by more than ``atol``.
+
+    Returns:
+        :class:`OnnxExport` (path, input/output docs, measured max abs difference, metadata).
+
+    Raises:
+        ExplorerError: unsupported kind or direction, missing generator, missing ``onnx`` package,
+            an export that fails, or outputs that do not match PyTorch's.
+    """
+    onnx = _require("onnx")
+    if exporter not in EXPORTERS:
+        raise ExplorerError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
+    if not 7 <= int(opset) <= 23:
+        raise ExplorerError(f"opset must lie in 7..23, got {opset}")
+    out_path = Path(out_path)
+    if out_path.suffix.lower() != ".onnx":
+        raise ExplorerError(f"{out_path.name}: ONNX files are written with the .onnx suffix")
+    model, identity = resolve_model(source)
+    spec = _spec(model, direction, truncation)
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    try:
+        _run_exporter(spec, tmp, int(opset), exporter)
+        proto = onnx.load(str(tmp))
+        diff = _verify(tmp, model, spec) if verify else None
+        if diff is not None and not diff <= atol:  # `not <=` also catches NaN
+            raise ExplorerError(
+                f"the ONNX export of this {model.kind} model differs from PyTorch by {diff:.3g} (> {atol:g}); not written"
+            )
+        metadata = _metadata(identity, spec, exporter, int(opset), diff)
+        _annotate(proto, spec, metadata)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, out_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return OnnxExport(out_path, model.kind, dict(spec.inputs), dict(spec.outputs), diff, metadata)
+
+
+@dataclass
+class _Spec:
+    """Everything about one export that depends on the model: wrapper, names, shapes, docs."""
+
+    module: nn.Module
+    kind: str
+    example: tuple[torch.Tensor, ...]  # tracing inputs
+    fresh: tuple[torch.Tensor, ...]  # verification inputs (other batch and image sizes)
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+    dynamic: dict[str, dict[int, str]]  # input/output name -> {axis: symbolic name}
+    reference: Any  # callable(*fresh) -> PyTorch output via the public verbs
+    settings: dict[str, Any]
+
+
+def _spec(model: GANModel, direction: str | None, truncation: float | str | None) -> _Spec:
+    if model.kind in GENERATOR_KINDS:
+        if direction is not None:
+            raise ExplorerError(f"a {model.kind} model has no directions; drop direction")
+        return _generator_spec(model, truncation)
+    if truncation is not None:
+        raise ExplorerError(f"truncation applies to generators (dcgan, stylegan), not to a {model.kind} model")
+    if model.kind in TRANSLATOR_KINDS:
+        return _translator_spec(model, direction)
+    raise ExplorerError(
+        f"a {model.kind} model cannot be exported to ONNX here; exportable kinds: {', '.join(GENERATOR_KINDS + TRANSLATOR_KINDS)}"
+    )
+
+
+def _generator_spec(model: GANModel, truncation: float | str | None) -> _Spec:
+    if getattr(model, "G", None) is None:
+        raise ExplorerError(f"this {model.kind} model has no generator (it was imported from a discriminator file only)")
+    if truncation is None:
+        truncation = "input" if model.kind == "stylegan" else 1.0
+    truncation_input = truncation == "input"
+    psi = 1.0
+    if not truncation_input:
+        try:
+            psi = float(truncation)
+        except (TypeError, ValueError):
+            raise ExplorerError(f"truncation must be 'input' or a number ≥ 0, got {truncation!r}") from None
+        if not math.isfinite(psi) or psi < 0:
+            raise ExplorerError(f"truncation must be a finite number ≥ 0, got {truncation}")
+    module = _GENERATE_WRAPPERS[(model.num_classes > 0, truncation_input)](model, psi).eval()
+    c, r, k = model.image_channels, model.resolution, model.num_classes
+    meaning = "z' = ψ·z" if model.kind == "dcgan" else "w' = w_avg + ψ·(w − w_avg)"
+    inputs = {"z": f"float32 [N, {model.latent_dim}]: latent vectors, N(0, I) (explorer.latents_from_seeds draws them from seeds)"}
+    if k:
+        inputs["labels"] = f"int64 [N]: class ids 0..{k - 1}"
+    if truncation_input:
+        inputs["truncation"] = f"float32 scalar []: truncation ψ ≥ 0 ({meaning}); 1 = off, <1 = more typical images"
+    outputs = {"image": f"float32 [N, {c}, {r}, {r}]: images in [-1, 1] (uint8 pixel = round((x + 1) * 127.5))"}
+    gen = torch.Generator().manual_seed(0)
+
+    def args(n: int, psi_value: float) -> tuple[torch.Tensor, ...]:
+        out = [torch.randn(n, model.latent_dim, generator=gen)]
+        if k:
+            out.append(torch.randint(0, k, (n,), generator=gen))
+        if truncation_input:
+            out.append(torch.tensor(psi_value, dtype=torch.float32))
+        return tuple(out)
+
+    example, fresh = args(2, 0.8), args(3, 0.7)
+
+    def reference(*a: torch.Tensor) -> torch.Tensor:
+        labels = a[1] if k else None
+        psi_value = float(a[-1]) if truncation_input else psi
+        with torch.no_grad():
+            return model.generate(a[0], labels, truncation=psi_value)
+
+    dynamic = {"z": {0: "batch"}, "image": {0: "batch"}}
+    if k:
+        dynamic["labels"] = {0: "batch"}
+    settings = {"truncation": "input" if truncation_input else psi}
+    if model.kind == "stylegan":
+        settings["noise_mode"] = "const"
+    return _Spec(module, model.kind, example, fresh, inputs, outputs, dynamic, reference, settings)
+
+
+def _translator_spec(model: GANModel, direction: str | None) -> _Spec:
+    directions = tuple(model.directions)
+    direction = direction or (directions[0] if directions else None)
+    if direction not in directions:
+        raise ExplorerError(f"this {model.kind} model translates {', '.join(directions) or 'nothing'}, not {direction!r}")
+    if model.kind == "cyclegan":
+        part = {"AtoB": "G_AB", "BtoA": "G_BA"}[direction]
+        generator = getattr(model, part)
+        c_in = model.channels_of(direction[0])
+        c_out = model.channels_of(direction[-1])
+        size, fresh_size = (32, 32), (20, 28)
+        inputs = {"image": f"float32 [N, {c_in}, H, W]: domain-{direction[0]} images in [-1, 1]; H, W multiples of 4, at least 8"}
+        outputs = {"output": f"float32 [N, {c_out}, H, W]: domain-{direction[-1]} images in [-1, 1]"}
+        dynamic = {"image": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}}
+    else:
+        generator = model.G
+        c_in = c_out = model.image_channels
+        side = max(model.resolution // model.config.scale, 8)
+        size, fresh_size = (side, side), (side + 3, side - 1)
+        inputs = {"image": f"float32 [N, {c_in}, h, w]: low-resolution images in [-1, 1], any h, w ≥ 1"}
+        outputs = {"output": f"float32 [N, {c_out}, 4h, 4w]: ×4 upscaled images in [-1, 1]"}
+        dynamic = {"image": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "out_height", 3: "out_width"}}
+    gen = torch.Generator().manual_seed(0)
+    example = (torch.rand(2, c_in, *size, generator=gen) * 2 - 1,)
+    fresh = (torch.rand(3, c_in, *fresh_size, generator=gen) * 2 - 1,)
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model.translate(x, direction)
+
+    return _Spec(_Translate(generator).eval(), model.kind, example, fresh, inputs, outputs, dynamic, reference,
+                 {"direction": direction})
+
+
+def _run_exporter(spec: _Spec, path: Path, opset: int, exporter: str) -> None:
+    names = list(spec.inputs)
+    out_names = list(spec.outputs)
+    log = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(log), torch.no_grad():
+            warnings.simplefilter("ignore")  # deprecation and tracer chatter; the result is verified below
+            if exporter == "torchscript":
+                torch.onnx.export(
+                    spec.module, spec.example, str(path), input_names=names, output_names=out_names,
+                    opset_version=opset, dynamic_axes=spec.dynamic, do_constant_folding=True, dynamo=False,
+                )
+            else:
+                dim = torch.export.Dim.DYNAMIC
+                shapes = tuple({axis: dim for axis in spec.dynamic.get(n, {})} or None for n in names)
+                program = torch.onnx.export(
+                    spec.module, spec.example, input_names=names, output_names=out_names, opset_version=opset,
+                    dynamic_shapes=shapes, dynamo=True, verbose=False,
+                )
+                program.save(str(path))
+    except ExplorerError:
+        raise
+    except Exception as exc:  # the exporters raise many types; the user needs one clear message
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+        raise ExplorerError(f"ONNX export ({exporter}, opset {opset}) of this {spec.kind} model failed: {first}") from exc
+
+
+def _verify(path: Path, model: GANModel, spec: _Spec) -> float:
+    """Max abs difference between onnxruntime and the PyTorch verbs on ``spec.fresh`` inputs."""
+    session = onnx_session(path)
+    feed = {name: t.numpy() for name, t in zip(spec.inputs, spec.fresh)}
+    try:
+        (got,) = session.run(None, feed)
+    except Exception as exc:
+        raise ExplorerError(f"onnxruntime could not run the exported {spec.kind} model: {str(exc)[:300]}") from exc
+    want = spec.reference(*spec.fresh).cpu().numpy()
+    if got.shape != want.shape:
+        raise ExplorerError(f"ONNX output shape {list(got.shape)} differs from PyTorch's {list(want.shape)}")
+    return float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max())
+
+
+def onnx_session(path: str | os.PathLike, threads: int | None = None):
+    """An onnxruntime CPU ``InferenceSession`` for ``path`` (``threads`` intra-op threads; None = ORT default)."""
+    ort = _require("onnxruntime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+# ----------------------------------------------------------------------------------------
+# metadata
+# ----------------------------------------------------------------------------------------
+def _metadata(identity: dict[str, Any], spec: _Spec, exporter: str, opset: int, diff: float | None) -> dict[str, str]:
+    from explorer import __version__
+    from explorer.images import SYNTHETIC_STATEMENT
+
+    fields: dict[str, Any] = {
+        "version": __version__,
+        "kind": identity["model_kind"],
+        "model": identity["model"],
+        "model_hash": identity["model_hash"],
+        "model_hash_of": identity["model_hash_of"],
+        "model_file": identity["model_file"],
+        "config": identity["model_config"],
+        "card": identity["model_card"],
+        "dataset": identity["model_dataset"],
+        "inputs": spec.inputs,
+        "outputs": spec.outputs,
+        "image_range": "[-1, 1]; uint8 = round((x + 1) * 127.5)",
+        "latents": "z ~ N(0, I); GAN Explorer maps seed s to torch.randn(latent_dim, generator=torch.Generator().manual_seed(s))"
+        if spec.kind in GENERATOR_KINDS else None,
+        "exporter": f"torch {torch.__version__} {exporter}",
+        "opset": opset,
+        "verified_max_abs_diff": diff,
+        "synthetic": True,
+        "statement": SYNTHETIC_STATEMENT,
+        **spec.settings,
+    }
+    return {META_PREFIX + k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in fields.items() if v is not None}
+
+
+def _annotate(proto: Any, spec: _Spec, metadata: dict[str, str]) -> None:
+    """Write metadata_props, the model doc string and per-input/output doc strings into ``proto``."""
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    lines = [f"GAN Explorer {spec.kind} exported to ONNX. " + metadata[META_PREFIX + "statement"]]
+    lines += [f"input {n}: {d}" for n, d in spec.inputs.items()] + [f"output {n}: {d}" for n, d in spec.outputs.items()]
+    proto.doc_string = "\n".join(lines)
+    proto.producer_name = "gan-explorer"
+    proto.producer_version = metadata[META_PREFIX + "version"]
+    docs = {**spec.inputs, **spec.outputs}
+    for value_info in list(proto.graph.input) + list(proto.graph.output):
+        if value_info.name in docs:
+            value_info.doc_string = docs[value_info.name]
+
+
+def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """Our metadata of an exported ONNX file, keys without the prefix, JSON values decoded."""
+    onnx = _require("onnx")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except FileNotFoundError:
+        raise ExplorerError(f"no such ONNX file: {path}") from None
+    except Exception as exc:
+        raise ExplorerError(f"{Path(path).name} is not a readable ONNX file ({str(exc)[:200]})") from None
+    out: dict[str, Any] = {}
+    for entry in proto.metadata_props:
+        if entry.key.startswith(META_PREFIX):
+            key = entry.key[len(META_PREFIX):]
+            try:
+                out[key] = json.loads(entry.value)
+            except json.JSONDecodeError:
+                out[key] = entry.value
+    return out
+
+
+def _require(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError:
+        raise ExplorerError(
+            f"ONNX export needs the optional package {module!r}: pip install 'gan-explorer[onnx]'"
+        ) from None
