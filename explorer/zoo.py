@@ -1,0 +1,409 @@
+"""The model zoo: a catalog of every model GAN Explorer can use, with search, import, export, delete.
+
+Where models live (scanned non-recursively, ``*.safetensors`` in our own format only):
+
+* **shipped** — the repository's ``checkpoints/`` folder (:func:`shipped_dir`): models the project
+  trained on the shipped data, each with a card and a sample grid. Read-only: never deleted.
+* **user** — ``$GAN_EXPLORER_HOME/models`` (default ``~/.local/share/gan-explorer/models``,
+  :func:`user_dir`): models imported here and models trained in the app. An entry's ``source`` is
+  "imported" when its card records an import, else "trained".
+
+Ids are ``"shipped:<stem>"`` / ``"user:<stem>"`` (the same ids as the app's model picker), never raw
+paths, so a caller (a browser) can only name models that are in the listing. Listing reads only
+safetensors headers (no weights), cached by (path, mtime, size).
+
+API (all functions take optional ``shipped_dirs`` / ``user_dir`` overrides, for tests and the app)::
+
+    list_models(query=None, kind=None, source=None) -> list[ZooEntry]     # search / filter
+    get_model(id) -> ZooEntry
+    import_model(paths, name=None) -> ZooEntry     # own format, pytorch/examples DCGAN, junyanz CycleGAN
+    add_model(model, name, source="trained") -> ZooEntry   # save a model object into the user folder
+    export_model(id, out_path) -> Path             # a copy in our own .safetensors format (+ sample grid)
+    delete_model(id) -> ZooEntry                   # user models only; shipped ones raise ExplorerError
+
+An entry's ``sample_grid`` is the PNG next to the checkpoint with the same stem (``<stem>.png``),
+when there is one; imports of generators write one (16 seeds, provenance in the PNG).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import explorer
+from explorer.errors import CheckpointError, ExplorerError
+
+SOURCES = ("shipped", "imported", "trained")
+#: BatchNorm bookkeeping tensors are stored but are not parameters
+_NOT_PARAMS = ("running_mean", "running_var", "num_batches_tracked")
+_SAFE_STEM = re.compile(r"[^A-Za-z0-9._-]+")
+_ID = re.compile(r"^(shipped|user):([A-Za-z0-9._-]+)$")
+SAMPLE_SEEDS = list(range(16))
+DEFAULT_LICENCE = "unknown: the licence of the original files applies; check it before redistributing"
+
+
+# ----------------------------------------------------------------------------------------
+# places
+# ----------------------------------------------------------------------------------------
+def app_home() -> Path:
+    """GAN Explorer's per-user data folder: ``$GAN_EXPLORER_HOME`` or ``~/.local/share/gan-explorer``."""
+    root = os.environ.get("GAN_EXPLORER_HOME")
+    return Path(root).expanduser() if root else Path.home() / ".local" / "share" / "gan-explorer"
+
+
+def default_user_dir() -> Path:
+    """Folder of imported and trained models: ``<app_home>/models``."""
+    return app_home() / "models"
+
+
+def shipped_dir() -> Path:
+    """The repository's ``checkpoints/`` folder (next to the ``explorer`` package)."""
+    return Path(explorer.__file__).resolve().parent.parent / "checkpoints"
+
+
+def safe_stem(text: str, default: str = "model") -> str:
+    """A file-name-safe stem from user text (letters, digits, ``._-``; at most 60 characters)."""
+    return _SAFE_STEM.sub("-", str(text)).strip(".-_")[:60] or default
+
+
+# ----------------------------------------------------------------------------------------
+# entries
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ZooEntry:
+    """One model in the zoo (read from its checkpoint header; no weights loaded).
+
+    ``source``: "shipped" | "imported" | "trained". ``params``: stored parameter count (BatchNorm
+    statistics excluded). ``metrics``: the card's metric records (``explorer.metrics.record_metrics``).
+    ``origin``: where the weights came from, in words. ``sample_grid``: PNG next to the file, or None.
+    """
+
+    id: str
+    name: str
+    kind: str
+    source: str
+    path: Path
+    dataset: str | None
+    resolution: int | None
+    num_classes: int
+    file_size: int
+    params: int
+    metrics: list = field(default_factory=list)
+    card: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict, repr=False)
+    config: dict = field(default_factory=dict, repr=False)
+    sample_grid: Path | None = None
+    origin: str = ""
+    licence: str | None = None
+    intended_use: str | None = None
+
+    @property
+    def deletable(self) -> bool:
+        return self.source != "shipped"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (paths as strings)."""
+        out = asdict(self)
+        out["path"] = str(self.path)
+        out["sample_grid"] = str(self.sample_grid) if self.sample_grid else None
+        out["deletable"] = self.deletable
+        return out
+
+    def matches(self, words: Sequence[str]) -> bool:
+        """True if every word occurs (case-insensitively) in the entry's id, name, kind, data, origin or card."""
+        text = " ".join([self.id, self.name, self.kind, self.source, str(self.dataset or ""), self.origin,
+                         json.dumps(self.card, default=str)]).lower()
+        return all(w.lower() in text for w in words)
+
+
+_CACHE: dict[tuple[str, float, int], ZooEntry] = {}
+_LOCK = threading.Lock()
+
+
+def _read_entry(source_dir: str, path: Path) -> ZooEntry | None:
+    """Entry for one file, or None if it is not a readable GAN Explorer checkpoint."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_mtime, st.st_size)
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    try:
+        meta = explorer.read_metadata(path)
+        params = _count_params(path)
+    except (CheckpointError, OSError, ValueError):
+        return None
+    card = dict(meta.get("card") or {})
+    summary = dict(meta.get("summary") or {})
+    config = dict(meta.get("config") or {})
+    imported = card.get("imported") or summary.get("imported_from") or (card.get("zoo") or {}).get("source") == "imported"
+    source = "shipped" if source_dir == "shipped" else ("imported" if imported else "trained")
+    grid = path.with_suffix(".png")
+    dataset = summary.get("dataset") or card.get("dataset") or card.get("data")
+    entry = ZooEntry(
+        id=f"{source_dir}:{path.stem}",
+        name=str(card.get("name") or card.get("title") or path.stem),
+        kind=str(meta.get("kind")),
+        source=source,
+        path=path,
+        dataset=str(dataset) if dataset else None,
+        resolution=int(config["resolution"]) if isinstance(config.get("resolution"), int) else None,
+        num_classes=int(config.get("num_classes") or 0),
+        file_size=st.st_size,
+        params=params,
+        metrics=list(card.get("metrics") or []) if isinstance(card.get("metrics"), list) else [card["metrics"]] if card.get("metrics") else [],
+        card=card,
+        summary=summary,
+        config=config,
+        sample_grid=grid if grid.is_file() else None,
+        origin=_origin(source, card, summary),
+        licence=card.get("licence") or card.get("license") or (DEFAULT_LICENCE if source == "imported" else None),
+        intended_use=card.get("intended_use"),
+    )
+    with _LOCK:
+        _CACHE[key] = entry
+    return entry
+
+
+def _origin(source: str, card: dict, summary: dict) -> str:
+    zoo = card.get("zoo") if isinstance(card.get("zoo"), dict) else {}
+    imported = card.get("imported") if isinstance(card.get("imported"), dict) else {}
+    if source == "imported" or imported:
+        files = zoo.get("files") or imported.get("files") or []
+        fmt = imported.get("format") or zoo.get("format") or summary.get("imported_from") or "unknown format"
+        return f"imported from {', '.join(map(str, files)) or 'files'} ({fmt})"
+    if source == "shipped":
+        return str(card.get("reproduce") and f"trained by the GAN Explorer project; reproduce: {card['reproduce']}"
+                   or "trained by the GAN Explorer project")
+    return str(card.get("training") or "trained with GAN Explorer")
+
+
+def _count_params(path: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(path), framework="pt") as fh:
+        for name in fh.keys():
+            if name.rsplit(".", 1)[-1] in _NOT_PARAMS:
+                continue
+            n = 1
+            for d in fh.get_slice(name).get_shape():
+                n *= int(d)
+            total += n
+    return total
+
+
+def _folders(shipped_dirs: Iterable[str | os.PathLike] | None, user: str | os.PathLike | None) -> list[tuple[str, Path]]:
+    shipped = [Path(d) for d in shipped_dirs] if shipped_dirs is not None else [shipped_dir()]
+    return [("shipped", d) for d in shipped] + [("user", Path(user) if user is not None else default_user_dir())]
+
+
+# ----------------------------------------------------------------------------------------
+# the API
+# ----------------------------------------------------------------------------------------
+def list_models(query: str | None = None, kind: str | None = None, source: str | None = None,
+                shipped_dirs: Iterable[str | os.PathLike] | None = None,
+                user_dir: str | os.PathLike | None = None) -> list[ZooEntry]:
+    """Every readable model (shipped first, then user; each by file name), optionally filtered.
+
+    Args:
+        query: words that must all occur in the entry (name, id, kind, data set, origin, card), any case.
+        kind: "dcgan", "stylegan", "cyclegan", "srgan", "classifier", ...
+        source: "shipped", "imported" or "trained".
+    """
+    if source is not None and source not in SOURCES:
+        raise ExplorerError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    words = (query or "").split()
+    out: list[ZooEntry] = []
+    seen: set[str] = set()
+    for where, folder in _folders(shipped_dirs, user_dir):
+        for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+            entry = _read_entry(where, path)
+            if entry is None or entry.id in seen:
+                continue
+            seen.add(entry.id)
+            if kind is not None and entry.kind != kind:
+                continue
+            if source is not None and entry.source != source:
+                continue
+            if words and not entry.matches(words):
+                continue
+            out.append(entry)
+    return out
+
+
+def get_model(model_id: str, shipped_dirs: Iterable[str | os.PathLike] | None = None,
+              user_dir: str | os.PathLike | None = None) -> ZooEntry:
+    """The entry with this id; :class:`ExplorerError` if the zoo has none."""
+    if not isinstance(model_id, str) or not _ID.match(model_id):
+        raise ExplorerError(f"{model_id!r} is not a zoo id (ids look like 'shipped:dcgan_digits' or 'user:my-model'; see `gan-explorer zoo list`)")
+    for entry in list_models(shipped_dirs=shipped_dirs, user_dir=user_dir):
+        if entry.id == model_id:
+            return entry
+    raise ExplorerError(f"no model {model_id!r} in the zoo (see `gan-explorer zoo list`)")
+
+
+def _free_path(folder: Path, stem: str) -> Path:
+    base = safe_stem(stem)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{base}.safetensors"
+    n = 2
+    while path.exists():
+        path = folder / f"{base}-{n}.safetensors"
+        n += 1
+    return path
+
+
+def add_model(model, name: str, source: str = "trained", user_dir: str | os.PathLike | None = None,
+              card: dict | None = None, samples: bool = True) -> ZooEntry:
+    """Save a loaded model into the user folder under a fresh file name; returns its entry.
+
+    ``source`` ("trained" | "imported") is recorded in ``card["zoo"]``; ``card`` updates the card.
+    ``samples``: for generators, also write a 4×4 sample grid (seeds 0–15) next to the file.
+    """
+    if source not in ("trained", "imported"):
+        raise ExplorerError(f"a user model is 'trained' or 'imported', not {source!r}")
+    name = str(name or "").strip() or model.kind
+    folder = Path(user_dir) if user_dir is not None else default_user_dir()
+    path = _free_path(folder, name)
+    model.card["name"] = name[:80]
+    zoo = dict(model.card.get("zoo") or {})
+    zoo.update({"source": source, "added_with": f"GAN Explorer {explorer.__version__}"})
+    model.card["zoo"] = zoo
+    if card:
+        model.card.update(card)
+    explorer.save(model, path)
+    if samples and model.kind in ("dcgan", "stylegan") and getattr(model, "G", None) is not None:
+        _write_samples(model, path)
+    entry = _read_entry("user", path)
+    if entry is None:  # pragma: no cover - we just wrote it
+        raise ExplorerError(f"could not read back {path}")
+    return entry
+
+
+def import_model(paths: str | os.PathLike | Sequence[str | os.PathLike], name: str | None = None,
+                 user_dir: str | os.PathLike | None = None, samples: bool = True) -> ZooEntry:
+    """Import checkpoint file(s) into the user folder, converted to our format; returns the new entry.
+
+    ``paths``: one file (our ``.safetensors``, pytorch/examples ``netG_epoch_N.pth`` [+ ``netD``]),
+    several files (junyanz ``latest_net_G_A.pth`` + ``latest_net_G_B.pth`` [+ ``D_A``/``D_B``]) or a
+    run folder. Foreign files are read as plain tensors (``torch.load(weights_only=True)``); no code
+    from them runs. The card records the original file names, format and content hashes, and that
+    the original licence applies. ``name`` defaults to the first file's stem.
+    """
+    plist = [Path(p) for p in paths] if isinstance(paths, (list, tuple)) else [Path(paths)]
+    if not plist:
+        raise ExplorerError("no files to import")
+    model = explorer.load(plist if len(plist) > 1 else plist[0], device="cpu")
+    files = [p.name for p in plist]
+    hashes = {p.name: explorer.file_hash(p) for p in plist if p.is_file()}
+    imported = model.card.get("imported")
+    if not imported:
+        was_shipped = False
+        try:
+            was_shipped = any(p.resolve().parent == shipped_dir().resolve() for p in plist)
+        except OSError:
+            pass
+        model.card["imported"] = {"format": "GAN Explorer safetensors", "files": files,
+                                  "notes": ["copied from the project's shipped models"] if was_shipped else []}
+    card = {
+        "zoo": {"source": "imported", "files": files, "sha256": hashes,
+                "format": (model.card.get("imported") or {}).get("format")},
+    }
+    if not (model.card.get("licence") or model.card.get("license")):
+        card["licence"] = DEFAULT_LICENCE
+    card.setdefault("intended_use", model.card.get("intended_use") or "inspection and comparison of a model trained elsewhere")
+    title = (name or "").strip() or plist[0].stem
+    return add_model(model, title, source="imported", user_dir=user_dir, card=card, samples=samples)
+
+
+def export_model(model_id: str, out_path: str | os.PathLike, overwrite: bool = False,
+                 shipped_dirs: Iterable[str | os.PathLike] | None = None,
+                 user_dir: str | os.PathLike | None = None) -> Path:
+    """Copy a zoo model to ``out_path`` (``.safetensors``, our own format) and its sample grid next to it.
+
+    Refuses to replace an existing file unless ``overwrite``. Returns the written path.
+    """
+    entry = get_model(model_id, shipped_dirs, user_dir)
+    out = Path(out_path)
+    if out.suffix != ".safetensors":
+        raise ExplorerError(f"{out.name}: zoo models are exported as .safetensors files (our own format)")
+    if out.exists() and not overwrite:
+        raise ExplorerError(f"{out} already exists; choose another name or pass overwrite (--overwrite)")
+    if out.resolve() == entry.path.resolve():
+        raise ExplorerError(f"{out} is the model's own file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pairs = [(entry.path, out)]
+    if entry.sample_grid is not None and (overwrite or not out.with_suffix(".png").exists()):
+        pairs.append((entry.sample_grid, out.with_suffix(".png")))
+    for src, dst in pairs:
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    return out
+
+
+def delete_model(model_id: str, shipped_dirs: Iterable[str | os.PathLike] | None = None,
+                 user_dir: str | os.PathLike | None = None) -> ZooEntry:
+    """Delete a user model (its file and sample grid); shipped models are refused. Returns the entry."""
+    entry = get_model(model_id, shipped_dirs, user_dir)
+    if not entry.deletable:
+        raise ExplorerError(f"{entry.name} ({entry.id}) ships with GAN Explorer and cannot be deleted; "
+                            "only imported and trained models can")
+    try:
+        entry.path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ExplorerError(f"could not delete {entry.path.name}: {exc.strerror or exc}") from None
+    if entry.sample_grid is not None:
+        entry.sample_grid.unlink(missing_ok=True)
+    return entry
+
+
+def _write_samples(model, path: Path) -> Path:
+    """4×4 grid of seeds 0–15 (labels cycling through the classes) as ``<stem>.png`` next to ``path``."""
+    import torch
+
+    from explorer.images import make_grid, save_png
+    from explorer.latent import latents_from_seeds
+
+    z = latents_from_seeds(model, SAMPLE_SEEDS)
+    labels = torch.arange(len(SAMPLE_SEEDS)) % model.num_classes if model.num_classes else None
+    with torch.no_grad():
+        x = model.generate(z.to(model.device), labels, truncation=1.0).cpu()
+    grid = make_grid(x, nrow=4)
+    return save_png(grid, path.with_suffix(".png"), {
+        "model": model.card.get("name"), "model_file": path.name, "model_hash": explorer.file_hash(path),
+        "seeds": SAMPLE_SEEDS, "labels": labels.tolist() if labels is not None else None, "truncation": 1.0,
+    })
+
+
+def describe(entry: ZooEntry) -> str:
+    """A few lines of plain text about an entry (the CLI's ``zoo show``)."""
+    lines = [
+        f"{entry.name}  [{entry.id}]",
+        f"  kind: {entry.kind}   source: {entry.source}   resolution: {entry.resolution or '-'}   classes: {entry.num_classes or '-'}",
+        f"  data: {entry.dataset or 'unknown'}",
+        f"  file: {entry.path} ({entry.file_size / 1e6:.2f} MB, {entry.params:,} parameters)",
+        f"  origin: {entry.origin}",
+        f"  licence: {entry.licence or 'see the card'}",
+        f"  intended use: {entry.intended_use or 'see the card'}",
+        f"  sample grid: {entry.sample_grid or 'none'}",
+    ]
+    for m in entry.metrics:
+        lines.append(f"  metric: {json.dumps(m, default=str, sort_keys=True)[:200]}")
+    return "\n".join(lines)
