@@ -28,6 +28,7 @@ from explorer.errors import ExplorerError
 #: Subcommands living in other modules: ``(module, function)``; see the module docstring.
 COMMAND_MODULES: list[tuple[str, str]] = [
     ("explorer.data.cli", "add_data_commands"),
+    ("explorer.export.cli", "add_commands"),  # export-onnx, export-dataset, zoo, experiment
 ]
 
 #: progress bars appear only for work that takes longer than this many seconds

@@ -146,32 +146,32 @@ def add_zoo_command(sub) -> None:
     p.add_argument("--user-dir", default=None, help="folder of imported/trained models (default: $GAN_EXPLORER_HOME/models)")
     zsub = p.add_subparsers(dest="zoo_command", metavar="ACTION")
     zsub.required = True
-    q = zsub.add_parser("list", help="list models (optionally filtered)")
+    q = zsub.add_parser("list", parents=_common(), help="list models (optionally filtered)")
     q.add_argument("--kind", default=None, help="dcgan, stylegan, cyclegan, srgan, classifier")
     q.add_argument("--source", choices=("shipped", "imported", "trained"), default=None)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo_list, query=None)
-    q = zsub.add_parser("search", help="models whose name, kind, data, origin or card contain all the words")
+    q = zsub.add_parser("search", parents=_common(), help="models whose name, kind, data, origin or card contain all the words")
     q.add_argument("query", nargs="+")
     q.add_argument("--kind", default=None)
     q.add_argument("--source", choices=("shipped", "imported", "trained"), default=None)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo_list)
-    q = zsub.add_parser("show", help="one model's card")
+    q = zsub.add_parser("show", parents=_common(), help="one model's card")
     q.add_argument("id", help="e.g. shipped:dcgan_digits or user:my-model")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo_show)
-    q = zsub.add_parser("import", help="import checkpoint file(s) into the user folder (our format)")
+    q = zsub.add_parser("import", parents=_common(), help="import checkpoint file(s) into the user folder (our format)")
     q.add_argument("files", nargs="+", help="our .safetensors, netG_epoch_N.pth [+ netD], latest_net_G_A.pth latest_net_G_B.pth, or a run folder")
     q.add_argument("--name", default=None, help="name in the zoo (default: the first file's stem)")
     q.add_argument("--no-samples", action="store_true", help="do not write a sample grid for generators")
     q.set_defaults(func=cmd_zoo_import)
-    q = zsub.add_parser("export", help="copy a model to a .safetensors file (our own format) with its sample grid")
+    q = zsub.add_parser("export", parents=_common(), help="copy a model to a .safetensors file (our own format) with its sample grid")
     q.add_argument("id")
     q.add_argument("out")
     q.add_argument("--overwrite", action="store_true")
     q.set_defaults(func=cmd_zoo_export)
-    q = zsub.add_parser("delete", help="delete an imported or trained model (shipped models cannot be deleted)")
+    q = zsub.add_parser("delete", parents=_common(), help="delete an imported or trained model (shipped models cannot be deleted)")
     q.add_argument("id")
     q.set_defaults(func=cmd_zoo_delete)
 
@@ -240,7 +240,7 @@ def add_experiment_command(sub) -> None:
     p = sub.add_parser("experiment", parents=_common(), help="rerunnable experiments (augment)")
     esub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT")
     esub.required = True
-    q = esub.add_parser("augment", help="does GAN-made data help a classifier with few real labels?",
+    q = esub.add_parser("augment", parents=_common(), help="does GAN-made data help a classifier with few real labels?",
                         description="Train the same small classifier on 100/500/1000 real digits with and without N synthetic "
                                     "images per class from a conditional generator; report held-out accuracy over several "
                                     "seeds with 95 % t intervals (table + plot).")
