@@ -67,7 +67,7 @@ def build(ctx: AppContext) -> None:
         return (gr.update(visible=is_cyc, value="A"),
                 gr.update(choices=classes, value=classes[0][1], visible=True) if classes else gr.update(choices=[], value=None, visible=False))
 
-    model_dd.change(handler(on_model), model_dd, [domain, klass], api_visibility="private")
+    model_dd.change(handler(on_model), model_dd, [domain, klass], api_visibility="private", show_progress="hidden")
     ctx.on_page_load.append((handler(on_model), [model_dd], [domain, klass]))
 
     def labels_for(model, klass_v, n):

@@ -281,7 +281,8 @@ def build(ctx: AppContext) -> ExploreTab:
         return (*out, st, *[gr.update(value=0.0) for _ in sliders])
 
     load_latent_btn.upload(
-        handler(load_latent), [load_latent_btn, *inputs], [*render_outputs, state, *sliders], preprocess=False, api_visibility="private"
+        handler(load_latent), [load_latent_btn, *inputs], [*render_outputs, state, *sliders], preprocess=False, api_visibility="private",
+        show_progress_on=image,
     )
 
     return ExploreTab(

@@ -115,7 +115,8 @@ def build(ctx: AppContext) -> ModelsTab:
         note = f"Imported **{md_text(entry.name)}** ({KIND_NAMES.get(entry.kind, entry.kind)}{'; parts ' + md_text(parts) if parts else ''}) from {md_text(', '.join(names))}."
         return note, entry_id, catalog_frame(catalog), gr.update(value=None)
 
-    import_btn.click(handler(do_import), [files, name], [import_note, last_changed, table, files], preprocess=False, api_visibility="private")
+    import_btn.click(handler(do_import), [files, name], [import_note, last_changed, table, files], preprocess=False, api_visibility="private",
+                     show_progress_on=import_note)
 
     def do_delete(model_id, confirmed):
         if not confirmed:
@@ -123,7 +124,8 @@ def build(ctx: AppContext) -> ModelsTab:
         entry = catalog.delete(model_id)
         return f"Deleted {md_text(entry.name)} ({html.escape(entry.path.name)}).", f"deleted:{entry.id}", catalog_frame(catalog), False
 
-    delete_btn.click(handler(do_delete), [victim, confirm], [delete_note, last_changed, table, confirm], api_visibility="private")
+    delete_btn.click(handler(do_delete), [victim, confirm], [delete_note, last_changed, table, confirm], api_visibility="private",
+                     show_progress_on=delete_note)
 
     return ModelsTab(last_changed=last_changed, table=table, refresh=lambda: catalog_frame(catalog))
 

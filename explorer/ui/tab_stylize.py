@@ -194,7 +194,7 @@ def build(ctx: AppContext) -> StylizeTab:
         feats = feature_net_for(entry)
         return cls, space, gr.update(visible=feats is not None, label=f"Add a feature loss ({feats.name})" if feats else "")
 
-    inv_model.change(handler(on_inv_model), inv_model, [inv_class, inv_space, use_feats], api_visibility="private")
+    inv_model.change(handler(on_inv_model), inv_model, [inv_class, inv_space, use_feats], api_visibility="private", show_progress="hidden")
     ctx.on_page_load.append((handler(on_inv_model), [inv_model], [inv_class, inv_space, use_feats]))
 
     def run_inversion(model_id, payload, label, space, steps, feats_on, state, progress=gr.Progress()):
@@ -224,6 +224,7 @@ def build(ctx: AppContext) -> StylizeTab:
     inv_btn.click(
         handler(run_inversion), [inv_model, inv_in, inv_class, inv_space, inv_steps, use_feats, ctx.session],
         [inv_target, inv_out, inv_note, ctx.session, to_explore], preprocess=False, **HEAVY, api_visibility="private",
+        show_progress_on=[inv_target, inv_out],
     )
 
     def check_ready(state, model_id):

@@ -182,7 +182,7 @@ def build(ctx: AppContext) -> TrainTab:
         jobs.start(cfg)
         return gr.Timer(active=True), f"Starting **{md_text(cfg.name)}** ({cfg.family} on {md_text(cfg.data)}, {cfg.iterations} iterations)…"
 
-    start_btn.click(handler(start), settings, [timer, status], preprocess=False, api_visibility="private")
+    start_btn.click(handler(start), settings, [timer, status], preprocess=False, api_visibility="private", show_progress="hidden")
 
     def stop():
         if not jobs.stop():
@@ -201,7 +201,7 @@ def build(ctx: AppContext) -> TrainTab:
         jobs.start(cfg, resume=True)
         return gr.Timer(active=True), f"Resuming **{md_text(run_name)}** up to {cfg.iterations} iterations…"
 
-    resume_btn.click(handler(resume), [resume_run, iterations], [timer, status], api_visibility="private")
+    resume_btn.click(handler(resume), [resume_run, iterations], [timer, status], api_visibility="private", show_progress="hidden")
     resume_run.focus(lambda: gr.update(choices=jobs.resumable_runs()), None, resume_run, api_visibility="private", queue=False)
 
     outputs = [status, alerts, loss_plot, d_plot, grid, timeline, seen, resume_run]
