@@ -462,7 +462,11 @@ def cmd_upscale(args) -> int:
     if model.kind != "srgan":
         raise ExplorerError(f"a {model.kind} model does not upscale images (need a super-resolution model)")
     scale = int(getattr(model.config, "scale", 4))
-    return _image_to_image(args, model, model.directions[0], scale, args.tile, args.overlap, 1,
+    # process_in_tiles ignores overlap // 4 pixels at interior tile edges; making that margin at
+    # least the network's receptive radius makes the tiled result equal the untiled one.
+    overlap = max(args.overlap, 4 * int(getattr(model, "receptive_radius", 0)))
+    tile = max(args.tile, 2 * overlap)
+    return _image_to_image(args, model, model.directions[0], scale, tile, overlap, 1,
                            max_pixels=int(getattr(model, "max_input_pixels", 1024 * 1024)), suffix=f"x{scale}",
                            default_dir="upscaled", channels=model.image_channels)
 
