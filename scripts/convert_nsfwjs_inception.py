@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import io
 import json
 import math
 import re
@@ -307,13 +306,29 @@ def spot_check(weights: dict, trunk, seed: int = 0) -> dict[str, float]:
     return results
 
 
+def input_range_evidence(weights: dict) -> dict:
+    """Which input scaling were the stored BN statistics estimated under? (first layer, exact in expectation)
+
+    E[conv2d_1(x)] = sum over the kernel window of K[i, j, c, o] * E[x_c], so BN 1's moving mean
+    should equal the kernel sums applied to the mean ImageNet pixel in the input scaling used.
+    Returns the correlation across the 32 channels for [0, 1] and [-1, 1] scalings.
+    """
+    kernel_sum = dequantised(weights, "conv2d_1/kernel").sum(axis=(0, 1))  # [3, 32]
+    moving_mean = dequantised(weights, "batch_normalization_1/moving_mean")
+    mean_pixel = np.array([0.485, 0.456, 0.406])  # ImageNet mean RGB in [0, 1]
+    out = {}
+    for name, m in (("[0,1]", mean_pixel), ("[-1,1]", mean_pixel * 2 - 1)):
+        out[name] = round(float(np.corrcoef(m @ kernel_sum, moving_mean)[0, 1]), 4)
+    return out
+
+
 # ----- writing -------------------------------------------------------------------------------
 def convert(source: str | Path, out: str | Path) -> dict:
     """Run the whole conversion; returns a summary dict (also printed by main)."""
     import torch
     from safetensors.torch import save_file
 
-    from explorer.metrics.imagenet_trunk import FEATURE_DIM, INPUT_SIZE, ImagenetTrunk, load_imagenet_trunk
+    from explorer.metrics.imagenet_trunk import FEATURE_DIM, INPUT_RANGE, INPUT_SIZE, ImagenetTrunk, load_imagenet_trunk
 
     files = read_package_files(source)
     model_json, weights = decode_weights(files)
@@ -334,6 +349,7 @@ def convert(source: str | Path, out: str | Path) -> dict:
     assert kernel_shapes_ok, "kernel shapes do not match the module"
     num_values = sum(t.numel() for n, t in tensors.items() if not n.endswith(":quant"))
 
+    bn_fit = input_range_evidence(weights)
     source_path = Path(source)
     digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     if source_path.is_file():
@@ -342,7 +358,10 @@ def convert(source: str | Path, out: str | Path) -> dict:
         "name": "imagenet-trunk",
         "architecture": f"Keras InceptionV3 (keras_version {model_json['modelTopology'].get('keras_version')}) "
                         f"input..{LAST_LAYER}, global average pool -> {FEATURE_DIM}-d",
-        "input": f"RGB in [-1, 1] (keras inception_v3.preprocess_input), {INPUT_SIZE}x{INPUT_SIZE}",
+        "input": f"RGB scaled to [{INPUT_RANGE[0]:g}, {INPUT_RANGE[1]:g}] (x / 255, as nsfwjs feeds it; the stored BN "
+                 f"statistics were estimated under this scaling), {INPUT_SIZE}x{INPUT_SIZE}; ImagenetTrunk takes "
+                 "[-1, 1] and rescales",
+        "bn1_moving_mean_fit": bn_fit,
         "source": {"package": PACKAGE, "version": VERSION, "files": f"{MODEL_DIR}/model.min.js + "
                    f"group1-shard1..{NUM_SHARDS}of{NUM_SHARDS}.min.js", "sha256": digests},
         "licence": {"nsfwjs": "MIT (Copyright (c) 2019 Infinite Red, Inc.)",
@@ -364,7 +383,124 @@ def convert(source: str | Path, out: str | Path) -> dict:
     loaded = load_imagenet_trunk(out, device="cpu")
     spot = spot_check(weights, loaded)
     return {"out": str(out), "bytes": out.stat().st_size, "num_values": num_values,
-            "layers_checked": len(checked), "spot_check_rel_err": spot}
+            "layers_checked": len(checked), "spot_check_rel_err": spot, "bn1_moving_mean_fit": bn_fit}
+
+
+# ----- validation ------------------------------------------------------------------------------
+def natural_like_noise(n: int, size: int, seed: int = 0):
+    """Images with natural-image statistics: 1/f amplitude spectrum, random phase, correlated colours."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    fy = torch.fft.fftfreq(size).reshape(-1, 1)
+    fx = torch.fft.rfftfreq(size).reshape(1, -1)
+    amp = 1.0 / torch.sqrt(fx ** 2 + fy ** 2).clamp_min(1.0 / size)  # [size, size//2+1]
+    phase = torch.rand(n, 1, size, size // 2 + 1, generator=gen) * 2 * math.pi
+    grey = torch.fft.irfft2(amp * torch.exp(1j * phase), s=(size, size))  # [n, 1, size, size]
+    tint = 0.7 + 0.6 * torch.rand(n, 3, 1, 1, generator=gen)
+    x = grey * tint + 0.3 * torch.randn(n, 3, 1, 1, generator=gen) * grey.std()
+    x = x - x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x / (3 * x.std(dim=(1, 2, 3), keepdim=True))).clamp(-1, 1)
+
+
+def photo_crops(paths, n: int, size: int = 64, crop: int = 128, seed: int = 0):
+    """Random crops (with flips) of real photographs, resized to ``size``: a small "natural photo" set."""
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    gen = torch.Generator().manual_seed(seed)
+    photos = [torch.from_numpy(np.asarray(Image.open(p).convert("RGB"), dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
+              for p in paths]
+    out = []
+    for i in range(n):
+        img = photos[i % len(photos)]
+        c = int(torch.randint(crop // 2, crop * 2, (1,), generator=gen))
+        y = int(torch.randint(0, img.shape[1] - c + 1, (1,), generator=gen))
+        x = int(torch.randint(0, img.shape[2] - c + 1, (1,), generator=gen))
+        patch = img[:, y:y + c, x:x + c]
+        if torch.rand(1, generator=gen) < 0.5:
+            patch = patch.flip(-1)
+        out.append(F.interpolate(patch[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0])
+    return torch.stack(out)
+
+
+def validate(weights: str | Path, num: int = 150, photos=(), seed: int = 0) -> dict:
+    """FD/KID between image sets with the converted trunk, and BN-statistics agreement per layer.
+
+    A correct conversion puts different kinds of images far apart relative to two halves of one
+    set, and its pre-BN channel means track the stored moving means (a layout bug scrambles them).
+    """
+    import torch
+
+    from explorer.data import get_dataset
+    from explorer.metrics.extractors import ImagenetTrunkExtractor, extract
+    from explorer.metrics.frechet import feature_statistics, frechet_distance
+    from explorer.metrics.scores import kid
+
+    torch.manual_seed(seed)
+    ext = ImagenetTrunkExtractor(weights).eval()
+
+    def take(name, count, offset=0):
+        images, _ = get_dataset(name, resolution=64, channels=3, split="all").tensors()
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+        return images[order[offset:offset + count]]
+
+    sets = {
+        "emoji-google A": take("emoji-google", num),
+        "emoji-google B": take("emoji-google", num, offset=num),
+        "emoji-twitter": take("emoji-twitter", num, offset=2 * num),
+        "fashion": take("fashion", num),
+        "digits": take("digits", num),
+        "1/f noise": natural_like_noise(num, 64, seed),
+    }
+    if photos:
+        sets["photo crops"] = photo_crops(photos, num, seed=seed)
+
+    # BN agreement: per-channel mean of conv outputs (pre-BN) vs stored moving_mean, on natural-ish inputs
+    natural = sets.get("photo crops", sets["1/f noise"])[:32]
+    captured = {}
+    hooks = []
+    for name, layer in ext.net.conv_layers().items():
+        def hook(module, args, out, name=name):
+            captured[name] = module.conv(args[0]).mean(dim=(0, 2, 3))
+        hooks.append(layer.register_forward_hook(hook))
+    with torch.no_grad():
+        ext(natural)
+    for h in hooks:
+        h.remove()
+    bn_corr = {}
+    for name, layer in ext.net.conv_layers().items():
+        a, b = captured[name].double().numpy(), layer.moving_mean.double().numpy()
+        bn_corr[name] = float(np.corrcoef(a, b)[0, 1])
+
+    feats = {}
+    for name, images in sets.items():
+        feats[name] = extract(ext, images, batch_size=25)["features"]
+        print(f"  features: {name} ({len(images)})", file=sys.stderr)
+    ident = feature_statistics(feats["emoji-google A"])
+    ref = feats["emoji-google A"]
+    table = {"FD(identical images)": frechet_distance(*ident, *ident)}
+    for name, f in feats.items():
+        if name == "emoji-google A":
+            continue
+        table[f"emoji-google A vs {name}"] = {
+            "fd": frechet_distance(*feature_statistics(ref), *feature_statistics(f)),
+            "kid": kid(f, ref, num_subsets=50, subset_size=min(100, num), seed=seed)["kid_mean"],
+        }
+    if "photo crops" in feats:
+        half = num // 2
+        pc = feats["photo crops"]
+        table["photo crops half A vs half B"] = {
+            "fd": frechet_distance(*feature_statistics(pc[:half]), *feature_statistics(pc[half:])),
+            "kid": kid(pc[:half], pc[half:], num_subsets=50, subset_size=min(50, half), seed=seed)["kid_mean"],
+        }
+        table["photo crops vs emoji-google A"] = table.pop("emoji-google A vs photo crops")
+    vals = list(bn_corr.values())
+    return {"num_per_set": num, "distances": table,
+            "bn_mean_correlation": {"min": min(vals), "median": float(np.median(vals)),
+                                    "first_layers": {k: bn_corr[k] for k in ("conv2d_1", "conv2d_2", "conv2d_3", "conv2d_5")},
+                                    "mixed5_layers_median": float(np.median([bn_corr[f"conv2d_{i}"] for i in range(41, 51)]))}}
 
 
 def main(argv=None) -> int:
@@ -372,7 +508,14 @@ def main(argv=None) -> int:
     parser.add_argument("--tarball", default="/tmp/npm/nsfwjs-4.4.0.tgz",
                         help="nsfwjs-4.4.0.tgz (from `npm pack nsfwjs@4.4.0`) or an unpacked package folder")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--validate", action="store_true",
+                        help="skip conversion; measure FD/KID between image sets and BN agreement with --out")
+    parser.add_argument("--num", type=int, default=150, help="images per set for --validate")
+    parser.add_argument("--photos", nargs="*", default=(), help="photographs to crop a 'natural photo' set from")
     args = parser.parse_args(argv)
+    if args.validate:
+        print(json.dumps(validate(args.out, num=args.num, photos=args.photos), indent=2))
+        return 0
     if not Path(args.tarball).exists():
         print(f"error: {args.tarball} not found; run `npm pack nsfwjs@{VERSION}` first", file=sys.stderr)
         return 2

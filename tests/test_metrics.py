@@ -338,6 +338,8 @@ def test_conversion_against_source_package(trunk):
         quant = fh.get_tensor("conv2d_43/kernel:quant").numpy()
     np.testing.assert_array_equal(stored, weights["conv2d_43/kernel"]["q"])
     assert tuple(quant) == (weights["conv2d_43/kernel"]["scale"], weights["conv2d_43/kernel"]["min"])
+    evidence = conv.input_range_evidence(weights)  # BN statistics were estimated with [0, 1] inputs
+    assert evidence["[0,1]"] > 0.99 > abs(evidence["[-1,1]"]) + 0.5
     errors = conv.spot_check(weights, trunk.net)
     assert max(errors.values()) < 1e-5
     broken = type(trunk.net)()

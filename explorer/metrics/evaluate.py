@@ -9,7 +9,7 @@ images closest to each sample (memorisation check).
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ def _is_generator_model(obj) -> bool:
     return isinstance(obj, torch.nn.Module) and hasattr(obj, "generate") and getattr(obj, "can_generate", False)
 
 
-def _fake_batches(model, seeds: Sequence[int], batch_size: int, truncation: float, device) -> "Iterator":
+def _fake_batches(model, seeds: Sequence[int], batch_size: int, truncation: float, device) -> Iterator[torch.Tensor]:
     from explorer import latents_from_seeds
 
     num_classes = int(getattr(model, "num_classes", 0) or 0)

@@ -8,6 +8,14 @@ convert_nsfwjs_inception.py`` turns the package into ``checkpoints/extractors/
 imagenet_trunk_mixed5.safetensors``, which keeps the original uint8 values, per-tensor
 quantisation parameters and Keras layer names, so the file is a faithful copy of the source.
 
+Input scaling: nsfwjs feeds RGB / 255, i.e. [0, 1], not Keras' usual [-1, 1]. The stored BN
+moving statistics were re-estimated under that scaling while nsfwjs fine-tuned the model (Keras
+2.2.4 still updates the moving statistics of BN layers marked ``trainable: false``): conv2d_1's
+moving means equal its kernel applied to the ImageNet mean pixel scaled to [0, 1] (correlation
+0.997) and not scaled to [-1, 1] (-0.07), and deeper layers' pre-BN statistics on photographs fit
+the stored ones better with [0, 1] input. So the trunk takes our [-1, 1] images and rescales them
+to [0, 1] (``INPUT_RANGE``); the conv kernels themselves are frozen ImageNet weights.
+
 Features: global average pool of ``mixed5`` → 768-d. This is NOT the standard FID network
 (pool3 of the TF "2015-12-05" graph, 2048-d); scores are internally consistent but not
 comparable with published FIDs.
@@ -29,6 +37,8 @@ from torch import nn
 from explorer.errors import ExplorerError
 
 INPUT_SIZE = 299
+#: value range the network was calibrated for (nsfwjs preprocessing: RGB / 255)
+INPUT_RANGE = (0.0, 1.0)
 FEATURE_DIM = 768
 BN_EPSILON = 1e-3
 DEFAULT_FILENAME = "imagenet_trunk_mixed5.safetensors"
@@ -141,7 +151,7 @@ class BlockC(nn.Module):
 class ImagenetTrunk(nn.Module):
     """InceptionV3 (Keras layout) from the input to ``mixed5``, then global average pooling.
 
-    Input: RGB in [-1, 1] (Keras ``inception_v3.preprocess_input``), [N, 3, 299, 299].
+    Input: RGB in [-1, 1] (our convention), [N, 3, 299, 299]; rescaled to ``INPUT_RANGE`` inside.
     Output: [N, 768] pooled ``mixed5`` features.
     """
 
@@ -161,6 +171,8 @@ class ImagenetTrunk(nn.Module):
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """``mixed5`` activations [N, 768, 17, 17] for x [N, 3, 299, 299] in [-1, 1]."""
+        lo, hi = INPUT_RANGE
+        x = (x + 1.0) * (0.5 * (hi - lo)) + lo  # [-1, 1] → the range the BN statistics were estimated for
         x = self.conv2d_3(self.conv2d_2(self.conv2d_1(x)))
         x = F.max_pool2d(x, 3, stride=2)
         x = self.conv2d_5(self.conv2d_4(x))
