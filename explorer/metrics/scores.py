@@ -15,6 +15,17 @@ import torch
 from explorer.errors import ExplorerError
 
 
+def _torch_fidelity(module: str):
+    """Import a torch-fidelity metric module, or say how to get it."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"torch_fidelity.{module}")
+    except ImportError:
+        raise ExplorerError("KID, IS and precision/recall need the torch-fidelity package: "
+                            "pip install 'torch-fidelity>=0.3'") from None
+
+
 def _as_tensor(x, name: str) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x), dtype=torch.float64)
     if t.ndim != 2 or t.shape[0] < 2:
@@ -30,17 +41,16 @@ def kid(fake_features, real_features, num_subsets: int = 100, subset_size: int =
     Returns {"kid_mean", "kid_std", "kid_subsets", "kid_subset_size"}. ``subset_size`` is capped
     at the smaller set size (reported).
     """
-    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
-
+    tf_kid = _torch_fidelity("metric_kid")
     f1, f2 = _as_tensor(fake_features, "fake features"), _as_tensor(real_features, "real features")
     if f1.shape[1] != f2.shape[1]:
         raise ExplorerError(f"feature sizes differ: {f1.shape[1]} vs {f2.shape[1]}")
     size = int(min(subset_size, f1.shape[0], f2.shape[0]))
-    out = kid_features_to_metric(
+    out = tf_kid.kid_features_to_metric(
         f1, f2, kid_subsets=int(num_subsets), kid_subset_size=size, kid_kernel="poly", kid_kernel_poly_degree=3,
         kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1, rng_seed=int(seed), verbose=False,
     )
-    return {"kid_mean": out[KEY_METRIC_KID_MEAN], "kid_std": out[KEY_METRIC_KID_STD],
+    return {"kid_mean": out[tf_kid.KEY_METRIC_KID_MEAN], "kid_std": out[tf_kid.KEY_METRIC_KID_STD],
             "kid_subsets": int(num_subsets), "kid_subset_size": size}
 
 
@@ -50,8 +60,7 @@ def inception_score(logits=None, probs=None, splits: int = 10, shuffle: bool = T
     Give class ``logits`` [N, K] or class probabilities ``probs`` [N, K] (rows sum to 1).
     Returns {"is_mean", "is_std", "is_splits"}.
     """
-    from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
-
+    tf_isc = _torch_fidelity("metric_isc")
     if (logits is None) == (probs is None):
         raise ExplorerError("give exactly one of logits or probs")
     if probs is not None:
@@ -65,8 +74,8 @@ def inception_score(logits=None, probs=None, splits: int = 10, shuffle: bool = T
     splits = int(splits)
     if not 1 <= splits <= values.shape[0]:
         raise ExplorerError(f"splits must lie in 1..{values.shape[0]}, got {splits}")
-    out = isc_features_to_metric(values, splits=splits, shuffle=shuffle, rng_seed=int(seed))
-    return {"is_mean": out[KEY_METRIC_ISC_MEAN], "is_std": out[KEY_METRIC_ISC_STD], "is_splits": splits}
+    out = tf_isc.isc_features_to_metric(values, splits=splits, shuffle=shuffle, rng_seed=int(seed))
+    return {"is_mean": out[tf_isc.KEY_METRIC_ISC_MEAN], "is_std": out[tf_isc.KEY_METRIC_ISC_STD], "is_splits": splits}
 
 
 def precision_recall(fake_features, real_features, k: int = 3, batch_size: int = 2048) -> dict:
@@ -76,14 +85,13 @@ def precision_recall(fake_features, real_features, k: int = 3, batch_size: int =
     with radius = distance to its k-th nearest real neighbour); recall: the converse.
     Returns {"precision", "recall", "pr_k"}.
     """
-    from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
-
+    tf_prc = _torch_fidelity("metric_prc")
     f1, f2 = _as_tensor(fake_features, "fake features"), _as_tensor(real_features, "real features")
     if min(f1.shape[0], f2.shape[0]) <= k:
         raise ExplorerError(f"precision/recall with k={k} needs more than {k} samples per set")
-    out = prc_features_to_metric(f1, f2, prc_neighborhood=int(k), prc_batch_size=int(batch_size),
+    out = tf_prc.prc_features_to_metric(f1, f2, prc_neighborhood=int(k), prc_batch_size=int(batch_size),
                                  save_cpu_ram=True, verbose=False)
-    return {"precision": out[KEY_METRIC_PRECISION], "recall": out[KEY_METRIC_RECALL], "pr_k": int(k)}
+    return {"precision": out[tf_prc.KEY_METRIC_PRECISION], "recall": out[tf_prc.KEY_METRIC_RECALL], "pr_k": int(k)}
 
 
 def _kth_neighbour_radii(x: torch.Tensor, k: int, batch_size: int) -> torch.Tensor:
