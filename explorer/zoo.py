@@ -122,7 +122,7 @@ class ZooEntry:
         return all(w.lower() in text for w in words)
 
 
-_CACHE: dict[tuple[str, float, int], ZooEntry] = {}
+_CACHE: dict[tuple[str, str, float, int], ZooEntry] = {}
 _LOCK = threading.Lock()
 
 
@@ -132,7 +132,7 @@ def _read_entry(source_dir: str, path: Path) -> ZooEntry | None:
         st = path.stat()
     except OSError:
         return None
-    key = (str(path), st.st_mtime, st.st_size)
+    key = (source_dir, str(path), st.st_mtime, st.st_size)
     with _LOCK:
         hit = _CACHE.get(key)
     if hit is not None:

@@ -62,7 +62,7 @@ class AugmentSettings:
     real_sizes: tuple[int, ...] = (100, 500, 1000)
     synthetic_per_class: tuple[int, ...] = (100,)
     seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 300
+    steps: int = 250
     batch_size: int = 64
     width: int = 16
     lr: float = 3e-3

@@ -79,7 +79,6 @@ def cmd_export_onnx(args) -> int:
         model, _ = resolve_model(source)
         if model.kind != "cyclegan":
             raise ExplorerError("--direction both applies to CycleGAN models")
-        source = model  # load once
         jobs = [(d, out.with_name(f"{out.stem}_{d}{out.suffix or '.onnx'}")) for d in model.directions]
     results = []
     for direction, path in jobs:
@@ -249,7 +248,7 @@ def add_experiment_command(sub) -> None:
     q.add_argument("--real", default="100,500,1000", help="real labelled budgets, comma-separated")
     q.add_argument("--synthetic", default="100", help="synthetic images per class, comma-separated")
     q.add_argument("--seeds", default="0-2", help="repetitions, e.g. 0-4")
-    q.add_argument("--steps", type=int, default=300, help="optimisation steps per training run (equal for every arm)")
+    q.add_argument("--steps", type=int, default=250, help="optimisation steps per training run (equal for every arm)")
     q.add_argument("--width", type=int, default=16, help="classifier width")
     q.add_argument("--batch-size", type=int, default=64)
     q.add_argument("--truncation", type=float, default=1.0)
