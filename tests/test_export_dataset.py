@@ -215,3 +215,16 @@ def test_paired_differences():
 def test_augment_needs_conditional_generator():
     with pytest.raises(ExplorerError, match="class-conditional"):
         run_augment(AugmentSettings(seeds=(0,)), generator=tiny_dcgan(num_classes=0))
+
+
+def test_filter_defaults_to_the_shipped_classifier_of_the_data_set(tmp_path, monkeypatch):
+    shipped = tmp_path / "checkpoints"
+    clf_path = explorer.save(_sure_classifier(), shipped / "classifier_digits.safetensors")
+    monkeypatch.setattr("explorer.zoo.shipped_dir", lambda: shipped)
+    model = tiny_dcgan()
+    model.summary["dataset"] = "digits"
+    manifest = export_dataset(model, 1, tmp_path / "o", min_confidence=0.0, device="cpu")
+    assert manifest["filter"]["classifier"]["model_hash"] == explorer.file_hash(clf_path)
+    explorer.save(_sure_classifier(num_classes=4), shipped / "classifier_digits.safetensors")
+    with pytest.raises(ExplorerError, match="knows 4 classes, the generator 3"):
+        export_dataset(model, 1, tmp_path / "p", min_confidence=0.0, device="cpu")
