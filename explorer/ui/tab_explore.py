@@ -135,21 +135,37 @@ def build(ctx: AppContext) -> ExploreTab:
         return model, entry, _request(model, model_id, seed_v, label_v, trunc_v, method_v, coeffs, st), st
 
     # ----- rendering ---------------------------------------------------------------------
+    # Every full render also stores what it drew in `spec` (per session). A slider's preview then
+    # sends only its own value and reads the rest from `spec`: each extra component input costs
+    # the browser and the server a few milliseconds per drag event, state inputs cost nothing.
+    spec = gr.State(None)
+
     def full(*args):
         model, entry, req, _ = unpack(args)
         x = editing.image_for(model, req)
-        return render.to_uint8(x), _status(entry, req)
+        return render.to_uint8(x), _status(entry, req), {"model": args[0], "request": req}
 
-    def preview(*args):
-        model, _, req, _ = unpack(args)
-        return render.to_uint8(editing.image_for(model, req))
+    def preview_with(**change):
+        def preview(value, spec_v):
+            model, _ = catalog.load(spec_v["model"])
+            req = spec_v["request"]
+            if "k" in change:
+                coeffs = list(req.coefficients) + [0.0] * (editing.NUM_DIRECTIONS - len(req.coefficients))
+                coeffs[change["k"]] = float(value)
+                req = editing.LatentRequest(**{**req.__dict__, "coefficients": tuple(coeffs)})
+            else:
+                req = editing.LatentRequest(**{**req.__dict__, "truncation": float(value)})
+            return render.to_uint8(editing.image_for(model, req))
 
-    render_outputs = [image, status]
+        return quiet(preview)
+
+    render_outputs = [image, status, spec]
     full_h = handler(full)
-    for s in sliders:
-        s.input(quiet(preview), inputs, image, trigger_mode="always_last", show_progress="hidden", queue=False, api_visibility="private")
+    fast = dict(trigger_mode="always_last", show_progress="hidden", queue=False, api_visibility="private")
+    for k, s in enumerate(sliders):
+        s.input(preview_with(k=k), [s, spec], image, **fast)
         s.release(full_h, inputs, render_outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
-    truncation.input(quiet(preview), inputs, image, trigger_mode="always_last", show_progress="hidden", queue=False, api_visibility="private")
+    truncation.input(preview_with(truncation=True), [truncation, spec], image, **fast)
     truncation.release(full_h, inputs, render_outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
     label.input(full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private")
 

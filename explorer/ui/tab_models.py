@@ -1,8 +1,9 @@
 """Models tab: the catalog with model cards, importing foreign checkpoints, deleting user models.
 
-Imports go through :func:`explorer.load` (own ``.safetensors``, or foreign ``.pth`` state_dicts
-read with ``weights_only=True`` and mapped by :mod:`explorer.importers`), then are re-saved in our
-format into the user folder — so an import that loads is an import that works everywhere.
+Imports go through :func:`explorer.zoo.import_model` (own ``.safetensors``, or foreign ``.pth``
+state_dicts read with ``weights_only=True`` and mapped by :mod:`explorer.importers`), re-saved in our
+format into the user folder with a provenance card and a sample grid — so an import that loads is an
+import that works everywhere.
 Shipped models cannot be deleted.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 import explorer
+from explorer import zoo
 from explorer.errors import ExplorerError
 from explorer.images import load_image
 from explorer.latent import latents_from_seeds
@@ -102,14 +104,9 @@ def build(ctx: AppContext) -> ModelsTab:
         bad = [n for n in names if not n.lower().endswith(tuple(IMPORT_TYPES))]
         if bad:
             raise ExplorerError(f"{', '.join(bad)}: expected {', '.join(IMPORT_TYPES)} files")
-        model = explorer.load(paths if len(paths) > 1 else paths[0], device="cpu")
-        if not model.card.get("imported"):
-            model.card["imported"] = {"format": "GAN Explorer safetensors", "files": names}
         title = (name_v or "").strip() or safe_stem(names[0].rsplit(".", 1)[0])
-        model.card["name"] = title[:80]
-        path = catalog.user_path(title)
-        explorer.save(model, path)
-        entry_id = f"user:{path.stem}"
+        # explorer.zoo converts to our format, records file names/hashes/licence and writes a sample grid
+        entry_id = zoo.import_model(paths if len(paths) > 1 else paths[0], name=title[:80], user_dir=catalog.user_dir).id
         entry = catalog.resolve(entry_id)
         parts = ", ".join(entry.config.get("parts", []) or [])
         note = f"Imported **{md_text(entry.name)}** ({KIND_NAMES.get(entry.kind, entry.kind)}{'; parts ' + md_text(parts) if parts else ''}) from {md_text(', '.join(names))}."
