@@ -10,7 +10,6 @@ Needs /usr/bin/chromium (or $GAN_EXPLORER_CHROMIUM); skipped without it. Never r
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -347,3 +346,22 @@ def test_two_sessions_drag_sliders_at_once(app, browser):
 @pytest.mark.slow
 def test_eight_sessions_drag_sliders_at_once(app, browser):
     _concurrent_sessions(app, browser, 8, seconds=8)
+
+
+def test_a_fresh_install_without_models_opens_cleanly(browser, tmp_path):
+    empty = tmp_path / "none"
+    empty.mkdir()
+    with running_app(tmp_path, empty) as bare:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        try:
+            pg = context.new_page()
+            pg.goto(bare.url)
+            pg.wait_for_function("() => (document.querySelector('#explore-status') || {}).innerText?.includes('No generator installed')",
+                                 timeout=LOAD_TIMEOUT)
+            for tab in ("Stylize", "Discriminator", "Train", "Evaluate", "Models"):
+                open_tab(pg, tab)
+            pg.wait_for_function("() => (document.querySelector('#models-card') || {}).innerText?.includes('No models yet')")
+            time.sleep(1)
+            assert not errors(pg)
+        finally:
+            context.close()

@@ -25,6 +25,7 @@ from explorer.ui.modelinfo import class_choices, md_text
 
 METHODS = [("PCA (GANSpace)", "pca"), ("SeFa (closed form)", "sefa")]
 SLIDER_RANGE = 5.0
+NO_GENERATOR = "No generator installed yet: train one in the **Train** tab or import one in **Models**."
 
 
 def _is_generator(e: ModelEntry) -> bool:
@@ -141,6 +142,8 @@ def build(ctx: AppContext) -> ExploreTab:
     spec = gr.State(None)
 
     def full(*args):
+        if not args[0] and not catalog.entries(_is_generator):
+            return None, NO_GENERATOR, None
         model, entry, req, _ = unpack(args)
         x = editing.image_for(model, req)
         return render.to_uint8(x), _status(entry, req), {"model": args[0], "request": req}
