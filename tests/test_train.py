@@ -120,6 +120,7 @@ def test_run_writes_events_samples_checkpoint_and_model(tmp_path):
 # ----------------------------------------------------------------------------- exact resume
 RESUME_CASES = {
     "dcgan-ns": {},
+    "dcgan-ns-nchw": dict(channels_last=False),
     "dcgan-wgangp-cond-ncritic2": dict(loss="wgan-gp", n_critic=2, conditional=True),
     "dcgan-hinge-bf16-diffaug": dict(loss="hinge", mixed_precision="bf16", diffaugment="color,translation,cutout"),
     "stylegan-r1-mixing": dict(family="stylegan", r1_gamma=1.0, r1_interval=2, style_mixing=0.5,
@@ -240,6 +241,20 @@ def test_collapse_monitor_fires_on_constant_and_not_on_real():
     assert cov.coverage == pytest.approx(0.1) and cov.collapsed
 
 
+def test_class_coverage_uses_classifier_checkpoint(tmp_path):
+    import explorer
+    from explorer.models.classifier import Classifier, ClassifierConfig
+
+    torch.manual_seed(0)
+    clf = Classifier(ClassifierConfig(channels=1, resolution=28, num_classes=10, width=4)).eval()
+    path = explorer.save(clf, tmp_path / "classifier_digits.safetensors")
+    events, on_event = collect()
+    train(tiny(tmp_path, iterations=2, log_every=1, sample_every=2, classifier=str(path), conditional=True),
+          on_event=on_event)
+    samples = [e for e in events if e.type == "samples"]
+    assert samples and samples[-1].coverage is not None and 0 <= samples[-1].coverage <= 1
+
+
 def test_collapse_alert_in_training(tmp_path):
     events, on_event = collect()
     cfg = tiny(tmp_path, iterations=6, log_every=3, sample_every=3, monitor_warmup=4,
@@ -295,32 +310,45 @@ DDP_SCRIPT = textwrap.dedent("""
     import hashlib, os, sys, torch
     torch.set_num_threads(1)
     from explorer.train import TrainConfig, train
-    cfg = TrainConfig.from_file(sys.argv[1])
-    r = train(cfg)
-    h = hashlib.sha256()
-    for k, v in sorted(r.model.G.state_dict().items()):
-        h.update(k.encode()); h.update(v.detach().cpu().numpy().tobytes())
-    raw = hashlib.sha256(r.model.D.state_dict()["head.weight"].numpy().tobytes()).hexdigest()
-    open(os.path.join(sys.argv[2], "rank%s.txt" % os.environ["RANK"]), "w").write(h.hexdigest() + " " + raw)
+    for cfg_path in sys.argv[2:]:
+        r = train(TrainConfig.from_file(cfg_path))
+        h = hashlib.sha256()
+        for k, v in sorted(r.model.state_dict().items()):  # EMA generator + discriminator, buffers included
+            h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        name = os.path.basename(cfg_path)
+        open(os.path.join(sys.argv[1], "%s.rank%s.txt" % (name, os.environ["RANK"])), "w").write(h.hexdigest())
 """)
 
 
 def test_ddp_two_processes_on_cpu(tmp_path):
-    cfg = tiny(tmp_path, name="ddp", iterations=4, log_every=2, checkpoint_every=4, sample_every=4)
-    cfg_path = cfg.to_file(tmp_path / "ddp.json")
+    """torchrun with 2 CPU processes (gloo): plain DCGAN, then WGAN-GP + conditional + 2 critic
+    steps, then StyleGAN with R1 (double backward through a DDP-wrapped D)."""
+    cfgs = [
+        tiny(tmp_path, name="ddp", iterations=4, log_every=2, checkpoint_every=4, sample_every=4),
+        tiny(tmp_path, name="ddp-gp", iterations=2, log_every=1, loss="wgan-gp", n_critic=2, conditional=True),
+        tiny(tmp_path, name="ddp-sg", iterations=2, log_every=1, r1_gamma=1.0, r1_interval=1, **{
+            k: v for k, v in RESUME_CASES["stylegan-r1-mixing"].items() if k in ("family", "model")}),
+    ]
+    paths = [str(c.to_file(tmp_path / f"{c.name}.json")) for c in cfgs]
     script = tmp_path / "ddp_run.py"
     script.write_text(DDP_SCRIPT)
     cmd = [PY, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           str(script), str(cfg_path), str(tmp_path)]
-    out = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+           str(script), str(tmp_path), *paths]
+    out = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    r0, r1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()
-    assert r0 == r1  # identical weights on both ranks
-    events = read_events(cfg.run_dir / "events.jsonl")  # written by rank 0 only
+    for c in cfgs:
+        r0 = (tmp_path / f"{c.name}.json.rank0.txt").read_text()
+        r1 = (tmp_path / f"{c.name}.json.rank1.txt").read_text()
+        assert r0 == r1, c.name  # identical models on both ranks
+    events = read_events(cfgs[0].run_dir / "events.jsonl")  # written by rank 0 only
     assert events[0]["world_size"] == 2 and events[-1]["type"] == "done"
     assert sum(e["type"] == "start" for e in events) == 1
     step = next(e for e in events if e["type"] == "step")
     assert step["images_per_s"] > 0
+    gp = [e for e in read_events(cfgs[1].run_dir / "events.jsonl") if e["type"] == "step"]
+    assert "gp" in gp[-1]["losses"]
+    sg = [e for e in read_events(cfgs[2].run_dir / "events.jsonl") if e["type"] == "step"]
+    assert "r1" in sg[-1]["losses"]
 
 
 # ----------------------------------------------------------------------------- real training

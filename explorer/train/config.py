@@ -39,7 +39,9 @@ class TrainConfig:
     ``clip_value``, ``r1_gamma`` / ``r1_interval`` (lazy R1, StyleGAN), ``style_mixing``,
     ``lambda_cyc`` / ``lambda_id`` / ``pool_size`` (CycleGAN), ``sr_content`` / ``sr_adv_weight``
     / ``sr_pretrain_steps`` / ``sr_perceptual`` (SRGAN).
-    Speed: ``mixed_precision`` ("no" | "bf16"), ``channels_last``, ``device``, ``num_threads``.
+    Speed: ``mixed_precision`` ("no" | "bf16"), ``channels_last`` (default on: on CPUs without
+    AVX-512, oneDNN's convolution backward is ~3x faster in channels_last than in NCHW),
+    ``device``, ``num_threads``.
     Schedule: ``seed``, ``log_every``, ``checkpoint_every``, ``sample_every``, ``num_samples``,
     ``max_seconds`` (clean stop after this wall time).
     Monitors: ``max_rollbacks``, ``rollback_lr_factor``, ``collapse_threshold`` (alert when
@@ -84,7 +86,7 @@ class TrainConfig:
     sr_pretrain_steps: int = 0
     sr_perceptual: float = 0.0
     mixed_precision: str = "no"
-    channels_last: bool = False
+    channels_last: bool = True
     device: str = "auto"
     num_threads: int | None = None
     seed: int = 0

@@ -14,7 +14,8 @@ step          step, losses {term: mean over the logging interval}, d_real / d_fa
               the interval), images_per_s (real images through D, all ranks), lr_g, lr_d,
               elapsed_s
 samples       step, path (PNG of the grid on the fixed latent batch), image (uint8 [H, W, C];
-              not written to JSONL), diversity (generated / real mean pairwise distance)
+              not written to JSONL), diversity (generated / real mean pairwise distance),
+              coverage (fraction of classes the project classifier finds; None without one)
 checkpoint    step, path
 alert         step, kind ("nan_rollback" | "mode_collapse"), message, count, details (dict)
 done          step, stopped (True when should_stop / time limit ended the run early),
@@ -85,6 +86,7 @@ class SamplesEvent(Event):
     path: str | None = None
     image: np.ndarray | None = field(default=None, repr=False)
     diversity: float | None = None
+    coverage: float | None = None
 
 
 @dataclass(frozen=True)

@@ -215,8 +215,13 @@ def _init_distributed(device_pref: str) -> _Dist:
 
     created = False
     if not dist.is_initialized():
+        # created once per process and kept (a second init after destroy would hang on torchrun's
+        # store), so a script may call train() several times; destroyed at interpreter exit
+        import atexit
+
         use_nccl = torch.cuda.is_available() and not str(device_pref).startswith("cpu")
         dist.init_process_group("nccl" if use_nccl else "gloo")
+        atexit.register(dist.destroy_process_group)
         created = True
     return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), created)
 
@@ -430,6 +435,8 @@ class _Trainer:
             getattr(self.ema_model, n).load_state_dict(state["ema"][n])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        _match_layouts(self.opt_g)
+        _match_layouts(self.opt_d)
         self.task.load_state_dict(state["task"])
         restore_rng(state["rng"], self.device)
         self.stream.load_state_dict(state["data"])
@@ -626,7 +633,8 @@ class _Trainer:
         _save_png(grid, path)
         reading = self.monitor.check(outputs, self.fixed.get("labels")) if self.monitor else None
         self._emit(SamplesEvent(step=self.step, path=str(path), image=grid,
-                                diversity=None if reading is None else reading.diversity))
+                                diversity=None if reading is None else reading.diversity,
+                                coverage=None if reading is None else reading.coverage))
         if reading is not None and reading.collapsed and self.step >= self.cfg.monitor_warmup:
             self.collapse_alerts += 1
             self.num_alerts += 1
@@ -668,6 +676,16 @@ class _Trainer:
         self.ema_model.card = dict(card)
         self.ema_model.summary = {}
         return save(self.ema_model, self.run_dir / MODEL_NAME, card=card, summary=summary)
+
+
+def _match_layouts(opt: torch.optim.Optimizer) -> None:
+    """Give loaded optimiser moments their parameter's memory format (checkpoints store them
+    contiguous; a fused step over a channels_last weight and an NCHW moment would pair the wrong
+    elements, and fresh moments are ``zeros_like(param)``, i.e. channels_last)."""
+    for p, st in opt.state.items():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor) and v.shape == p.shape and v.stride() != p.stride():
+                st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
 
 
 def _accumulate(acc: dict[str, torch.Tensor], key: str, value: torch.Tensor) -> None:
@@ -736,7 +754,3 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] | None = None,
     finally:
         if sink is not None:
             sink.close()
-        if dist_info.created:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
