@@ -117,6 +117,21 @@ def test_run_writes_events_samples_checkpoint_and_model(tmp_path):
         train(cfg)
 
 
+def test_cli_flags_config_file_and_resume(tmp_path, capsys):
+    from explorer.train.cli import main
+
+    cfg = tiny(tmp_path, name="cli", iterations=3, log_every=1)
+    path = cfg.to_file(tmp_path / "cli.json")
+    assert main(["--config", str(path), "--no-progress", "--iterations", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "step 2/2" in out and "finished at step 2/2" in out
+    # resume from the run folder alone: settings come from its checkpoint, --iterations extends it
+    assert main(["--resume", str(cfg.run_dir), "--iterations", "4", "--no-progress"]) == 0
+    assert "resumed" in capsys.readouterr().out
+    assert main(["--config", str(path), "--loss", "nope", "--no-progress"]) == 2
+    assert "loss must be one of" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- exact resume
 RESUME_CASES = {
     "dcgan-ns": {},

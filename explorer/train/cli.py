@@ -54,12 +54,15 @@ _FLAGS: list[tuple[str, str, type, str]] = [
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the training flags to ``p`` (shared by the CLI sub-command and ``python -m explorer.train``)."""
-    p.add_argument("--config", help="training config file (.json or .toml); flags override it")
+    # unset flags stay absent from the namespace (SUPPRESS), so they neither override the config
+    # file nor clobber the same-named global options of `gan-explorer` (--device, --threads)
+    S = argparse.SUPPRESS
+    p.add_argument("--config", default=None, help="training config file (.json or .toml); flags override it")
     for flag, dest, typ, help_ in _FLAGS:
-        p.add_argument(flag, dest=dest, type=typ, default=None, help=help_)
-    p.add_argument("--conditional", action="store_true", default=None, help="train on class labels")
-    p.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
-                   help="channels_last memory format (often faster convolutions)")
+        p.add_argument(flag, dest=dest, type=typ, default=S, help=help_)
+    p.add_argument("--conditional", action="store_true", default=S, help="train on class labels")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=S,
+                   help="keep the NCHW memory format (channels_last is the default: faster convolutions on CPU)")
     p.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",
                    help="model config field, e.g. --model ngf=32 (repeatable)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
@@ -97,10 +100,10 @@ def config_from_args(args: argparse.Namespace):
     from explorer.train.config import TrainConfig
     from explorer.train.loop import config_from_checkpoint, resolve_resume
 
-    flags = {dest: getattr(args, dest) for _, dest, _, _ in _FLAGS}
-    flags["conditional"] = args.conditional
-    flags["channels_last"] = args.channels_last
-    flags = {k: v for k, v in flags.items() if v is not None}
+    dests = [dest for _, dest, _, _ in _FLAGS] + ["conditional", "channels_last"]
+    flags = {k: getattr(args, k) for k in dests if getattr(args, k, None) is not None}
+    if "num_threads" not in flags and getattr(args, "threads", None):  # `gan-explorer --threads N train`
+        flags["num_threads"] = args.threads
     flags.update(_parse_kv(args.settings, "--set"))
     model_over = _parse_kv(args.model, "--model")
     resume_from = None
@@ -138,7 +141,8 @@ def run_train_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
 
     old = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    bar = _Progress(cfg.iterations, enabled=not args.no_progress and int(os.environ.get("RANK", "0")) == 0)
+    quiet = args.no_progress or getattr(args, "quiet", False)
+    bar = _Progress(cfg.iterations, enabled=not quiet and int(os.environ.get("RANK", "0")) == 0)
     try:
         result = train(cfg, on_event=bar.on_event, should_stop=lambda: stop["requested"], resume=args.resume)
     except ExplorerError as exc:

@@ -17,7 +17,8 @@ samples       step, path (PNG of the grid on the fixed latent batch), image (uin
               not written to JSONL), diversity (generated / real mean pairwise distance),
               coverage (fraction of classes the project classifier finds; None without one)
 checkpoint    step, path
-alert         step, kind ("nan_rollback" | "mode_collapse"), message, count, details (dict)
+alert         step, kind ("nan_rollback" | "mode_collapse" | "monitor_off"), message, count,
+              details (dict)
 done          step, stopped (True when should_stop / time limit ended the run early),
               model_path, checkpoint_path, wall_time_s, final_losses
 error         step, message, kind (exception class name)

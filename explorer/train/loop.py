@@ -387,16 +387,15 @@ class _Trainer:
             _seed_all(cfg.seed + 7919 * d.rank + self.step)
         self.fixed = task.fixed_inputs(self.data_info, cfg.num_samples, seed=cfg.seed * 1000 + 424242)
         self.monitor = None
+        self.setup_notes: list[str] = []
         if d.main:
-            gen = torch.Generator().manual_seed(cfg.seed + 99)
-            ref_pool = self.data_info.get("images_b", self.data_info["images"]) if not task.generative else self.data_info["images"]
-            ref = ref_pool[torch.randperm(ref_pool.shape[0], generator=gen)[: cfg.num_samples]]
+            ref = task.reference_images(self.data_info, cfg.num_samples, seed=cfg.seed + 99)
             classifier = None
             if task.generative and self.data_info["num_classes"] >= 2:
                 try:
                     classifier = find_classifier(cfg, self.device)
                 except CheckpointError as exc:
-                    self._emit(AlertEvent(step=self.step, kind="monitor", message=f"class coverage off: {exc}"))
+                    self.setup_notes.append(f"class coverage is off: {exc}")
             self.monitor = CollapseMonitor(ref, cfg.collapse_threshold, classifier, self.data_info["num_classes"],
                                            cfg.coverage_threshold)
         self.snapshot = self._flat_state()  # rollback target until the first checkpoint
@@ -495,6 +494,8 @@ class _Trainer:
         self._emit(StartEvent(step=self.step, iterations=cfg.iterations, run_dir=str(self.run_dir),
                               resumed_from=self.resumed_from, world_size=self.dist.world, device=str(self.device),
                               config=cfg.to_dict()))
+        for note in self.setup_notes:
+            self._emit(AlertEvent(step=self.step, kind="monitor_off", message=note))
         acc: dict[str, torch.Tensor] = {}
         acc_steps = 0
         gn_g = gn_d = None

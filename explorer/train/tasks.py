@@ -129,6 +129,12 @@ class Task:
         """Images [N, C, H, W] in [-1, 1] from ``model`` (the EMA copy, eval mode) on ``fixed``."""
         return model.generate(fixed["z"], fixed.get("labels"))
 
+    def reference_images(self, data: dict, num: int, seed: int) -> torch.Tensor:
+        """Real images the collapse monitor compares the rendered samples with (fixed per run)."""
+        gen = torch.Generator().manual_seed(seed)
+        pool = data["images"]
+        return pool[torch.randperm(pool.shape[0], generator=gen)[:num]]
+
     def grid_images(self, outputs: torch.Tensor, fixed: dict[str, torch.Tensor]) -> torch.Tensor:
         """What the sample grid shows (translation tasks put inputs next to outputs)."""
         return outputs
@@ -373,6 +379,14 @@ class CycleGANTask(Task):
     @torch.no_grad()
     def render(self, model: nn.Module, fixed: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.cat([model.translate(fixed["a"], "AtoB"), model.translate(fixed["b"], "BtoA")])
+
+    def reference_images(self, data: dict, num: int, seed: int) -> torch.Tensor:
+        # the samples are half A→B, half B→A: compare with real images of both domains
+        gen = torch.Generator().manual_seed(seed)
+        a, b = data["images"], data["images_b"]
+        half = max(2, num // 2)
+        return torch.cat([a[torch.randperm(a.shape[0], generator=gen)[:half]],
+                          b[torch.randperm(b.shape[0], generator=gen)[:half]]])
 
     def grid_images(self, outputs: torch.Tensor, fixed: dict[str, torch.Tensor]) -> torch.Tensor:
         # rows alternate input / translation: A then A→B, B then B→A
