@@ -27,6 +27,9 @@ from explorer.errors import ExplorerError
 
 #: Subcommands living in other modules: ``(module, function)``; see the module docstring.
 COMMAND_MODULES: list[tuple[str, str]] = [
+    ("explorer.ui.command", "add_serve_command"),
+    ("explorer.train.cli", "add_train_command"),
+    ("explorer.metrics.cli", "add_metrics_command"),
     ("explorer.data.cli", "add_data_commands"),
     ("explorer.export.cli", "add_commands"),  # export-onnx, export-dataset, zoo, experiment
 ]

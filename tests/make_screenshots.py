@@ -1,0 +1,163 @@
+"""Take the README's screenshots: every tab of the app, used on the shipped models.
+
+    python tests/make_screenshots.py                     # checkpoints/ → assets/screenshots/
+    python tests/make_screenshots.py --models DIR --out DIR
+
+Serves the app on the given models (with an empty, temporary user folder), drives Debian
+Chromium through a representative action per tab, and writes one PNG per view. Not a test
+(pytest does not collect it); it reuses the browser helpers of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ui_support import CHROMIUM_ARGS, ROOT, SAMPLES, chromium_path, running_app  # noqa: E402
+
+
+def first_label(page, elem_id: str, words: list[str]) -> str | None:
+    """The label of the first option in a dropdown containing all ``words`` (case-insensitive)."""
+    page.click(f"#{elem_id} input")
+    options = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    for text in options:
+        if all(w.lower() in text.lower() for w in words):
+            return text.strip().split("\n")[-1].strip()  # the selected option starts with a check mark
+    return None
+
+
+def choose(page, elem_id: str, label: str) -> None:
+    if page.input_value(f"#{elem_id} input") == label:
+        return
+    page.click(f"#{elem_id} input")
+    page.get_by_role("option", name=label, exact=True).first.click()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", type=Path, default=ROOT / "checkpoints")
+    ap.add_argument("--out", type=Path, default=ROOT / "assets" / "screenshots")
+    ap.add_argument("--train-seconds", type=float, default=25.0)
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="gan-explorer-shots-"))
+    with running_app(tmp, args.models) as app, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900}, device_scale_factor=1)
+        page.set_default_timeout(180_000)
+        page.goto(app.url)
+        page.wait_for_selector("#explore-image img", timeout=300_000)
+
+        def shot(name: str) -> None:
+            time.sleep(1.0)
+            page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
+            print("wrote", args.out / f"{name}.png")
+
+        def tab(name: str) -> None:
+            page.get_by_role("tab", name=name, exact=True).click()
+            time.sleep(0.5)
+
+        # Explore: the DCGAN, a class, one direction moved, the sample grid
+        dcgan = first_label(page, "explore-model", ["DCGAN"])
+        if dcgan:
+            choose(page, "explore-model", dcgan)
+            page.wait_for_function("() => document.querySelector('#explore-status').innerText.includes('seed')")
+        if page.is_visible("#explore-class"):
+            page.click("#explore-class input")
+            page.get_by_role("option").nth(7).click()
+        page.fill("#explore-dir-0 input[type=number]", "2")
+        page.press("#explore-dir-0 input[type=number]", "Enter")
+        page.click("#explore-grid-acc .label-wrap, #explore-grid-acc button")
+        page.click("#explore-grid-btn")
+        page.wait_for_selector("#explore-grid img")
+        shot("explore")
+
+        style = first_label(page, "explore-model", ["StyleGAN"])
+        if style:
+            choose(page, "explore-model", style)
+            page.wait_for_function("(n) => document.querySelector('#explore-status').innerText.includes('StyleGAN') || true", arg=style)
+            page.wait_for_selector("#explore-mixing", state="visible")
+            page.click("#explore-mixing .label-wrap, #explore-mixing button")
+            page.click("#explore-mix-btn")
+            page.wait_for_selector("#explore-mix img")
+            page.click("#explore-interp-acc .label-wrap, #explore-interp-acc button")
+            page.click("#explore-interp-btn")
+            page.wait_for_selector("#explore-strip img")
+            shot("explore-stylegan")
+
+        # Stylize: translation, super-resolution, inversion
+        tab("Stylize")
+        page.set_input_files("#stylize-cyc-input input[type=file]", str(SAMPLES / "emoji-google_1f434.png"))
+        page.wait_for_selector("#stylize-b2a img")
+        shot("stylize-translate")
+        tab("Super-resolution ×4")
+        page.set_input_files("#stylize-sr-input input[type=file]", str(SAMPLES / "emoji-twitter_1f33b.png"))
+        page.wait_for_selector("#stylize-sr img")
+        shot("stylize-superres")
+        tab("Invert into a generator")
+        if dcgan:
+            choose(page, "stylize-inv-model", dcgan)
+        page.set_input_files("#stylize-inv-input input[type=file]", str(SAMPLES / "digits_3_9123.png"))
+        if page.is_visible("#stylize-inv-class"):
+            page.click("#stylize-inv-class input")
+            page.get_by_role("option").nth(3).click()
+        page.click("#stylize-inv-btn")
+        page.wait_for_function("() => document.querySelector('#stylize-inv-note').innerText.includes('PSNR')")
+        shot("stylize-invert")
+
+        # Discriminator: a PatchGAN heat-map, then the overfitting histograms of the DCGAN
+        tab("Discriminator")
+        cyc = first_label(page, "disc-model", ["CycleGAN"])
+        if cyc:
+            choose(page, "disc-model", cyc)
+            page.set_input_files("#disc-upload input[type=file]", str(SAMPLES / "emoji-twitter_1f434.png"))
+            page.wait_for_selector("#disc-judged img")
+        if dcgan:
+            choose(page, "disc-model", dcgan)
+            time.sleep(1)
+        page.click("#disc-hist-btn")
+        page.wait_for_function("() => document.querySelector('#disc-hist-text').innerText.includes('Cohen')")
+        page.wait_for_selector("#disc-hist canvas, #disc-hist svg")
+        shot("discriminator")
+
+        # Train: a short live run
+        tab("Train")
+        page.fill("#train-iterations input", "2000")
+        page.fill("#train-name textarea, #train-name input", "screenshot-run")
+        page.click("#train-start")
+        page.wait_for_function("() => /step \\d+ of/.test(document.querySelector('#train-status').innerText)")
+        time.sleep(args.train_seconds)
+        page.wait_for_selector("#train-grid img")
+        shot("train")
+        page.click("#train-stop")
+        page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Stopped')")
+
+        # Evaluate: nearest training neighbours of DCGAN samples
+        tab("Evaluate")
+        if dcgan:
+            choose(page, "eval-model", dcgan)
+        page.click("#eval-nn-btn")
+        page.wait_for_selector("#eval-nn img")
+        shot("evaluate")
+
+        # Models: catalog and a card
+        tab("Models")
+        page.wait_for_function("() => document.querySelector('#models-card').innerText.length > 20")
+        if dcgan:
+            choose(page, "models-card-model", dcgan)
+            time.sleep(1)
+        shot("models")
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
