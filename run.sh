@@ -40,6 +40,19 @@ setup_browser() {
     fi
 }
 
+setup_test_data() {
+    # The ImageNet-trunk converter is checked against its source, the npm package nsfwjs 4.4.0
+    # (25 MB, from the npm registry; cached in .cache/). Without npm the test says it skipped.
+    local tgz=.cache/nsfwjs-4.4.0.tgz
+    if [ ! -f "$tgz" ] && command -v npm >/dev/null 2>&1; then
+        echo "==> fetching nsfwjs 4.4.0 from the npm registry (checks the ImageNet-trunk conversion)"
+        mkdir -p .cache
+        (cd .cache && npm pack nsfwjs@4.4.0 --silent >/dev/null 2>&1) || echo "    (npm pack failed; that test will be skipped)"
+    fi
+    [ -f "$tgz" ] && export NSFWJS_TARBALL="$PWD/$tgz"
+    return 0
+}
+
 run_tests() {
     local rc=0
     "$PY" -m pytest "$@" || rc=$?
@@ -60,11 +73,13 @@ case "$cmd" in
     test)
         setup_python
         setup_browser
+        setup_test_data
         run_tests -m "not slow" "$@"
         ;;
     test-all)
         setup_python
         setup_browser
+        setup_test_data
         run_tests "$@"
         ;;
     bench)

@@ -36,7 +36,7 @@ from explorer.metrics import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TARBALL = Path(os.environ.get("NSFWJS_TARBALL", "/tmp/npm/nsfwjs-4.4.0.tgz"))
+TARBALL = Path(os.environ.get("NSFWJS_TARBALL", REPO / ".cache" / "nsfwjs-4.4.0.tgz"))
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
