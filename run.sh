@@ -84,9 +84,19 @@ case "$cmd" in
         ;;
     bench)
         setup_python
+        # bench_train runs pytorch/examples' dcgan/main.py side by side: point PYTORCH_EXAMPLES at a
+        # checkout of github.com/pytorch/examples (it is not on a package registry, so not fetched here).
         for b in bench/bench_*.py; do
             echo "==> $b"
-            "$PY" "$b"
+            if [ "$b" = bench/bench_train.py ]; then
+                if [ -z "${PYTORCH_EXAMPLES:-}" ]; then
+                    echo "    skipped: set PYTORCH_EXAMPLES=/path/to/pytorch-examples to compare with dcgan/main.py"
+                    continue
+                fi
+                "$PY" "$b" --examples "$PYTORCH_EXAMPLES"
+            else
+                "$PY" "$b"
+            fi
         done
         ;;
     *)

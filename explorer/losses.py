@@ -181,6 +181,19 @@ def feature_matching_loss(real_features: Sequence[Tensor] | Tensor, fake_feature
     return total
 
 
+def mode_seeking(fake_1: Tensor, fake_2: Tensor, z_1: Tensor, z_2: Tensor, eps: float = 1e-5) -> Tensor:
+    """Mode-seeking term (Mao et al. 2019, MSGAN) for the generator, to minimise:
+    1 / (ratio + eps) with ratio = mean|fake_1 - fake_2| / mean|z_1 - z_2|.
+
+    Pairs (fake_1[i], fake_2[i]) come from different latents with the same condition; a generator
+    that ignores the latent (conditional mode collapse) makes the ratio 0 and this term large.
+    """
+    if fake_1.shape != fake_2.shape or z_1.shape != z_2.shape or fake_1.shape[0] != z_1.shape[0] or not len(z_1):
+        raise TrainingError("mode seeking needs two equally long batches of images and of latents")
+    ratio = (fake_1 - fake_2).abs().mean() / (z_1 - z_2).abs().mean()
+    return 1.0 / (ratio + eps)
+
+
 def cycle_consistency_loss(real_a: Tensor, rec_a: Tensor, real_b: Tensor, rec_b: Tensor, lambda_cyc: float = 10.0) -> Tensor:
     """CycleGAN cycle loss λ_cyc · (‖G_BA(G_AB(a)) - a‖₁ + ‖G_AB(G_BA(b)) - b‖₁) (means over pixels)."""
     return lambda_cyc * (l1_loss(rec_a, real_a) + l1_loss(rec_b, real_b))

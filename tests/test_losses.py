@@ -151,3 +151,18 @@ def test_sr_losses():
     close(perc["loss"], 0.5 + 0.5)
     with pytest.raises(TrainingError):
         L.content_loss(sr, hr, "huber")
+
+
+def test_mode_seeking():
+    # |f1 - f2| = 0.5 everywhere, |z1 - z2| = 2 everywhere: ratio 0.25, term 1 / 0.25 = 4
+    f1, f2 = torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 0.5)
+    z1, z2 = torch.ones(2, 3), -torch.ones(2, 3)
+    close(L.mode_seeking(f1, f2, z1, z2, eps=0.0), 4.0)
+    # identical images (the latent ignored): the term is 1 / eps, as large as it gets
+    close(L.mode_seeking(f1, f1, z1, z2, eps=1e-3), 1000.0, tol=1e-3)
+    # more different images for the same latent distance lower the term, with a gradient toward that
+    f2.requires_grad_(True)
+    L.mode_seeking(f1, f2, z1, z2).backward()
+    assert (f2.grad < 0).all()
+    with pytest.raises(TrainingError, match="equally long"):
+        L.mode_seeking(f1, f2[:1], z1, z2)

@@ -4,6 +4,7 @@ mode-collapse monitor, DDP with 2 processes, and a short real run on the digits.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -256,6 +257,26 @@ def test_collapse_monitor_fires_on_constant_and_not_on_real():
     assert cov.coverage == pytest.approx(0.1) and cov.collapsed
 
 
+def test_collapse_monitor_catches_one_prototype_per_class():
+    """A conditional generator that draws one image per class looks varied across the batch; the
+    within-class ratio (samples of class c vs real images of class c) gives it away."""
+    from explorer.data.dataset import get_dataset
+
+    images, labels = get_dataset("digits", split="all").tensors()
+    ref, ref_labels = images[:200], labels[:200]
+    monitor = CollapseMonitor(ref, threshold=0.2, num_classes=10, reference_labels=ref_labels)
+    want = torch.arange(100) % 10
+    prototypes = torch.stack([images[labels == c][0] for c in range(10)])  # [10, 1, 28, 28]
+    one_each = prototypes[want] + 0.01 * torch.randn(100, 1, 28, 28)
+    assert CollapseMonitor(ref, threshold=0.2).check(one_each).diversity > 0.5  # the old, batch-wide view
+    reading = monitor.check(one_each, want)
+    assert reading.collapsed and reading.diversity < 0.1 and "within classes" in reading.message
+    healthy = torch.cat([images[1000:][labels[1000:] == c][:10] for c in range(10)])  # real, 10 per class
+    order = torch.arange(100) // 10
+    ok = monitor.check(healthy, order)
+    assert not ok.collapsed and 0.7 < ok.diversity < 1.4
+
+
 def test_class_coverage_uses_classifier_checkpoint(tmp_path):
     import explorer
     from explorer.models.classifier import Classifier, ClassifierConfig
@@ -403,3 +424,29 @@ def test_short_real_training_on_digits_improves_samples(tmp_path):
     # and D learned to tell real from fake at some point
     steps = [e for e in events if e.type == "step"]
     assert max(e.d_real - e.d_fake for e in steps) > 0.1
+
+
+def test_mode_seeking_pairs_share_labels_and_add_a_term(tmp_path):
+    from explorer.train import tasks as T
+
+    seen = []
+    original = T.DCGANTask.d_step
+
+    def spy(self, batch, keep_graph):
+        out = original(self, batch, keep_graph)
+        seen.append((batch["y"].clone(), self._fake[1].clone() if self._fake else None))
+        return out
+
+    T.DCGANTask.d_step = spy
+    try:
+        events, on_event = collect()
+        train(tiny(tmp_path, conditional=True, mode_seeking=1.0, iterations=3, log_every=1, checkpoint_every=100,
+                   sample_every=100, batch_size=8), on_event=on_event)
+    finally:
+        T.DCGANTask.d_step = original
+    real_y, fake_y = seen[0]
+    assert torch.equal(fake_y[4:8], fake_y[:4]) and torch.equal(fake_y[:4], real_y[:4])
+    steps = [e for e in events if e.type == "step"]
+    assert all(e.losses["mode_seeking"] > 0 and math.isfinite(e.losses["mode_seeking"]) for e in steps)
+    with pytest.raises(TrainingError, match="mode_seeking"):
+        tiny(tmp_path, mode_seeking=-1.0)

@@ -37,6 +37,8 @@ class TrainConfig:
     ``lr_g``, ``lr_d``, ``betas``, ``batch_size`` (per process), ``iterations`` (G steps),
     ``n_critic`` (D steps per G step), ``ema_beta`` (EMA of G; 0 = off), ``gp_weight``,
     ``clip_value``, ``r1_gamma`` / ``r1_interval`` (lazy R1, StyleGAN), ``style_mixing``,
+    ``mode_seeking`` (weight of the mode-seeking term of Mao et al. 2019, MSGAN: pairs of latents
+    with the same label must give different images; counters conditional mode collapse; DCGAN),
     ``lambda_cyc`` / ``lambda_id`` / ``pool_size`` (CycleGAN), ``sr_content`` / ``sr_adv_weight``
     / ``sr_pretrain_steps`` / ``sr_perceptual`` (SRGAN).
     Speed: ``mixed_precision`` ("no" | "bf16"), ``channels_last`` (default on: on CPUs without
@@ -78,6 +80,7 @@ class TrainConfig:
     r1_gamma: float = 0.0
     r1_interval: int = 16
     style_mixing: float = 0.0
+    mode_seeking: float = 0.0
     lambda_cyc: float = 10.0
     lambda_id: float = 0.5
     pool_size: int = 50
@@ -144,7 +147,7 @@ class TrainConfig:
             raise TrainingError("max_rollbacks must be ≥ 0 and rollback_lr_factor in (0, 1)")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise TrainingError(f"max_seconds must be positive, not {self.max_seconds}")
-        for name in ("gp_weight", "clip_value", "r1_gamma", "lambda_cyc", "lambda_id", "sr_adv_weight",
+        for name in ("gp_weight", "clip_value", "r1_gamma", "mode_seeking", "lambda_cyc", "lambda_id", "sr_adv_weight",
                      "sr_perceptual", "collapse_threshold", "coverage_threshold"):
             if getattr(self, name) < 0:
                 raise TrainingError(f"{name} must be ≥ 0, not {getattr(self, name)}")

@@ -396,8 +396,9 @@ class _Trainer:
                     classifier = find_classifier(cfg, self.device)
                 except CheckpointError as exc:
                     self.setup_notes.append(f"class coverage is off: {exc}")
+            ref_labels = task.reference_labels(self.data_info, cfg.num_samples, seed=cfg.seed + 99)
             self.monitor = CollapseMonitor(ref, cfg.collapse_threshold, classifier, self.data_info["num_classes"],
-                                           cfg.coverage_threshold)
+                                           cfg.coverage_threshold, reference_labels=ref_labels)
         self.snapshot = self._flat_state()  # rollback target until the first checkpoint
 
     def _check_resumable(self, saved: dict, path: Path) -> None:

@@ -6,7 +6,10 @@ across steps):
 - **diversity ratio** = mean pairwise L2 distance between generated images (pixel space, [-1, 1])
   divided by the same measure on an equally large fixed batch of real images. A collapsed
   generator (every latent → nearly the same image) scores near 0; a generator as varied as the
-  data scores near 1. Pixel L2 needs no extra network, so it works for any data set.
+  data scores near 1. Pixel L2 needs no extra network, so it works for any data set. For a
+  class-conditional generator the ratio is taken **within each class** (samples of class c vs
+  real images of class c, averaged over classes): a generator that draws one prototype per class
+  has plenty of variety across the batch but none where it matters, and only this catches it.
 - **class coverage** (labelled data with a project classifier checkpoint,
   ``checkpoints/classifier_<data>.safetensors``): the fraction of classes the classifier finds
   among the samples — for a class-conditional generator, the fraction of classes ``c`` for which
@@ -34,9 +37,16 @@ def mean_pairwise_distance(x: torch.Tensor) -> float:
     return float(torch.pdist(flat).mean())
 
 
+def mean_within_class_distance(x: torch.Tensor, labels: torch.Tensor) -> dict[int, float]:
+    """Mean pairwise L2 distance within each class of ``labels`` that has ≥ 2 images."""
+    labels = labels.detach().cpu()
+    return {int(c): mean_pairwise_distance(x[(labels == c).to(x.device)])
+            for c in labels.unique() if int((labels == c).sum()) >= 2}
+
+
 @dataclass(frozen=True)
 class CollapseReading:
-    diversity: float  # generated / real mean pairwise distance
+    diversity: float  # generated / real mean pairwise distance (within class for conditional samples)
     coverage: float | None  # fraction of classes found (None without a classifier)
     collapsed: bool
     message: str
@@ -51,11 +61,15 @@ class CollapseMonitor:
         classifier: optional project classifier (``explorer.models.classifier.Classifier``).
         num_classes: classes of the data (for coverage).
         coverage_threshold: alert when coverage < this.
+        reference_labels: labels [M] of ``reference``; with them, samples checked with labels are
+            compared class by class (see the module docstring).
     """
 
     def __init__(self, reference: torch.Tensor, threshold: float = 0.2, classifier=None, num_classes: int = 0,
-                 coverage_threshold: float = 0.5):
+                 coverage_threshold: float = 0.5, reference_labels: torch.Tensor | None = None):
         self.real_diversity = mean_pairwise_distance(reference)
+        self.real_class_diversity = (mean_within_class_distance(reference, reference_labels)
+                                     if reference_labels is not None and num_classes >= 2 else {})
         self.threshold = threshold
         self.classifier = classifier if num_classes >= 2 else None
         self.num_classes = num_classes
@@ -64,6 +78,13 @@ class CollapseMonitor:
     def check(self, samples: torch.Tensor, labels: torch.Tensor | None = None) -> CollapseReading:
         """Measure ``samples`` [N, C, H, W]; ``labels`` [N] when the generator is class-conditional."""
         ratio = mean_pairwise_distance(samples) / max(self.real_diversity, 1e-12)
+        within = False
+        if labels is not None and self.real_class_diversity:
+            per_class = mean_within_class_distance(samples, labels)
+            ratios = [d / max(self.real_class_diversity[c], 1e-12) for c, d in per_class.items()
+                      if c in self.real_class_diversity]
+            if ratios:
+                ratio, within = sum(ratios) / len(ratios), True
         coverage = None
         if self.classifier is not None:
             pred = self.classifier.predict(samples).cpu()
@@ -75,7 +96,8 @@ class CollapseMonitor:
             coverage = len(hit) / self.num_classes
         problems = []
         if ratio < self.threshold:
-            problems.append(f"sample diversity is {ratio:.2f}× that of real data (threshold {self.threshold})")
+            where = " within classes" if within else ""
+            problems.append(f"sample diversity{where} is {ratio:.2f}× that of real data (threshold {self.threshold})")
         if coverage is not None and coverage < self.coverage_threshold:
             what = "classes drawn correctly" if labels is not None else "classes present"
             problems.append(f"only {coverage:.0%} of {self.num_classes} {what} in the samples (threshold {self.coverage_threshold:.0%})")
