@@ -293,6 +293,42 @@ def test_models_import_and_delete(page, app, tmp_path):
     assert not (app.user_dir / "examples-dcgan.safetensors").exists()
 
 
+
+def test_models_synthetic_data_set_and_model_download(page, app):
+    import json
+    import zipfile
+
+    open_tab(page, "Models")
+    choose(page, "models-synth-model", "tiny DCGAN digits")
+    page.fill("#models-synth-per-class input[type=number]", "3")
+    page.press("#models-synth-per-class input[type=number]", "Enter")
+    page.click("#models-synth-btn")
+    page.wait_for_function("() => document.querySelector('#models-synth-note').innerText.includes('Wrote')")
+    assert "30 images" in page.inner_text("#models-synth-note")  # 3 per class x 10 classes
+    with page.expect_download() as info:
+        page.click("#models-synth-file a[download]")
+    archive = info.value.path()
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+        manifest = json.loads(zf.read(next(n for n in names if n.endswith("manifest.json"))))
+    assert sum(n.endswith(".png") for n in names) == 30 and manifest["num_images"] == 30
+    assert manifest["synthetic"] is True and len(manifest["classes"]) == 10
+    # the confidence filter needs class labels: a readable refusal for the unconditional StyleGAN
+    choose(page, "models-synth-model", "tiny StyleGAN emoji")
+    page.fill("#models-synth-conf input[type=number]", "0.5")
+    page.press("#models-synth-conf input[type=number]", "Enter")
+    page.click("#models-synth-btn")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=\"toast-body\"]')).some(t => t.innerText.includes('class-conditional'))")
+
+    choose(page, "models-card-model", "tiny DCGAN digits")
+    page.click("#models-download-btn")
+    page.wait_for_selector("#models-download-files a[download]")
+    with page.expect_download() as info:
+        page.click("#models-download-files a[download] >> nth=0")
+    import explorer
+
+    assert explorer.load(info.value.path()).kind == "dcgan"
+
 # ---------------------------------------------------------------------------------------------
 # several people at once
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Models tab: the catalog with model cards, importing foreign checkpoints, deleting user models.
+"""Models tab: the catalog with model cards, importing foreign checkpoints, exporting (a model in our
+format, or a synthetic labelled data set from a generator), deleting user models.
 
 Imports go through :func:`explorer.zoo.import_model` (own ``.safetensors``, or foreign ``.pth``
 state_dicts read with ``weights_only=True`` and mapped by :mod:`explorer.importers`), re-saved in our
@@ -10,7 +11,10 @@ Shipped models cannot be deleted.
 from __future__ import annotations
 
 import html
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import gradio as gr
@@ -25,11 +29,12 @@ from explorer.images import load_image
 from explorer.latent import latents_from_seeds
 from explorer.ui import render
 from explorer.ui.catalog import KIND_NAMES, ModelEntry, safe_stem
-from explorer.ui.common import MAX_UPLOAD_MB, AppContext, handler, upload_name, upload_path
+from explorer.ui.common import HEAVY, MAX_UPLOAD_MB, AppContext, handler, upload_name, upload_path
 from explorer.ui.modelinfo import card_markdown, md_text
 
 IMPORT_TYPES = [".pth", ".pt", ".bin", ".safetensors"]
 MAX_IMPORT_FILES = 4
+MAX_SYNTHETIC_IMAGES = 5000  # per export from the app (the CLI has no cap)
 
 
 @dataclass
@@ -123,6 +128,71 @@ def build(ctx: AppContext) -> ModelsTab:
 
     delete_btn.click(handler(do_delete), [victim, confirm], [delete_note, last_changed, table, confirm], api_visibility="private",
                      show_progress_on=delete_note)
+
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            gr.Markdown("### Download a model\nThe selected card's model as one `.safetensors` file (our format, card inside) "
+                        "with its sample grid.")
+            download_btn = gr.Button("Prepare download", elem_id="models-download-btn")
+            download_files = gr.File(label="Model file", file_count="multiple", interactive=False, visible=False,
+                                     elem_id="models-download-files")
+        with gr.Column():
+            gr.Markdown(
+                "### Synthetic data set\nAn ImageFolder tree (one folder per class) of lossless PNGs with provenance, "
+                "plus `manifest.json` (seed of every image, truncation, model hash), zipped. The same as "
+                "`gan-explorer export-dataset`."
+            )
+            synth_model = ctx.picker(lambda e: e.can_generate and e.kind in ("dcgan", "stylegan"), label="Generator",
+                                     elem_id="models-synth-model")
+            with gr.Row():
+                per_class = gr.Slider(1, 500, value=50, step=1, label="Images per class (all images for unconditional models)",
+                                      elem_id="models-synth-per-class")
+                synth_trunc = gr.Slider(0.0, 1.5, value=1.0, step=0.05, label="Truncation ψ", elem_id="models-synth-trunc")
+            min_conf = gr.Slider(0.0, 0.99, value=0.0, step=0.01, label="Keep only images the classifier recognises with at least "
+                                 "this confidence (0 = keep all; conditional models with a shipped classifier)",
+                                 elem_id="models-synth-conf")
+            synth_btn = gr.Button("Export data set", variant="primary", elem_id="models-synth-btn")
+            synth_note = gr.Markdown(elem_id="models-synth-note")
+            synth_file = gr.File(label="Data set (.zip)", interactive=False, visible=False, elem_id="models-synth-file")
+
+    def do_download(model_id):
+        entry = catalog.resolve(model_id)
+        out_dir = Path(tempfile.mkdtemp(prefix="gan-explorer-model-"))
+        out = zoo.export_model(entry.id, out_dir / f"{safe_stem(entry.name)}.safetensors",
+                               shipped_dirs=catalog.shipped_dirs, user_dir=catalog.user_dir)
+        files = [str(out)] + ([str(out.with_suffix(".png"))] if out.with_suffix(".png").is_file() else [])
+        return gr.update(value=files, visible=True)
+
+    download_btn.click(handler(do_download), which, download_files, api_visibility="private", show_progress_on=download_files)
+
+    def do_synthetic(model_id, n, psi, conf, progress=gr.Progress()):
+        from explorer.export.dataset import export_dataset
+
+        entry = catalog.resolve(model_id)
+        num_classes = int(entry.config.get("num_classes") or 0)
+        n = int(n)
+        total = n * max(num_classes, 1)
+        if total > MAX_SYNTHETIC_IMAGES:
+            raise ExplorerError(f"{total} images is more than the app exports at once ({MAX_SYNTHETIC_IMAGES}); "
+                                "lower the count or use `gan-explorer export-dataset`")
+        conf = float(conf or 0.0)
+        if conf > 0 and not num_classes:
+            raise ExplorerError("the confidence filter needs a class-conditional generator")
+        work = Path(tempfile.mkdtemp(prefix="gan-explorer-synth-"))
+        folder = work / f"{safe_stem(entry.name)}-synthetic"
+        progress((0, total), desc="generating")
+        manifest = export_dataset(entry.path, n, folder, truncation=float(psi), min_confidence=conf if conf > 0 else None,
+                                  progress=lambda done, tot: progress((done, tot), desc="generating"))
+        archive = shutil.make_archive(str(folder), "zip", root_dir=work, base_dir=folder.name)
+        shutil.rmtree(folder, ignore_errors=True)
+        classes = len(manifest["classes"])
+        filt = (f"; kept only images the classifier gives ≥ {conf:.2f}" if manifest.get("filter") else "")
+        note = (f"Wrote **{manifest['num_images']} images** in {classes} folder{'s' if classes != 1 else ''} "
+                f"(truncation {float(psi):.2f}{filt}) from {md_text(entry.name)}, with `manifest.json`.")
+        return note, gr.update(value=archive, visible=True)
+
+    synth_btn.click(handler(do_synthetic), [synth_model, per_class, synth_trunc, min_conf], [synth_note, synth_file],
+                    api_visibility="private", show_progress_on=synth_note, **HEAVY)
 
     return ModelsTab(last_changed=last_changed, table=table, refresh=lambda: catalog_frame(catalog))
 
