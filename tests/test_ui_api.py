@@ -321,3 +321,25 @@ def test_serve_command_parses():
     add_serve_command(sub)
     args = parser.parse_args(["serve", "--port", "9999", "--models", "a", "--models", "b", "--no-training"])
     assert args.port == 9999 and args.model_dirs == ["a", "b"] and args.no_training and callable(args.func)
+
+
+def test_train_tab_settings_become_a_training_config(tmp_path):
+    from explorer.errors import ExplorerError
+    from explorer.ui.tab_train import build_config
+
+    class Jobs:
+        runs_dir = tmp_path
+
+        @staticmethod
+        def fresh_name(name):
+            return name
+
+    args = dict(family="dcgan", data="digits", data_b=None, zip_payload=None, conditional=True, loss="hinge",
+                lr_g=1e-4, lr_d=4e-4, batch=32, iterations=300, augments=["hflip", "diffaugment"], width="small", name="")
+    cfg = build_config(Jobs, **args)
+    assert cfg.conditional and cfg.mode_seeking == 1.0 and cfg.gan_loss == "hinge" and cfg.batch_size == 32
+    assert cfg.augment == {"hflip": True} and cfg.diffaugment == "color,translation,cutout"
+    assert cfg.sample_every == 30 and cfg.name == "dcgan-digits" and cfg.out == str(tmp_path)
+    assert build_config(Jobs, **{**args, "conditional": False}).mode_seeking == 0.0
+    with pytest.raises(ExplorerError, match="iterations"):
+        build_config(Jobs, **{**args, "iterations": 0})

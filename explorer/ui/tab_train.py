@@ -117,6 +117,8 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
         name=run_name, out=str(jobs.runs_dir), family=family, data=data,
         data_b=(data_b or None) if family == "cyclegan" else None,
         conditional=bool(conditional) and family in ("dcgan", "stylegan"),
+        # the shipped digits recipe: without the mode-seeking term, conditional DCGANs drew one prototype per class
+        mode_seeking=1.0 if conditional and family == "dcgan" else 0.0,
         loss=None if loss in (None, "", "default") else loss,
         lr_g=float(lr_g), lr_d=float(lr_d), batch_size=int(batch), iterations=iterations,
         augment=aug or None, diffaugment="color,translation,cutout" if "diffaugment" in augments else None,
@@ -137,7 +139,8 @@ def build(ctx: AppContext) -> TrainTab:
             data = gr.Dropdown([(n, n) for n in shipped] + [("Upload a .zip…", UPLOAD)], value=shipped[0] if shipped else UPLOAD, label="Data set", elem_id="train-data")
             zip_in = gr.File(file_types=[".zip"], label="Images (.zip; class sub-folders become labels)", visible=not shipped, elem_id="train-zip")
             data_b = gr.Dropdown([(n, n) for n in shipped], value="emoji-twitter" if "emoji-twitter" in shipped else None, label="Domain B", visible=False, elem_id="train-data-b")
-            conditional = gr.Checkbox(value=False, label="Class-conditional (use the labels)", elem_id="train-conditional")
+            conditional = gr.Checkbox(value=False, label="Class-conditional (use the labels)", elem_id="train-conditional",
+                                      info="DCGAN adds the mode-seeking term (MSGAN), so each class keeps its variety")
             loss = gr.Dropdown([("family default", "default")] + [(k, k) for k in GAN_LOSSES], value="default", label="Adversarial loss", elem_id="train-loss")
             with gr.Row():
                 lr_g = gr.Number(value=2e-4, label="Learning rate G", minimum=0, maximum=1, elem_id="train-lr-g")
