@@ -120,6 +120,12 @@ def quality_stylegan(model) -> tuple[dict, torch.Tensor]:
     return quality, make_grid(model.generate(z), nrow=8)
 
 
+TITLES = {
+    "dcgan": "Class-conditional DCGAN",
+    "stylegan": "StyleGAN2-style generator",
+    "cyclegan": "CycleGAN translator",
+    "srgan": "×4 super-resolution (SRGAN)",
+}
 GRID_TEXT = {
     "dcgan": "rows: seeds 0-99 (one per cell), columns: requested class 0-9",
     "stylegan": "seeds 0-63, truncation 1",
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                      "stylegan": quality_stylegan}[kind](model)
     card = dict(model.card)
     card.update({
-        "title": name.replace("_", " "),
+        "title": f"{TITLES[kind]} · {card.get('data', name)}",
         "name": name,
         "intended_use": INTENDED_USE[kind],
         "limits": args.limits or DEFAULT_LIMITS[kind],
