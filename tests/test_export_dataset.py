@@ -172,6 +172,15 @@ def test_t_interval():
     assert t_interval([0.5]) == (0.5, 0.5, 0.5)
 
 
+def test_accuracy_intervals_stay_within_0_and_1():
+    from explorer.experiments.augment import summarize
+
+    runs = [{"arm": "synthetic", "real": 0, "synthetic_per_class": 100, "accuracy": a} for a in (0.61, 0.86, 0.99)]
+    (row,) = summarize(runs)
+    assert row["ci95"][1] == 1.0 and 0.0 < row["ci95"][0] < row["mean"] < 1.0
+    assert t_interval([0.61, 0.86, 0.99])[2] > 1.0  # the raw t interval does pass 100 %
+
+
 def test_balanced_prefixes():
     labels = torch.arange(100) % 4
     order = _balanced_order(labels, seed=3)

@@ -243,6 +243,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (arm, real, syn), accs in sorted(groups.items(), key=lambda kv: (ARMS.index(kv[0][0]), kv[0][1], kv[0][2])):
         mean, lo, hi = t_interval(accs)
+        lo, hi = max(lo, 0.0), min(hi, 1.0)  # an accuracy interval past 0 or 100 % says nothing more
         out.append({"arm": arm, "real": real, "synthetic_per_class": syn, "n": len(accs), "accuracies": accs,
                     "mean": mean, "ci95": [lo, hi]})
     return out
