@@ -21,22 +21,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ui_support import CHROMIUM_ARGS, ROOT, SAMPLES, chromium_path, running_app  # noqa: E402
 
 
-def first_label(page, elem_id: str, words: list[str]) -> str | None:
-    """The label of the first option in a dropdown containing all ``words`` (case-insensitive)."""
-    page.click(f"#{elem_id} input")
-    options = page.get_by_role("option").all_inner_texts()
-    page.keyboard.press("Escape")
-    for text in options:
-        if all(w.lower() in text.lower() for w in words):
-            return text.strip().split("\n")[-1].strip()  # the selected option starts with a check mark
-    return None
-
-
-def choose(page, elem_id: str, label: str) -> None:
-    if page.input_value(f"#{elem_id} input") == label:
-        return
-    page.click(f"#{elem_id} input")
-    page.get_by_role("option", name=label, exact=True).first.click()
+def choose(page, elem_id: str, label: str, tries: int = 4) -> None:
+    """Pick ``label`` in a dropdown; the option list re-renders while the app updates, so retry."""
+    for attempt in range(tries):
+        if page.input_value(f"#{elem_id} input") == label:
+            return
+        try:
+            page.click(f"#{elem_id} input")
+            page.get_by_role("option", name=label).first.click(timeout=10_000)
+            return
+        except Exception:  # noqa: BLE001 - detached option: close the list and try again
+            page.keyboard.press("Escape")
+            time.sleep(1.0)
+            if attempt == tries - 1:
+                raise
 
 
 def main() -> int:
@@ -66,7 +64,7 @@ def main() -> int:
             time.sleep(0.5)
 
         # Explore: the DCGAN, a class, one direction moved, the sample grid
-        dcgan = first_label(page, "explore-model", ["DCGAN"])
+        dcgan = "· DCGAN ·"  # option labels read "<name> · <family> · <origin>"
         if dcgan:
             choose(page, "explore-model", dcgan)
             page.wait_for_function("() => document.querySelector('#explore-status').innerText.includes('seed')")
@@ -80,10 +78,10 @@ def main() -> int:
         page.wait_for_selector("#explore-grid img")
         shot("explore")
 
-        style = first_label(page, "explore-model", ["StyleGAN"])
+        style = "· StyleGAN ·"
         if style:
             choose(page, "explore-model", style)
-            page.wait_for_function("(n) => document.querySelector('#explore-status').innerText.includes('StyleGAN') || true", arg=style)
+            page.wait_for_function("() => document.querySelector('#explore-status').innerText.includes('stylegan')")
             page.wait_for_selector("#explore-mixing", state="visible")
             page.click("#explore-mixing .label-wrap, #explore-mixing button")
             page.click("#explore-mix-btn")
@@ -115,7 +113,7 @@ def main() -> int:
 
         # Discriminator: a PatchGAN heat-map, then the overfitting histograms of the DCGAN
         tab("Discriminator")
-        cyc = first_label(page, "disc-model", ["CycleGAN"])
+        cyc = "· CycleGAN ·"
         if cyc:
             choose(page, "disc-model", cyc)
             page.set_input_files("#disc-upload input[type=file]", str(SAMPLES / "emoji-twitter_1f434.png"))

@@ -343,3 +343,20 @@ def test_train_tab_settings_become_a_training_config(tmp_path):
     assert build_config(Jobs, **{**args, "conditional": False}).mode_seeking == 0.0
     with pytest.raises(ExplorerError, match="iterations"):
         build_config(Jobs, **{**args, "iterations": 0})
+
+
+def test_train_plots_are_numeric_even_before_the_first_step():
+    """An empty frame has object columns; the plot would read them as categories and keep that."""
+    import gradio as gr
+
+    from explorer.ui.jobs import RunView
+    from explorer.ui.tab_train import d_frame, loss_frame
+
+    empty = RunView(version=0, state="running")
+    plot = gr.LinePlot(x="step", y="value", color="term")
+    assert plot.postprocess(loss_frame(empty)).datatypes == {"step": "quantitative", "value": "quantitative", "term": "nominal"}
+    one = RunView(version=1, state="running", steps=[{"step": 1, "losses": {"d_loss": 0.5, "g_loss": float("nan")}, "d_real": 0.7,
+                                                      "d_fake": 0.3}])
+    df = loss_frame(one)
+    assert df["term"].tolist() == ["d_loss"] and df["value"].tolist() == [0.5]
+    assert sorted(d_frame(one)["value"].tolist()) == [0.3, 0.7]

@@ -61,10 +61,17 @@ def _downsample(df: pd.DataFrame, key: str) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else df
 
 
+def _typed(rows: list[dict], key: str) -> pd.DataFrame:
+    """Rows → a frame whose step/value columns are numeric even when empty: an empty frame has
+    object columns, which the plot reads as categories and keeps as such for later updates."""
+    df = pd.DataFrame(rows, columns=["step", "value", key])
+    return _downsample(df.astype({"step": "float64", "value": "float64", key: "str"}), key)
+
+
 def loss_frame(view: RunView) -> pd.DataFrame:
     rows = [{"step": s["step"], "value": float(v), "term": k} for s in view.steps for k, v in (s.get("losses") or {}).items()
             if v is not None and np.isfinite(v)]
-    return _downsample(pd.DataFrame(rows, columns=["step", "value", "term"]), "term")
+    return _typed(rows, "term")
 
 
 def d_frame(view: RunView) -> pd.DataFrame:
@@ -74,7 +81,7 @@ def d_frame(view: RunView) -> pd.DataFrame:
             rows.append({"step": s["step"], "value": float(s["d_real"]), "series": "D(x) real"})
         if s.get("d_fake") is not None:
             rows.append({"step": s["step"], "value": float(s["d_fake"]), "series": "D(G(z)) generated"})
-    return _downsample(pd.DataFrame(rows, columns=["step", "value", "series"]), "series")
+    return _typed(rows, "series")
 
 
 def _png(path: str | None):
