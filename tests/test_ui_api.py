@@ -346,7 +346,8 @@ def test_train_tab_settings_become_a_training_config(tmp_path):
 
 
 def test_train_plots_are_numeric_even_before_the_first_step():
-    """An empty frame has object columns; the plot would read them as categories and keep that."""
+    """Before the first step the plots get no data at all (an empty frame leaves Gradio's chart
+    without series for the rest of the run); after it, numeric step/value columns."""
     import gradio as gr
 
     from explorer.ui.jobs import RunView
@@ -354,9 +355,10 @@ def test_train_plots_are_numeric_even_before_the_first_step():
 
     empty = RunView(version=0, state="running")
     plot = gr.LinePlot(x="step", y="value", color="term")
-    assert plot.postprocess(loss_frame(empty)).datatypes == {"step": "quantitative", "value": "quantitative", "term": "nominal"}
+    assert loss_frame(empty) is None and d_frame(empty) is None
     one = RunView(version=1, state="running", steps=[{"step": 1, "losses": {"d_loss": 0.5, "g_loss": float("nan")}, "d_real": 0.7,
                                                       "d_fake": 0.3}])
     df = loss_frame(one)
+    assert plot.postprocess(df).datatypes == {"step": "quantitative", "value": "quantitative", "term": "nominal"}
     assert df["term"].tolist() == ["d_loss"] and df["value"].tolist() == [0.5]
     assert sorted(d_frame(one)["value"].tolist()) == [0.3, 0.7]

@@ -61,20 +61,23 @@ def _downsample(df: pd.DataFrame, key: str) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else df
 
 
-def _typed(rows: list[dict], key: str) -> pd.DataFrame:
-    """Rows → a frame whose step/value columns are numeric even when empty: an empty frame has
-    object columns, which the plot reads as categories and keeps as such for later updates."""
+def _typed(rows: list[dict], key: str) -> pd.DataFrame | None:
+    """Rows → a frame with numeric step/value columns, or None before the first row. An empty
+    frame must not reach the plot: Gradio's LinePlot then builds a chart without series and
+    draws no line for any later update of the run (seen in Chromium, Gradio 6.31)."""
+    if not rows:
+        return None
     df = pd.DataFrame(rows, columns=["step", "value", key])
     return _downsample(df.astype({"step": "float64", "value": "float64", key: "str"}), key)
 
 
-def loss_frame(view: RunView) -> pd.DataFrame:
+def loss_frame(view: RunView) -> pd.DataFrame | None:
     rows = [{"step": s["step"], "value": float(v), "term": k} for s in view.steps for k, v in (s.get("losses") or {}).items()
             if v is not None and np.isfinite(v)]
     return _typed(rows, "term")
 
 
-def d_frame(view: RunView) -> pd.DataFrame:
+def d_frame(view: RunView) -> pd.DataFrame | None:
     rows = []
     for s in view.steps:
         if s.get("d_real") is not None:
