@@ -17,8 +17,8 @@ was trained:
   bicubic upscaling of the same low-resolution inputs;
 * StyleGAN: no paired truth; the card points at the metrics command instead.
 
-The sample grid is what the Models tab shows: seeds 0–15 for generators, input/output/truth rows
-on held-out images for the translators.
+The sample grid is what the Models tab shows: seeds × classes (DCGAN) or 64 seeds (StyleGAN) for
+generators, input/output/truth rows on held-out images for the translators.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 import explorer  # noqa: E402
 from explorer.data import get_dataset  # noqa: E402
+from explorer.data.dataset import resize_center_crop  # noqa: E402
 from explorer.images import make_grid, save_png  # noqa: E402
+from explorer.train.tasks import bicubic_degrade  # noqa: E402
 
 LIMIT_BYTES = 20_000_000  # every shipped checkpoint ≤ 20 MB
 INTENDED_USE = {
@@ -62,8 +64,7 @@ def quality_dcgan(model) -> tuple[dict, torch.Tensor]:
     z = latents_from_seeds(model, seeds)
     labels = torch.arange(len(seeds)) % model.num_classes
     x = torch.cat([model.generate(z[i:i + 200], labels[i:i + 200]) for i in range(0, len(seeds), 200)])
-    x28 = F.interpolate(x, size=clf.config.resolution, mode="bilinear", antialias=True, align_corners=False)
-    pred = clf(x28).argmax(1)
+    pred = clf.predict(resize_center_crop(x, clf.config.resolution))  # 32 px samples, 28 px classifier
     acc = (pred == labels).float().mean().item()
     coverage = len(set(pred.tolist())) / model.num_classes
     quality = {"label_accuracy_by_digits_classifier": round(acc, 4), "class_coverage": coverage,
@@ -95,9 +96,9 @@ def quality_cyclegan(model) -> tuple[dict, torch.Tensor]:
 @torch.no_grad()
 def quality_srgan(model) -> tuple[dict, torch.Tensor]:
     hr = get_dataset("emoji-google", resolution=model.resolution, split="heldout").tensors()[0]
-    lr = F.interpolate(hr, scale_factor=1 / 4, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+    lr = bicubic_degrade(hr, model.config.scale)  # the same degradation the model was trained on
     sr = torch.cat([model.upscale(lr[i:i + 32]) for i in range(0, len(lr), 32)]).clamp(-1, 1)
-    bic = F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False).clamp(-1, 1)
+    bic = F.interpolate(lr, scale_factor=model.config.scale, mode="bicubic", align_corners=False).clamp(-1, 1)
 
     def psnr(p, q):
         mse = ((p - q) / 2).pow(2).flatten(1).mean(1)  # images in [0, 1]
@@ -107,7 +108,7 @@ def quality_srgan(model) -> tuple[dict, torch.Tensor]:
                "psnr_bicubic_db": round(psnr(bic, hr), 2),
                "how": "64×64 held-out emoji → 16×16 (antialiased bicubic) → ×4; PSNR against the original"}
     k = 8
-    nearest = F.interpolate(lr[:k], scale_factor=4, mode="nearest")
+    nearest = F.interpolate(lr[:k], scale_factor=model.config.scale, mode="nearest")
     return quality, make_grid(torch.cat([nearest, bic[:k], sr[:k], hr[:k]]), nrow=k)
 
 

@@ -129,18 +129,21 @@ class Task:
         """Images [N, C, H, W] in [-1, 1] from ``model`` (the EMA copy, eval mode) on ``fixed``."""
         return model.generate(fixed["z"], fixed.get("labels"))
 
+    @staticmethod
+    def _reference_index(data: dict, num: int, seed: int) -> torch.Tensor:
+        """Which real images form the collapse monitor's reference batch (fixed per run)."""
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randperm(data["images"].shape[0], generator=gen)[:num]
+
     def reference_images(self, data: dict, num: int, seed: int) -> torch.Tensor:
         """Real images the collapse monitor compares the rendered samples with (fixed per run)."""
-        gen = torch.Generator().manual_seed(seed)
-        pool = data["images"]
-        return pool[torch.randperm(pool.shape[0], generator=gen)[:num]]
+        return data["images"][self._reference_index(data, num, seed)]
 
     def reference_labels(self, data: dict, num: int, seed: int) -> torch.Tensor | None:
         """Labels of :meth:`reference_images` (same draw), or None when the model ignores labels."""
         if not getattr(self.model, "num_classes", 0) or data.get("labels") is None:
             return None
-        gen = torch.Generator().manual_seed(seed)
-        return data["labels"][torch.randperm(data["images"].shape[0], generator=gen)[:num]]
+        return data["labels"][self._reference_index(data, num, seed)]
 
     def grid_images(self, outputs: torch.Tensor, fixed: dict[str, torch.Tensor]) -> torch.Tensor:
         """What the sample grid shows (translation tasks put inputs next to outputs)."""
@@ -425,6 +428,11 @@ def _interleave_rows(inputs: torch.Tensor, outputs: torch.Tensor, per_row: int =
     return torch.cat(rows)
 
 
+def bicubic_degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The default low-resolution input of super-resolution training: antialiased bicubic ÷ ``scale``."""
+    return F.interpolate(hr, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+
+
 # ================================================================================ SRGAN
 @register_task("srgan")
 class SRGANTask(Task):
@@ -452,8 +460,7 @@ class SRGANTask(Task):
     def degrade(self, hr: torch.Tensor) -> torch.Tensor:
         if hasattr(self.model, "degrade"):
             return self.model.degrade(hr)
-        return F.interpolate(hr, scale_factor=1 / self.scale, mode="bicubic", antialias=True,
-                             align_corners=False).clamp(-1, 1)
+        return bicubic_degrade(hr, self.scale)
 
     @property
     def adversarial(self) -> bool:
