@@ -1,15 +1,19 @@
-"""Sample-quality metrics: Fréchet distance, KID, Inception Score, precision/recall, density/coverage.
+"""Sample-quality metrics: Fréchet distance, KID, Inception Score, precision/recall, density/coverage, 1-NN.
 
 Public API::
 
     from explorer.metrics import evaluate, record_metrics, nearest_neighbours
-    res = evaluate(model, real="digits", metrics=("fid", "kid", "is", "pr"), extractor="imagenet-trunk")
+    res = evaluate(model, real="digits", metrics=("fid", "kid", "is", "pr", "1nn"), extractor="imagenet-trunk")
+    res = add_one_nn_reference(res, "digits", "imagenet-trunk", channels=model.image_channels)
+    rows = one_nn_rows(res)   # 1-NN: model vs real, real vs real (, other style vs real), same extractor
     card = record_metrics(model.card, res)          # caller saves it
     idx, dist = nearest_neighbours(samples, "digits", k=3)
+    one_nn_accuracy(fake_features, real_features)  # leave-one-out 1-NN two-sample test on features
 
-Modules: ``frechet`` (exact float64 FD), ``scores`` (KID/IS/PR via torch-fidelity, density/coverage),
-``extractors`` (registry + interface), ``imagenet_trunk`` / ``inception`` / ``domain`` (the three
-built-in extractors), ``cache`` (real-set features on disk), ``evaluate`` (the pipeline), ``cli``.
+Modules: ``frechet`` (exact float64 FD), ``scores`` (KID/IS/PR via torch-fidelity, density/coverage,
+1-NN two-sample accuracy), ``extractors`` (registry + interface), ``imagenet_trunk`` / ``inception`` /
+``domain`` (the three built-in extractors), ``cache`` (real-set features on disk), ``evaluate`` (the
+pipeline), ``reference`` (real-vs-real reference rows for the 1-NN test), ``cli``.
 Every result names its feature extractor and says whether it is comparable with published numbers.
 Importing this package loads no weights.
 """
@@ -23,7 +27,8 @@ from explorer.metrics.extractors import (
     register_extractor,
 )
 from explorer.metrics.frechet import feature_statistics, frechet_distance
-from explorer.metrics.scores import density_coverage, inception_score, kid, precision_recall
+from explorer.metrics.reference import add_one_nn_reference, attach_reference, one_nn_reference, one_nn_rows
+from explorer.metrics.scores import density_coverage, inception_score, kid, one_nn_accuracy, precision_recall
 
 
 def add_metrics_command(subparsers):
@@ -36,6 +41,8 @@ def add_metrics_command(subparsers):
 __all__ = [
     "FeatureExtractor",
     "add_metrics_command",
+    "add_one_nn_reference",
+    "attach_reference",
     "available_extractors",
     "density_coverage",
     "evaluate",
@@ -46,6 +53,9 @@ __all__ = [
     "inception_score",
     "kid",
     "nearest_neighbours",
+    "one_nn_accuracy",
+    "one_nn_reference",
+    "one_nn_rows",
     "precision_recall",
     "record_metrics",
     "register_extractor",

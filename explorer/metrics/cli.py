@@ -2,7 +2,9 @@
 
 The main CLI calls :func:`add_metrics_command` with its argparse sub-parsers object; the command
 sets ``func`` (``args -> exit code``) via ``set_defaults``. Output: a table whose header names the
-feature extractor and says whether the numbers are comparable with published ones.
+feature extractor and says whether the numbers are comparable with published ones; with ``--metrics 1nn``
+a second table puts the model's 1-NN accuracy next to reference rows (real vs real, another real
+style vs real) computed with the same extractor (skip them with ``--no-reference``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from explorer.errors import ExplorerError
 def add_metrics_command(subparsers) -> argparse.ArgumentParser:
     """Register ``metrics CKPT [--real NAME] [--extractor NAME] [--num N] ...``."""
     p = subparsers.add_parser(
-        "metrics", help="FID / KID / IS / precision-recall of a generator against a real data set",
+        "metrics", help="FID / KID / IS / precision-recall / 1-NN of a generator against a real data set",
         description="Generates --num samples (latent seeds --seed .. --seed+num-1), extracts features with "
                     "--extractor and compares them with the real set. Real-set features are cached "
                     "(~/.cache/gan-explorer/metrics or $GAN_EXPLORER_CACHE_DIR).")
@@ -28,7 +30,12 @@ def add_metrics_command(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--extractor", default="imagenet-trunk",
                    help="imagenet-trunk (default, offline, non-standard) | inception-v3 (needs --inception-weights) "
                         "| domain-classifier")
-    p.add_argument("--metrics", default="fid,kid,is,pr", help="comma list of fid,kid,is,pr,dc (default fid,kid,is,pr)")
+    p.add_argument("--metrics", default="fid,kid,is,pr",
+                   help="comma list of fid,kid,is,pr,dc,1nn (default fid,kid,is,pr); 1nn = leave-one-out 1-NN "
+                        "two-sample accuracy, printed with reference rows")
+    p.add_argument("--no-reference", action="store_true",
+                   help="with 1nn: skip the reference rows (real vs real, other style vs real), which extract "
+                        "features of up to 2 x --num more real images")
     p.add_argument("--num", type=int, default=2000, help="number of generated samples (default 2000)")
     p.add_argument("--num-real", type=int, default=None, help="number of real images (default: same as --num)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -50,8 +57,9 @@ def add_metrics_command(subparsers) -> argparse.ArgumentParser:
 class _ProgressPrinter:
     """One updating line per stage on stderr (no dependency on a terminal library)."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream, self.stage, self.last = stream, None, 0.0
+    def __init__(self, stream=None):
+        # sys.stderr looked up per instance, not bound at import (a replaced or closed stream stays out)
+        self.stream, self.stage, self.last = stream or sys.stderr, None, 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()
@@ -100,16 +108,36 @@ def format_table(results: dict) -> str:
     for key in ("precision", "recall", "density", "coverage"):
         if key in results:
             row(key, results[key])
+    if "one_nn_accuracy" in results:
+        row("1-NN accuracy", results["one_nn_accuracy"])
     if results.get("is_logits"):
         lines.append(f"IS logits: {results['is_logits']}")
+    if "one_nn_accuracy" in results:
+        lines += ["", *format_one_nn_table(results)]
     for note in results.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
 
 
+def format_one_nn_table(results: dict) -> list[str]:
+    """The 1-NN rows (model, then any attached reference rows), headed by the extractor."""
+    from explorer.metrics.reference import one_nn_rows
+
+    lines = [f"1-NN two-sample test, {results.get('extractor')} features "
+             "(0.5 = indistinguishable with equal counts, 1.0 = fully apart, well below 0.5 = copies)",
+             f"{'row':<20s} {'accuracy':>8s} {'on real':>8s} {'on fake':>8s} {'chance':>7s} {'sizes':>13s}  compared",
+             f"{'-' * 20} {'-' * 8} {'-' * 8} {'-' * 8} {'-' * 7} {'-' * 13}  {'-' * 8}"]
+    for r in one_nn_rows(results):
+        sizes = f"{r['num_fake']} vs {r['num_real']}"  # the compared side vs the real set
+        lines.append(f"{r['row']:<20s} {r['one_nn_accuracy']:>8.4f} {r['one_nn_real_accuracy']:>8.4f} "
+                     f"{r['one_nn_fake_accuracy']:>8.4f} {r['one_nn_chance']:>7.4f} {sizes:>13s}  {r['compared']}")
+    return lines
+
+
 def run_metrics_command(args) -> int:
     import explorer
     from explorer.metrics.evaluate import evaluate, record_metrics
+    from explorer.metrics.reference import add_one_nn_reference
 
     options = {}
     if args.inception_weights:
@@ -124,6 +152,10 @@ def run_metrics_command(args) -> int:
                            batch_size=args.batch_size, progress=progress, seed=args.seed, device=args.device,
                            real_split=args.split, extractor_options=options, use_cache=not args.no_cache,
                            truncation=args.truncation)
+        if "one_nn_accuracy" in results and not args.no_reference:
+            results = add_one_nn_reference(results, args.real, args.extractor, channels=model.image_channels,
+                                           batch_size=args.batch_size, device=args.device, extractor_options=options,
+                                           use_cache=not args.no_cache, progress=progress)
     except ExplorerError as exc:
         progress.close()
         print(f"error: {exc}", file=sys.stderr)

@@ -3,7 +3,8 @@
 ``evaluate`` is what the CLI (``gan-explorer metrics``), the Evaluate tab and scripts call.
 Every result names its extractor and whether its scores are comparable with published numbers.
 ``record_metrics`` folds a result into a model card; ``nearest_neighbours`` finds the training
-images closest to each sample (memorisation check).
+images closest to each sample (memorisation check). Reference rows for the 1-NN test (real vs
+real, another real style vs real) are in :mod:`explorer.metrics.reference`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,23 @@ from explorer.errors import ExplorerError
 from explorer.metrics import cache as stats_cache
 from explorer.metrics.extractors import FeatureExtractor, extract, get_extractor, iter_batches
 from explorer.metrics.frechet import feature_statistics, frechet_distance
-from explorer.metrics.scores import density_coverage, inception_score, kid, precision_recall
+from explorer.metrics.scores import density_coverage, inception_score, kid, one_nn_accuracy, precision_recall
 
-KNOWN_METRICS = ("fid", "kid", "is", "pr", "dc")
+KNOWN_METRICS = ("fid", "kid", "is", "pr", "dc", "1nn")
 #: the subset-independent split used for real images: a fixed permutation, so caches are reused
 REAL_SUBSET_SEED = 0
 
 Progress = Callable[[str, int, int], None]
+
+
+def real_subset_indices(size: int, count: int) -> torch.Tensor:
+    """Positions (sorted) of the ``count`` real images taken from a split of ``size`` images.
+
+    A fixed permutation (``REAL_SUBSET_SEED``), so the same count always means the same images and
+    the on-disk cache is reused; :mod:`explorer.metrics.reference` needs it to pick disjoint images.
+    """
+    order = torch.randperm(int(size), generator=torch.Generator().manual_seed(REAL_SUBSET_SEED))[:int(count)]
+    return order.sort().values
 
 
 def _as_images(x) -> torch.Tensor:
@@ -88,8 +99,7 @@ def _real_features(real, extractor: FeatureExtractor, resolution: int, channels:
                     progress("real features (cached)", n, n)
                 return {**hit, "name": real, "count": n}
         images, _ = ds.tensors()
-        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(REAL_SUBSET_SEED))[:n]
-        images = images[order.sort().values]
+        images = images[real_subset_indices(len(ds), n)]
         out = extract(extractor, images, batch_size, progress, stage="real features")
         mu, sigma = feature_statistics(out["features"])
         if key is not None:
@@ -115,7 +125,8 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
              num_real: int | None = None, batch_size: int = 64, progress: Progress | None = None, seed: int = 0,
              device=None, real_split: str = "train", extractor_options: dict | None = None,
              use_cache: bool = True, truncation: float = 1.0, kid_subsets: int = 100,
-             kid_subset_size: int = 1000, is_splits: int = 10, pr_k: int = 3, dc_k: int = 5) -> dict:
+             kid_subset_size: int = 1000, is_splits: int = 10, pr_k: int = 3, dc_k: int = 5,
+             one_nn_batch_size: int | None = None) -> dict:
     """Compute sample-quality metrics of a generator (or of given images) against a real set.
 
     Args:
@@ -125,18 +136,22 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
         real: a data set name for ``explorer.data.get_dataset`` (resized to the samples' resolution and
             channels; cached on disk for shipped sets), or images like ``model_or_images``.
         metrics: any of "fid", "kid", "is" (needs an extractor with logits), "pr" (precision/recall),
-            "dc" (density/coverage).
+            "dc" (density/coverage), "1nn" (leave-one-out 1-NN two-sample accuracy; about 0.5 = real
+            and fake indistinguishable with equal counts, 1.0 = fully apart, well below 0.5 = copies;
+            see :func:`explorer.metrics.reference.one_nn_reference` for rows that put it in context).
         extractor: "imagenet-trunk" (default, ships offline), "inception-v3" (needs weights: pass
             ``extractor_options={"weights": PATH}``) or "domain-classifier"; or a FeatureExtractor.
         num_samples: number of generated samples (ignored for images: all are used).
-        num_real: real images to use (default: as many as samples, at most the set's size).
+        num_real: real images to use (default: as many as samples, at most the set's size; equal
+            counts keep 0.5 the chance level of "1nn").
         progress: ``progress(stage, done, total)`` called as work advances.
         seed: first latent seed.
     Returns:
         A JSON-serialisable dict: the extractor (``extractor``, ``extractor_label``, ``extractor_id``,
         ``comparable_with_published``), what was compared (``real``, ``num_fake``, ``num_real``, ...),
         the scores (``fid``, ``kid_mean``/``kid_std``, ``is_mean``/``is_std``, ``precision``/``recall``,
-        ``density``/``coverage``), and ``notes`` on anything skipped.
+        ``density``/``coverage``, ``one_nn_accuracy``/``one_nn_real_accuracy``/``one_nn_fake_accuracy``/
+        ``one_nn_chance``), and ``notes`` on anything skipped.
     """
     from explorer.runtime import resolve_device
 
@@ -174,7 +189,7 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
     num_fake = fake["features"].shape[0]
 
     # ----- real side
-    need_real = any(m in metrics for m in ("fid", "kid", "pr", "dc"))
+    need_real = any(m in metrics for m in ("fid", "kid", "pr", "dc", "1nn"))
     real_out = None
     if need_real:
         real_out = _real_features(real, ext, resolution, channels, num_real if num_real is not None else num_fake,
@@ -215,6 +230,11 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
             result.update(precision_recall(fake["features"], real_out["features"], k=pr_k))
         elif name == "dc":
             result.update(density_coverage(fake["features"], real_out["features"], k=dc_k))
+        elif name == "1nn":
+            result.update(one_nn_accuracy(fake["features"], real_out["features"], batch_size=one_nn_batch_size))
+            if result["num_fake"] != result["num_real"]:
+                notes.append(f"1-NN with unequal counts ({result['num_fake']} generated, {result['num_real']} real): "
+                             f"the chance level is {result['one_nn_chance']:.3f}, not 0.5")
     if progress:
         progress("done", len(steps), len(steps))
     result["notes"] = notes

@@ -1,10 +1,11 @@
-"""Sample-based scores on features: KID, Inception Score, precision/recall, density/coverage.
+"""Sample-based scores on features: KID, Inception Score, precision/recall, density/coverage, 1-NN.
 
 KID, IS and precision/recall call torch-fidelity's feature-level functions (the reference
 implementations used by many papers); we only adapt inputs (float64, subset sizes, probability
-inputs) and name the outputs. Density/coverage (Naeem et al., 2020) is not in torch-fidelity and
-is written here. Fréchet distance lives in :mod:`explorer.metrics.frechet` (torch-fidelity's FID
-uses general, non-symmetric eigenvalues; ours is exact, symmetric and faster).
+inputs) and name the outputs. Density/coverage (Naeem et al., 2020) and the leave-one-out 1-NN
+two-sample test (Lopez-Paz & Oquab, 2017) are not in torch-fidelity and are written here.
+Fréchet distance lives in :mod:`explorer.metrics.frechet` (torch-fidelity's FID uses general,
+non-symmetric eigenvalues; ours is exact, symmetric and faster).
 """
 
 from __future__ import annotations
@@ -124,3 +125,88 @@ def density_coverage(fake_features, real_features, k: int = 5, batch_size: int =
     density = inside_count / (k * fake.shape[0])
     coverage = (nearest_fake <= radii).double().mean().item()
     return {"density": float(density), "coverage": float(coverage), "dc_k": int(k)}
+
+
+#: tolerance of the fast squared distances (|a|^2 + |b|^2 - 2 a.b in float64), relative to the squared
+#: norms involved; its rounding error is below ~2 D eps (~5e-13 for D = 2048), so this is a wide margin
+_ONE_NN_RTOL = 1e-9
+#: elements of one [rows, N] distance block (float64): 32 MiB per block
+_ONE_NN_BLOCK = 2 ** 22
+
+
+def one_nn_accuracy(fake_features, real_features, batch_size: int | None = None) -> dict:
+    """Leave-one-out 1-nearest-neighbour two-sample test (Lopez-Paz & Oquab, 2017; Xu et al., 2018).
+
+    The union of real (label 1) and fake (label 0) features is classified point by point by the
+    label of its nearest *other* point (Euclidean distance; only the point itself is left out, so
+    an exact duplicate of it is a neighbour at distance 0). About 0.5 means the sets are
+    indistinguishable (equal sizes), 1.0 fully apart; well below 0.5 means the fakes sit closer to
+    the real points than the real points to each other (copies: memorisation).
+
+    Ties: every neighbour at the smallest distance votes, and the point scores the share of those
+    votes that carry its own label (the expected accuracy of a random tie-break, without its
+    randomness). "Same distance" means equal float64 squared distances computed directly as sums
+    of squared differences; candidates are first found with the fast matrix-product form in
+    ``batch_size``-row blocks, so 10k x 10k needs no [N, N] matrix.
+
+    With unequal sizes 0.5 is not the chance level: ``one_nn_chance`` is the expected accuracy
+    when both sets come from one distribution, (n_r (n_r - 1) + n_f (n_f - 1)) / (N (N - 1)),
+    which is (n - 1) / (2n - 1) ~ 0.5 for n_r = n_f = n.
+
+    Args:
+        fake_features: [n_f >= 2, D] array or tensor.
+        real_features: [n_r >= 2, D].
+        batch_size: rows per distance block (default: about 2^22 / N).
+    Returns:
+        {"one_nn_accuracy", "one_nn_real_accuracy", "one_nn_fake_accuracy", "one_nn_chance",
+        "num_real", "num_fake"}; the per-side accuracies are the shares of real (fake) points
+        whose nearest other point is real (fake).
+    """
+    fake, real = _as_tensor(fake_features, "fake features"), _as_tensor(real_features, "real features")
+    if fake.shape[1] != real.shape[1]:
+        raise ExplorerError(f"fake and real features differ in size: {fake.shape[1]} vs {real.shape[1]} "
+                            "(were they made by the same extractor?)")
+    z = torch.cat([real, fake])  # [N, D]; real first
+    labels = torch.cat([torch.ones(real.shape[0], dtype=torch.bool), torch.zeros(fake.shape[0], dtype=torch.bool)])
+    num = z.shape[0]
+    if batch_size is None:
+        batch_size = max(1, _ONE_NN_BLOCK // num)
+    if batch_size < 1:
+        raise ExplorerError(f"batch_size must be >= 1, got {batch_size}")
+    scores = _one_nn_scores(z, labels, int(batch_size))  # [N]
+    n_r, n_f = real.shape[0], fake.shape[0]
+    return {
+        "one_nn_accuracy": float(scores.mean()),
+        "one_nn_real_accuracy": float(scores[:n_r].mean()),
+        "one_nn_fake_accuracy": float(scores[n_r:].mean()),
+        "one_nn_chance": (n_r * (n_r - 1) + n_f * (n_f - 1)) / (num * (num - 1)),
+        "num_real": int(n_r),
+        "num_fake": int(n_f),
+    }
+
+
+def _one_nn_scores(z: torch.Tensor, labels: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Per point: share of its nearest other points (ties included) that share its label ([N] float64)."""
+    num = z.shape[0]
+    zc = z - z.mean(dim=0)  # distances are shift-invariant; centring shrinks the norms that cancel below
+    sq = (zc * zc).sum(dim=1)  # [N]
+    scores = torch.empty(num, dtype=torch.float64)
+    for start in range(0, num, batch_size):
+        stop = min(start + batch_size, num)
+        local = torch.arange(stop - start)
+        d2 = (sq[start:stop, None] + sq[None, :] - 2.0 * (zc[start:stop] @ zc.T)).clamp_min_(0.0)  # [b, N]
+        d2[local, local + start] = float("inf")  # leave one out: never the point itself
+        dmin, arg = d2.min(dim=1)  # [b]
+        # Everything that could be the nearest given the fast form's rounding error is a candidate.
+        margin = _ONE_NN_RTOL * (2.0 * sq[start:stop, None] + sq[None, :] + sq[arg][:, None])  # [b, N]
+        cand = d2 <= dmin[:, None] + margin  # [b, N]; always holds the arg-min
+        same = labels[start:stop, None] == labels[None, :]  # [b, N]
+        num_cand, num_same = cand.sum(dim=1), (cand & same).sum(dim=1)  # [b]
+        scores[start:stop] = (num_same == num_cand).double()  # candidates agree: 1 if own label, else 0
+        # Candidates of both labels (near-ties, rare): decide with directly computed distances.
+        for i in ((num_same > 0) & (num_same < num_cand)).nonzero().flatten().tolist():
+            j = cand[i].nonzero().flatten()
+            d = ((z[j] - z[start + i]) ** 2).sum(dim=1)  # [c]; exact for identical vectors
+            tied = d == d.min()
+            scores[start + i] = (tied & same[i, j]).sum().double() / tied.sum()
+    return scores

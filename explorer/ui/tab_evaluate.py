@@ -2,9 +2,10 @@
 
 * Samples and their nearest training images (memorisation check) —
   :func:`explorer.metrics.nearest_neighbours`, in pixel space or the project classifier's features.
-* Sample-quality metrics (FID, KID, IS, precision/recall) — :func:`explorer.metrics.evaluate`,
-  always labelled with the feature extractor they were computed with; results can be recorded
-  in the card of a user model.
+* Sample-quality metrics (FID, KID, IS, precision/recall, 1-NN accuracy) — :func:`explorer.metrics.evaluate`,
+  always labelled with the feature extractor they were computed with; the 1-NN accuracy comes with
+  reference rows (real vs real, another real style vs real: :func:`explorer.metrics.add_one_nn_reference`);
+  results can be recorded in the card of a user model.
 * Human evaluation — the hook :func:`human_evaluation_section` builds the rater/organiser UI from
   ``explorer.ui.humaneval_tab.build_humaneval_tab(ctx)`` when that module is present.
 """
@@ -26,7 +27,9 @@ from explorer.ui.common import HEAVY, AppContext, handler
 from explorer.ui.modelinfo import dataset_name, md_text
 
 MAX_NN_SAMPLES = 12
-METRIC_CHOICES = [("FID", "fid"), ("KID", "kid"), ("Inception Score", "is"), ("Precision / recall", "pr")]
+METRIC_CHOICES = [("FID", "fid"), ("KID", "kid"), ("Inception Score", "is"), ("Precision / recall", "pr"),
+                  ("1-NN accuracy", "1nn")]
+NN_HEADERS = ["row", "1-NN accuracy", "on real", "on fake", "chance", "sizes", "compared with the real set"]
 
 
 def _classifier_for(catalog, entry):
@@ -100,8 +103,8 @@ def build(ctx: AppContext) -> None:
 
 def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
     catalog = ctx.catalog
-    gr.Markdown("FID, KID, IS and precision/recall of generated samples against the model's training data. "
-                "Every score names the network whose features it compares.")
+    gr.Markdown("FID, KID, IS, precision/recall and the 1-NN two-sample accuracy of generated samples against "
+                "the model's training data. Every score names the network whose features it compares.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=260):
             which = gr.CheckboxGroup(METRIC_CHOICES, value=["fid", "kid"], label="Metrics", elem_id="eval-metrics")
@@ -114,10 +117,12 @@ def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
             run_btn = gr.Button("Compute metrics", variant="primary", elem_id="eval-metrics-btn")
         with gr.Column(scale=5):
             table = gr.Dataframe(headers=["metric", "value"], label="Result", interactive=False, elem_id="eval-metrics-table")
+            nn_table = gr.Dataframe(headers=NN_HEADERS, label="1-NN accuracy", interactive=False, visible=False,
+                                    elem_id="eval-1nn-table")
             about = gr.Markdown(elem_id="eval-metrics-note")
 
     def compute(model_id, metrics_v, extractor_v, num_v, record_v, progress=gr.Progress()):
-        from explorer.metrics import evaluate, record_metrics
+        from explorer.metrics import add_one_nn_reference, evaluate, record_metrics
 
         model, entry = catalog.load(model_id)
         ds_name = dataset_name(entry.meta)
@@ -137,6 +142,9 @@ def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
 
         res = evaluate(model, real=ds_name, metrics=tuple(metrics_v), extractor=extractor_v, num_samples=int(num_v),
                        progress=report, extractor_options=options)
+        if "one_nn_accuracy" in res:
+            res = add_one_nn_reference(res, ds_name, extractor_v, channels=model.image_channels,
+                                       extractor_options=options, progress=report)
         rows = [[k, _fmt(v)] for k, v in res.items() if k in _SCORE_KEYS and v is not None]
         note = (f"Extractor: **{md_text(res.get('extractor_label') or res.get('extractor'))}** — "
                 f"{'comparable' if res.get('comparable_with_published') else 'not comparable'} with published numbers. "
@@ -150,12 +158,29 @@ def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
                 fresh = explorer.load(entry.path)
                 explorer.save(fresh, entry.path, card=record_metrics(fresh.card, res))
                 note += "\n\n*Recorded in the model card.*"
-        return pd.DataFrame(rows, columns=["metric", "value"]), note
+        return pd.DataFrame(rows, columns=["metric", "value"]), _one_nn_table(res), note
 
-    run_btn.click(handler(compute), [model_dd, which, extractor, num, record], [table, about], api_visibility="private", **HEAVY)
+    run_btn.click(handler(compute), [model_dd, which, extractor, num, record], [table, nn_table, about],
+                  api_visibility="private", **HEAVY)
 
 
-_SCORE_KEYS = ("fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall", "density", "coverage")
+_SCORE_KEYS = ("fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall", "density", "coverage",
+               "one_nn_accuracy")
+
+
+def _one_nn_table(res: dict) -> gr.Dataframe:
+    """The 1-NN rows (model vs real, then the reference rows), labelled with the extractor; hidden without 1-NN."""
+    from explorer.metrics import one_nn_rows
+
+    rows = one_nn_rows(res)
+    if not rows:
+        return gr.Dataframe(visible=False)
+    data = [[r["row"], f"{r['one_nn_accuracy']:.3f}", f"{r['one_nn_real_accuracy']:.3f}",
+             f"{r['one_nn_fake_accuracy']:.3f}", f"{r['one_nn_chance']:.3f}", f"{r['num_fake']} vs {r['num_real']}",
+             r["compared"]] for r in rows]
+    label = (f"1-NN accuracy in {res.get('extractor')} features — 0.5: indistinguishable (equal sizes), "
+             "1.0: fully apart, well below 0.5: copies of training images")
+    return gr.Dataframe(value=pd.DataFrame(data, columns=NN_HEADERS), label=label, visible=True)
 
 
 def _fmt(v) -> str:
