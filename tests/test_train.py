@@ -133,12 +133,50 @@ def test_cli_flags_config_file_and_resume(tmp_path, capsys):
     assert "loss must be one of" in capsys.readouterr().err
 
 
+def test_linear_lr_decay_schedule_reaches_zero(tmp_path):
+    events, on_event = collect()
+    train(tiny(tmp_path, iterations=8, lr_decay_start=4, log_every=1, lr_g=1e-3, lr_d=2e-3, mixed_precision="no"),
+          on_event=on_event)
+    lrs = {e.step: (e.lr_g, e.lr_d) for e in events if e.type == "step"}
+    # the learning rate reported at step k is the one the next step uses: constant until the
+    # decay starts, then (iterations - k) / (iterations - start) of the base rate
+    for k, (lr_g, lr_d) in lrs.items():
+        factor = 1.0 if k < 4 else (8 - k) / 4
+        assert lr_g == pytest.approx(1e-3 * factor) and lr_d == pytest.approx(2e-3 * factor), k
+    assert lrs[8] == (0.0, 0.0)
+    # and the optimisers really use it: same losses as a constant-lr run until the decay bites
+    const, on_const = collect()
+    train(tiny(tmp_path, name="c", iterations=8, log_every=1, lr_g=1e-3, lr_d=2e-3, mixed_precision="no"), on_event=on_const)
+    a, b = step_losses(events), step_losses(const)
+    assert a[4] == pytest.approx(b[4], abs=1e-7) and a[8] != pytest.approx(b[8], abs=1e-7)
+    with pytest.raises(TrainingError, match="lr_decay_start"):
+        tiny(tmp_path, iterations=8, lr_decay_start=8)
+
+
+def test_mixed_precision_auto_follows_native_bf16(monkeypatch):
+    from explorer.runtime import native_bf16, resolve_precision
+
+    monkeypatch.setenv("GAN_EXPLORER_BF16", "1")
+    assert native_bf16("cpu") and resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setenv("GAN_EXPLORER_BF16", "0")
+    assert not native_bf16("cpu") and resolve_precision("auto", "cpu") == "no"
+    assert resolve_precision("bf16", "cpu") == "bf16" and resolve_precision("no", "cpu") == "no"
+    monkeypatch.delenv("GAN_EXPLORER_BF16")
+    from explorer.runtime import cpu_flags
+
+    assert native_bf16("cpu") == bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+    with pytest.raises(TrainingError, match="mixed_precision"):
+        TrainConfig(mixed_precision="fp8")
+    assert TrainConfig().mixed_precision == "auto"
+
+
 # ----------------------------------------------------------------------------- exact resume
 RESUME_CASES = {
     "dcgan-ns": {},
     "dcgan-ns-nchw": dict(channels_last=False),
     "dcgan-wgangp-cond-ncritic2": dict(loss="wgan-gp", n_critic=2, conditional=True),
     "dcgan-hinge-bf16-diffaug": dict(loss="hinge", mixed_precision="bf16", diffaugment="color,translation,cutout"),
+    "dcgan-lr-decay": dict(lr_decay_start=2),
     "stylegan-r1-mixing": dict(family="stylegan", r1_gamma=1.0, r1_interval=2, style_mixing=0.5,
                                model={"latent_dim": 16, "w_dim": 16, "mapping_layers": 2, "channel_base": 128,
                                       "max_channels": 16}),

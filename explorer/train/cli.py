@@ -42,7 +42,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--resolution", "resolution", int, "training image size"),
     ("--channels", "channels", int, "1 (grey) or 3 (RGB)"),
     ("--seed", "seed", int, "random seed"),
-    ("--mixed-precision", "mixed_precision", str, "no | bf16"),
+    ("--mixed-precision", "mixed_precision", str, "auto (default: bf16 where the device has native bf16) | no | bf16"),
     ("--device", "device", str, "auto | cpu | cuda | cuda:N"),
     ("--threads", "num_threads", int, "CPU threads for torch"),
     ("--log-every", "log_every", int, "steps between progress reports"),

@@ -41,7 +41,11 @@ class TrainConfig:
     with the same label must give different images; counters conditional mode collapse; DCGAN),
     ``lambda_cyc`` / ``lambda_id`` / ``pool_size`` (CycleGAN), ``sr_content`` / ``sr_adv_weight``
     / ``sr_pretrain_steps`` / ``sr_perceptual`` (SRGAN).
-    Speed: ``mixed_precision`` ("no" | "bf16"), ``channels_last`` (default on: on CPUs without
+    Schedule of the learning rates: ``lr_decay_start`` (iteration from which both decay linearly
+    to 0 at ``iterations``, as in CycleGAN's recipe; None = constant).
+    Speed: ``mixed_precision`` ("auto" | "no" | "bf16"; "auto" = bf16 autocast where the device
+    has native bf16 arithmetic — AMX-bf16 / AVX512-BF16 CPUs, bf16-capable GPUs — else fp32;
+    master weights stay fp32 either way), ``channels_last`` (default on: on CPUs without
     AVX-512, oneDNN's convolution backward is ~3x faster in channels_last than in NCHW),
     ``device``, ``num_threads``.
     Schedule: ``seed``, ``log_every``, ``checkpoint_every``, ``sample_every``, ``num_samples``,
@@ -88,7 +92,8 @@ class TrainConfig:
     sr_adv_weight: float = 1e-3
     sr_pretrain_steps: int = 0
     sr_perceptual: float = 0.0
-    mixed_precision: str = "no"
+    lr_decay_start: int | None = None
+    mixed_precision: str = "auto"
     channels_last: bool = True
     device: str = "auto"
     num_threads: int | None = None
@@ -133,8 +138,11 @@ class TrainConfig:
             raise TrainingError("num_samples must be at least 2 (the diversity monitor compares pairs)")
         if not 0 <= self.ema_beta < 1:
             raise TrainingError(f"ema_beta must lie in [0, 1), not {self.ema_beta}")
-        if self.mixed_precision not in ("no", "bf16"):
-            raise TrainingError(f"mixed_precision must be 'no' or 'bf16', not {self.mixed_precision!r}")
+        if self.mixed_precision not in ("auto", "no", "bf16"):
+            raise TrainingError(f"mixed_precision must be 'auto', 'no' or 'bf16', not {self.mixed_precision!r}")
+        if self.lr_decay_start is not None and (not isinstance(self.lr_decay_start, int) or isinstance(self.lr_decay_start, bool)
+                                                or not 0 <= self.lr_decay_start < self.iterations):
+            raise TrainingError(f"lr_decay_start must be an iteration in [0, iterations), not {self.lr_decay_start!r}")
         if self.split not in ("train", "heldout", "all"):
             raise TrainingError(f"split must be 'train', 'heldout' or 'all', not {self.split!r}")
         if self.sr_content not in ("l1", "mse"):

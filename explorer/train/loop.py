@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from explorer.errors import CheckpointError, TrainingError
+from explorer.runtime import resolve_precision
 from explorer.train.config import TrainConfig
 from explorer.train.events import (
     AlertEvent,
@@ -374,7 +375,8 @@ class _Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             for name in task.g_parts + task.d_parts:
                 task.nets[name] = DDP(task.raw[name], device_ids=ids)
-        if cfg.mixed_precision == "bf16":
+        self.precision = resolve_precision(cfg.mixed_precision, self.device)
+        if self.precision == "bf16":
             task.autocast = lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)
         self.resumed_from = None
         if resume_path is not None:
@@ -451,10 +453,18 @@ class _Trainer:
             self.prior_wall = float(loop["wall_time_s"])
         self._apply_lr()
 
+    def _lr_factor(self) -> float:
+        """Rollback scale × the linear decay (1 until ``lr_decay_start``, 0 at ``iterations``)."""
+        cfg = self.cfg
+        if cfg.lr_decay_start is None or self.step < cfg.lr_decay_start:
+            return self.lr_scale
+        return self.lr_scale * max(0.0, (cfg.iterations - self.step) / (cfg.iterations - cfg.lr_decay_start))
+
     def _apply_lr(self) -> None:
+        factor = self._lr_factor()
         for opt, base in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
             for group in opt.param_groups:
-                group["lr"] = base * self.lr_scale
+                group["lr"] = base * factor
 
     def _wall_time(self) -> float:
         return self.prior_wall + (time.monotonic() - self.t_start if hasattr(self, "t_start") else 0.0)
@@ -503,6 +513,8 @@ class _Trainer:
         t_interval = time.monotonic()
         stopped = False
         while self.step < cfg.iterations:
+            if cfg.lr_decay_start is not None and self.step >= cfg.lr_decay_start:
+                self._apply_lr()
             log_step = (self.step + 1) % cfg.log_every == 0
             # ---- discriminator steps
             for i in range(cfg.n_critic):
@@ -561,7 +573,7 @@ class _Trainer:
                 d_real_logit=values.get("_d_real"), d_fake_logit=values.get("_d_fake"),
                 grad_norm_g=None if gn_g is None else float(gn_g), grad_norm_d=None if gn_d is None else float(gn_d),
                 images_per_s=acc_steps * cfg.n_critic * cfg.batch_size * self.dist.world / dt,
-                lr_g=cfg.lr_g * self.lr_scale, lr_d=cfg.lr_d * self.lr_scale, elapsed_s=self._wall_time()))
+                lr_g=cfg.lr_g * self._lr_factor(), lr_d=cfg.lr_d * self._lr_factor(), elapsed_s=self._wall_time()))
             acc, acc_steps, gn_g, gn_d = {}, 0, None, None
             if at_sample or last or want_stop:
                 self._samples()
@@ -664,7 +676,7 @@ class _Trainer:
             "dataset": info["name"], "dataset_b": info.get("name_b"), "preprocessing": info["preprocessing"],
             "steps": self.step, "images_seen": self.step * cfg.n_critic * cfg.batch_size * self.dist.world,
             "wall_time_s": round(self._wall_time(), 1), "machine": _machine(self.device), "world_size": self.dist.world,
-            "final_losses": self.final_losses, "ema": cfg.ema_beta > 0, "ema_beta": cfg.ema_beta,
+            "final_losses": self.final_losses, "precision": self.precision, "ema": cfg.ema_beta > 0, "ema_beta": cfg.ema_beta,
             "loss": cfg.gan_loss, "settings": cfg.to_dict(), "rollbacks": self.rollbacks, "alerts": self.num_alerts,
         }
         card = {
