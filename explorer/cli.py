@@ -114,7 +114,8 @@ def build_parser(include_modules: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--domain", choices=("A", "B"), default=None, help="CycleGAN: which domain's discriminator")
     p.add_argument("--labels", default=None, help="class ids for conditional discriminators (one, or one per image)")
     p.add_argument("--fit", choices=("center-crop", "pad", "resize"), default="center-crop",
-                   help="how images are brought to a fixed-size discriminator's resolution")
+                   help="how images are brought to a fixed-size discriminator's resolution "
+                        "(center-crop: as the training data were prepared)")
     p.add_argument("--patch-map", default=None, help="PatchGAN: write the per-patch heat map here (.png)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_score)
@@ -477,20 +478,24 @@ def cmd_upscale(args) -> int:
 def cmd_score(args) -> int:
     import torch
 
-    from explorer.images import fit_to, load_image, pil_to_tensor
+    from explorer.data.dataset import prepare_image
+    from explorer.images import fit_to, load_image, tensor_to_pil
 
     model = _load(args, args.checkpoint)
     if model.kind == "cyclegan" and args.domain is None:
         raise ExplorerError("a CycleGAN has one discriminator per domain: pass --domain A or --domain B")
-    channels = model.channels_of(args.domain) if hasattr(model, "channels_of") and args.domain else model.image_channels
-    fixed = model.resolution if model.kind in ("dcgan", "stylegan") else 0
+    channels = model.channels_of(args.domain) if args.domain else model.image_channels
+    fixed = model.resolution if model.fixed_size_discriminator else 0
     labels = _parse_labels(model, None, args.labels, len(args.images)) if model.num_classes or args.labels else None
     rows = []
     maps = []
     for i, src in enumerate(args.images):
-        img = load_image(src, mode="L" if channels == 1 else "RGB")
-        shown = fit_to(img, fixed, args.fit) if fixed else img
-        x = pil_to_tensor(shown)
+        img = load_image(src, mode="RGB")
+        if fixed and args.fit != "center-crop":  # a deliberate departure from the training policy
+            x = prepare_image(fit_to(img, fixed, args.fit), channels)
+        else:  # exactly as training prepared real images (and as the app and API do)
+            x = model.prepare_for_discriminator(img, args.domain)
+        shown = tensor_to_pil(x[0])
         with torch.inference_mode():
             out = model.discriminate(x, labels=labels[i : i + 1] if labels is not None else None, domain=args.domain)
         score = float(out.scores[0])

@@ -85,10 +85,16 @@ def test_translate_and_upscale(client):
     assert read_png_metadata(out)["direction"] == "x4"
 
 
-def test_score_returns_a_probability(client):
+def test_score_returns_a_probability(client, shipped):
     img = gradio_client.handle_file(str(SAMPLES / "digits_3_9123.png"))
     s = client.predict("shipped:dcgan_digits", img, 3, "", api_name="/score")
     assert 0.0 < s["p_real"] < 1.0 and s["class"] == 3
+    # the API prepares an upload exactly as training prepared real images (tests/test_prepare.py)
+    from explorer.images import load_image
+    model = explorer.load(shipped / "dcgan_digits.safetensors").eval()
+    with torch.no_grad():
+        want = float(model.discriminate(model.prepare_for_discriminator(load_image(SAMPLES / "digits_3_9123.png")), labels=torch.tensor([3])).scores[0])
+    assert s["score"] == pytest.approx(want, abs=1e-4)
     s = client.predict("shipped:cyclegan_emoji", img, 0, "B", api_name="/score")
     assert 0.0 < s["p_real"] < 1.0
 

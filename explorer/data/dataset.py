@@ -31,7 +31,7 @@ from explorer.errors import DataError
 
 from . import shipped as _shipped
 from .augment import Augmenter, make_augment
-from .sources import DEFAULT_LIMITS, ImageRejected, Limits, list_entries, load_image_bytes, split_layout
+from .sources import DEFAULT_LIMITS, ImageRejected, Limits, list_entries, load_image_bytes, probe_image, split_layout
 
 SPLITS = ("train", "heldout", "all")
 HELDOUT_FRACTION = 0.1
@@ -41,6 +41,7 @@ MAX_RESOLUTION = 1024
 MAX_TENSOR_BYTES = 4 * 1024 ** 3
 LUMA = (0.299, 0.587, 0.114)
 _CHUNK = 1024  # images per vectorised resize call: bounds peak memory
+_MAX_PENDING_VALUES = 16_000_000  # decoded uint8 values waiting for one vectorised resize call
 
 
 class ImageDataset(Dataset):
@@ -139,6 +140,40 @@ def _uint8_to_model(batch: np.ndarray, channels: int, resolution: int, out: torc
     out.copy_(x.expand(-1, channels, -1, -1) if x.shape[1] < channels else x)
 
 
+def prepare_image(img, channels: int, resolution: int | None = None, max_side: int | None = None) -> torch.Tensor:
+    """One decoded image -> [1, channels, H, W] float32 in [-1, 1], by the training data policy above.
+
+    The single preparation for models' inputs outside training (the Discriminator tab, the API's
+    ``/score``, ``gan-explorer score``): a real image prepared here equals the same image as
+    :func:`get_dataset` serves it, so a discriminator judges what it was trained on.
+
+    Args:
+        img: a PIL image in mode "RGB" or "L" (as :func:`explorer.images.load_image` returns,
+            transparency already composited on white) or a uint8 array [H, W] / [H, W, C].
+        channels: 1 or 3; RGB -> grey is 601 luma in float, as in training.
+        resolution: square output side (shorter side resized, centre crop), or None to keep the size.
+        max_side: with ``resolution=None``, shrink (same filter, aspect kept) so the longer side
+            is at most this.
+    """
+    arr = np.array(img, dtype=np.uint8)  # a writable copy
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
+        raise DataError(f"expected an image [H, W], [H, W, 1] or [H, W, 3], got shape {list(arr.shape)}")
+    h, w = arr.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float()  # [1, C, H, W] 0..255
+    if x.shape[1] > channels:
+        x = convert_channels(x, channels)
+    if resolution is not None:
+        x = resize_center_crop(x, int(resolution))
+    elif max_side and max(h, w) > max_side:
+        s = max_side / max(h, w)
+        x = F.interpolate(x, size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear",
+                          antialias=True, align_corners=False)
+    x = x.div(127.5).sub_(1.0).clamp_(-1.0, 1.0)
+    return x.expand(-1, channels, -1, -1).contiguous() if x.shape[1] < channels else x
+
+
 def split_indices(n: int, split: str) -> np.ndarray:
     """Positions (in stored order) of a split: last ceil(10 %) held out (0 when n < 2)."""
     if split not in SPLITS:
@@ -155,6 +190,13 @@ def _check_resolution(resolution) -> None:
     if not isinstance(resolution, (int, np.integer)) or isinstance(resolution, bool) \
             or not 4 <= resolution <= MAX_RESOLUTION:
         raise DataError(f"resolution must be an integer from 4 to {MAX_RESOLUTION}, not {resolution!r}")
+
+
+def _raise_failures(failures: list[str], path: str) -> None:
+    if failures:
+        raise DataError(f"{len(failures)} file(s) in {path} cannot be used: "
+                        + "; ".join(failures[:5]) + ("; ..." if len(failures) > 5 else "")
+                        + f". Make a clean copy with `gan-explorer data clean {path} --out CLEAN`")
 
 
 def _check_memory(n: int, channels: int, resolution: int) -> None:
@@ -236,33 +278,48 @@ def get_dataset(name_or_path: str | os.PathLike, resolution: int | None = None,
         labelled = [labelled[i] for i in split_indices(total, split)]
         if not labelled:
             raise DataError(f"split {split!r} of {path} is empty ({total} images in all)")
-        arrays, failures = [], []
+        # Pass 1 reads headers only: sizes, channels and the pixel budgets, before any decoding.
+        # Pass 2 decodes one image at a time and brings it to the target size at once, so peak
+        # memory is one full-size image plus a bounded batch of same-size ones, whatever the source.
+        headers, failures = [], []
         for entry, _ in labelled:
             try:
-                arrays.append(load_image_bytes(entry.read(), limits))
+                headers.append(probe_image(entry.read(), limits))
             except ImageRejected as exc:
                 failures.append(f"{entry.relpath} ({exc})")
-        if failures:
-            raise DataError(f"{len(failures)} file(s) in {path} cannot be used: "
-                            + "; ".join(failures[:5]) + ("; ..." if len(failures) > 5 else "")
-                            + f". Make a clean copy with `gan-explorer data clean {path} --out CLEAN`")
-        sizes = {a.shape[:2] for a in arrays}
-        native_c = 3 if any(a.shape[2] == 3 for a in arrays) else 1
+        _raise_failures(failures, path)
+        total_pixels = sum(w * h for w, h, _ in headers)
+        if total_pixels > limits.max_total_pixels:
+            raise DataError(f"{path}: its {len(headers)} images hold {total_pixels / 1e6:,.0f} megapixels, more than the "
+                            f"{limits.max_total_pixels / 1e6:,.0f} megapixel limit for one data set; downscale them first")
+        sizes = {(h, w) for w, h, _ in headers}
+        native_c = 3 if any(c == 3 for _, _, c in headers) else 1
         channels = channels or native_c
         if resolution is None:
             h, w = next(iter(sizes)) if len(sizes) == 1 else (0, 1)  # mixed sizes -> default
             resolution = h if h == w and 4 <= h <= MAX_RESOLUTION else DEFAULT_FOLDER_RESOLUTION
-        _check_memory(len(arrays), channels, resolution)
-        images = torch.empty(len(arrays), channels, resolution, resolution)
-        groups = defaultdict(list)  # same (H, W, C) -> one vectorised call
-        for i, a in enumerate(arrays):
-            groups[a.shape].append(i)
-        for members in groups.values():
-            for j in range(0, len(members), _CHUNK):
-                chunk = members[j:j + _CHUNK]
-                block = torch.empty(len(chunk), channels, resolution, resolution)
-                _uint8_to_model(np.stack([arrays[i] for i in chunk]), channels, resolution, block)
-                images[chunk] = block
+        _check_memory(len(headers), channels, resolution)
+        images = torch.empty(len(headers), channels, resolution, resolution)
+        pending: dict[tuple, list[tuple[int, np.ndarray]]] = defaultdict(list)  # same (H, W, C) -> one call
+
+        def flush(shape: tuple) -> None:
+            batch = pending.pop(shape)
+            block = torch.empty(len(batch), channels, resolution, resolution)
+            _uint8_to_model(np.stack([a for _, a in batch]), channels, resolution, block)
+            images[[i for i, _ in batch]] = block
+
+        for i, (entry, _) in enumerate(labelled):
+            try:
+                a = load_image_bytes(entry.read(), limits)
+            except ImageRejected as exc:
+                failures.append(f"{entry.relpath} ({exc})")
+                continue
+            pending[a.shape].append((i, a))
+            if len(pending[a.shape]) >= _CHUNK or len(pending[a.shape]) * a.size > _MAX_PENDING_VALUES:
+                flush(a.shape)
+        for shape in list(pending):
+            flush(shape)
+        _raise_failures(failures, path)
         labels = torch.tensor([lab for _, lab in labelled], dtype=torch.int64)
         names = [e.relpath for e, _ in labelled]
         source = {"source_kind": "zip" if os.path.isfile(path) else "folder",

@@ -38,6 +38,11 @@ class GANModel(nn.Module):
     config_cls: ClassVar[type]
     #: translation directions this model supports, e.g. ("AtoB", "BtoA") or ("x4",)
     directions: ClassVar[tuple[str, ...]] = ()
+    #: True where the discriminator judges only ``resolution`` x ``resolution`` images; fully
+    #: convolutional ones (PatchGAN, SRGAN's) take any size
+    fixed_size_discriminator: ClassVar[bool] = False
+    #: longest side an any-size discriminator is shown by :meth:`prepare_for_discriminator`
+    max_judge_side: ClassVar[int] = 256
 
     def __init__(self, config: Any):
         super().__init__()
@@ -80,6 +85,20 @@ class GANModel(nn.Module):
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
+
+    def channels_of(self, domain: str | None = None) -> int:
+        """Channels of images in ``domain`` (two-domain families override this)."""
+        return self.image_channels
+
+    def prepare_for_discriminator(self, img: Any, domain: str | None = None) -> torch.Tensor:
+        """A decoded image (PIL "RGB"/"L" or uint8 array) -> [1, C, H, W] in [-1, 1], prepared
+        exactly as training prepared real images (:func:`explorer.data.dataset.prepare_image`)."""
+        from explorer.data.dataset import prepare_image  # models do not need the data layer at import
+
+        channels = self.channels_of(domain) if domain else self.image_channels
+        if self.fixed_size_discriminator:
+            return prepare_image(img, channels, resolution=self.resolution)
+        return prepare_image(img, channels, max_side=self.max_judge_side)
 
     # ----- inference verbs (families override what they support) ------------------------
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0) -> torch.Tensor:

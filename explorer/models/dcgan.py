@@ -187,6 +187,7 @@ class DCGAN(GANModel):
     """DCGAN generator ``G`` and discriminator ``D`` (either may be absent, see ``config.parts``)."""
 
     config_cls = DCGANConfig
+    fixed_size_discriminator = True
 
     def __init__(self, config: DCGANConfig):
         super().__init__(config)

@@ -310,6 +310,7 @@ class StyleGAN(GANModel):
     """
 
     config_cls = StyleGANConfig
+    fixed_size_discriminator = True
 
     def __init__(self, config: StyleGANConfig):
         super().__init__(config)

@@ -25,7 +25,7 @@ from PIL import Image
 
 from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
-from explorer.images import fit_to, pil_to_tensor, save_png
+from explorer.images import pil_to_tensor, save_png
 from explorer.latent import parse_seeds
 from explorer.ui import editing, render
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image
@@ -84,13 +84,10 @@ def register(ctx: AppContext) -> None:
         if not entry.has_discriminator:
             raise ExplorerError(f"{entry.name} has no discriminator")
         dom = domain or ("A" if entry.kind == "cyclegan" else None)
-        channels = model.channels_of(dom) if entry.kind == "cyclegan" else model.image_channels
-        img = read_upload_image(image, "L" if channels == 1 else "RGB")
-        if entry.kind in ("dcgan", "stylegan"):
-            img = fit_to(img, model.resolution)
+        img = read_upload_image(image, "RGB")
         labels = torch.tensor([int(class_index)]) if model.num_classes else None
-        with torch.no_grad():
-            out = model.discriminate(pil_to_tensor(img), labels=labels, domain=dom)
+        with torch.no_grad():  # prepared as training prepared real images (one policy for UI, API, CLI)
+            out = model.discriminate(model.prepare_for_discriminator(img, dom), labels=labels, domain=dom)
         logit = float(out.scores[0])
         return {"model": entry.name, "score": logit, "p_real": 1.0 / (1.0 + math.exp(-logit)), "class": None if labels is None else int(class_index),
                 "class_name": class_names(model, entry)[int(class_index)] if labels is not None else None}

@@ -16,14 +16,10 @@ import numpy as np
 import torch
 
 from explorer.errors import ExplorerError
-from explorer.images import fit_to, pil_to_tensor
 from explorer.latent import latents_from_seeds, parse_seeds
 from explorer.ui import insights, render
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image
 from explorer.ui.modelinfo import class_choices, md_text
-
-MAX_JUDGE_SIDE = 256
-
 
 def _p(logit: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
@@ -76,18 +72,12 @@ def build(ctx: AppContext) -> None:
     def score_upload(model_id, dom, klass_v, payload):
         model, entry = catalog.load(model_id)
         dom = dom if entry.kind == "cyclegan" else None
-        channels = model.channels_of(dom) if dom else model.image_channels
-        img = read_upload_image(payload, "L" if channels == 1 else "RGB", "an image to judge")
-        if entry.kind in ("dcgan", "stylegan"):
-            img = fit_to(img, model.resolution, "center-crop")
-        elif max(img.size) > MAX_JUDGE_SIDE:
-            s = MAX_JUDGE_SIDE / max(img.size)
-            img = img.resize((max(1, round(img.size[0] * s)), max(1, round(img.size[1] * s))))
-        x = pil_to_tensor(img)
+        img = read_upload_image(payload, "RGB", "an image to judge")
+        x = model.prepare_for_discriminator(img, dom)  # the training data policy: same pixels as training
         with torch.no_grad():
             out = model.discriminate(x, labels=labels_for(model, klass_v, 1), domain=dom)
         logit = float(out.scores[0])
-        arr = np.asarray(img)
+        arr = render.to_uint8(x[0])
         lines = [f"**D logit {logit:+.3f} → P(real) = {_p(logit):.1%}**"]
         if out.patch_map is not None:
             overlay, _ = insights_overlay(arr, out.patch_map[0, 0])
@@ -96,8 +86,8 @@ def build(ctx: AppContext) -> None:
             shown = overlay
         else:
             shown = arr
-        if entry.kind in ("dcgan", "stylegan"):
-            lines.append(f"The upload was centre-cropped and resized to {model.resolution}×{model.resolution}, the size this discriminator judges.")
+        if model.fixed_size_discriminator:
+            lines.append(f"The upload was prepared as the training images were: shorter side resized to {model.resolution}, centre-cropped to {model.resolution}×{model.resolution}.")
         return shown, "  \n".join(lines)
 
     score_btn.click(handler(score_upload), [model_dd, domain, klass, up], [judged, verdict], preprocess=False, api_visibility="private", concurrency_id="render")
