@@ -140,10 +140,10 @@ def _link_tabs(ctx: AppContext, demo: gr.Blocks, tabs: gr.Tabs, explore, stylize
                          show_progress="hidden", api_visibility="private", queue=False)
 
     # "Edit in Explore": the inversion put a custom latent in the session; show it there
-    def open_in_explore(model_id):
-        return gr.Tabs(selected="explore"), gr.update(value=model_id)
+    def open_in_explore(model_id):  # ψ = 1: the inverted latent is the image's, not to be truncated again
+        return gr.Tabs(selected="explore"), gr.update(value=model_id), gr.update(value=1.0)
 
-    stylize.inverted.then(handler(open_in_explore), [stylize.inversion_model], [tabs, explore.model], api_visibility="private").then(
+    stylize.inverted.then(handler(open_in_explore), [stylize.inversion_model], [tabs, explore.model, explore.truncation], api_visibility="private").then(
         explore.on_model, [explore.model, explore.method, ctx.session], explore.model_outputs, api_visibility="private",
         show_progress_on=explore.image,
     ).then(explore.full, explore.inputs, explore.render_outputs, api_visibility="private", show_progress="hidden")

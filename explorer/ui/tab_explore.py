@@ -295,12 +295,14 @@ def build(ctx: AppContext) -> ExploreTab:
         custom = editing.custom_from_npy(model, path.read_bytes(), upload_name(payload))
         st = dict(args[-1] or {})
         st["custom"] = {**custom, "model": model_id}
-        zero = [0.0] * editing.NUM_DIRECTIONS  # the file holds the edited latent: start the sliders from it
-        out = full(*args[:5], *zero, st)
-        return (*out, st, *[gr.update(value=0.0) for _ in sliders])
+        # The file holds the latent after truncation and edits: start ψ at 1 (identity) and the
+        # sliders at 0 from it, so the image is the one that was saved, whatever ψ was then.
+        zero = [0.0] * editing.NUM_DIRECTIONS
+        out = full(args[0], args[1], args[2], 1.0, args[4], *zero, st)
+        return (*out, st, gr.update(value=1.0), *[gr.update(value=0.0) for _ in sliders])
 
     load_latent_btn.upload(
-        handler(load_latent), [load_latent_btn, *inputs], [*render_outputs, state, *sliders], preprocess=False, api_visibility="private",
+        handler(load_latent), [load_latent_btn, *inputs], [*render_outputs, state, truncation, *sliders], preprocess=False, api_visibility="private",
         show_progress_on=image,
     )
 

@@ -1,0 +1,57 @@
+"""Issue 13 in a real browser: what a person sees must match what the numbers say.
+
+Same set-up as test_ui_browser.py (tiny random-init models of every family, Debian Chromium);
+its fixtures and helpers are reused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from test_ui_browser import app, browser, choose, errors, open_tab, page  # noqa: F401  (pytest fixtures)
+
+pytestmark = pytest.mark.browser
+
+
+def _status_has(page, text: str) -> None:
+    page.wait_for_function("(t) => document.querySelector('#explore-status').innerText.includes(t)", arg=text)
+
+
+def _download(page, button: str, suffix: str, dst) -> None:
+    old = page.evaluate("() => Array.from(document.querySelectorAll('#explore-download a')).map(a => a.href).join()")
+    page.click(button)
+    page.wait_for_function("([old, suf]) => { const a = document.querySelector(`#explore-download a[href*='${suf}']`);"
+                           " return !!a && a.href !== old; }", arg=[old, suffix])
+    with page.expect_download() as dl:
+        page.click(f"#explore-download a[href*='{suffix}']")
+    dl.value.save_as(dst)
+
+
+def _set_slider(page, elem_id: str, value: str) -> None:
+    """Type a value into a slider's number box and leave it (blur = Gradio's "release": full render)."""
+    page.fill(f"#{elem_id} input[type=number]", value)
+    page.locator(f"#{elem_id} input[type=number]").blur()
+
+
+@pytest.mark.parametrize("model_name", ["tiny DCGAN digits", "tiny StyleGAN emoji"])
+def test_saved_latent_round_trips_exactly_at_any_truncation(page, tmp_path, model_name):
+    """Item 2: save the latent at ψ = 0.5 with an edit, load it back: the very same pixels."""
+    choose(page, "explore-model", model_name)
+    _status_has(page, model_name)
+    _set_slider(page, "explore-trunc", "0.5")
+    _status_has(page, "ψ = 0.50")
+    _set_slider(page, "explore-dir-0", "1.5")
+    _status_has(page, "edits (1: +1.50)")
+    _download(page, "#explore-export", ".png", tmp_path / "before.png")
+    _download(page, "#explore-save-latent", ".npy", tmp_path / "latent.npy")
+    page.set_input_files("#explore-load-latent input[type=file], input[type=file][accept*='.npy']", str(tmp_path / "latent.npy"))
+    _status_has(page, "custom latent")
+    _status_has(page, "ψ = 1.00")  # the file holds the truncated, edited latent: not truncated again
+    assert page.input_value("#explore-trunc input[type=number]") == "1"
+    _download(page, "#explore-export", "custom.png", tmp_path / "after.png")
+    before = np.asarray(Image.open(tmp_path / "before.png"))
+    after = np.asarray(Image.open(tmp_path / "after.png"))
+    assert before.shape == after.shape and int(np.abs(before.astype(int) - after.astype(int)).max()) == 0
+    assert not errors(page)
