@@ -10,6 +10,11 @@ so that load from other processes hits both alike; the median of the repeats is 
 
     python bench/bench_train.py --examples /path/to/pytorch-examples            # full DCGAN-64
     python bench/bench_train.py --examples DIR --ngf 32 --ndf 32 --seconds 60   # smaller setting
+    python bench/bench_train.py --shipped-only --threads 1  # only the shipped recipes' rows (no reference needed)
+
+It also times our loop on the shipped StyleGAN and CycleGAN recipes (``configs/*.json``, same
+threads): images per second and thousands of images per hour, the budget those models train on.
+Mixed precision follows the recipes' setting ("auto": bf16 only where the CPU has native bf16).
 
 Writes a table to stdout and JSON to ``bench/results/train.json`` (one entry per setting).
 """
@@ -120,9 +125,41 @@ print(json.dumps(steps))
             "load_average": os.getloadavg()[0]}
 
 
+SHIPPED_RECIPES = ("stylegan_emoji", "cyclegan_emoji")
+
+
+def run_recipe(name: str, args, seconds: float) -> dict:
+    """Our loop on a shipped recipe (``configs/<name>.json``) for ``seconds``, in a fresh process."""
+    code = f"""
+import json, tempfile, time
+from explorer.train import TrainConfig, train
+cfg = TrainConfig.from_file({str(ROOT / "configs" / (name + ".json"))!r}, out=tempfile.mkdtemp(prefix="recipe_"),
+                            log_every={args.log_every}, checkpoint_every=10**9, sample_every=10**9,
+                            num_threads={args.threads or os.cpu_count()}, max_seconds={seconds + args.warmup_seconds})
+cfg = cfg.replace(iterations=10**9, lr_decay_start=None)
+steps = []
+train(cfg, on_event=lambda e: steps.append((e.step, time.monotonic())) if e.type == "step" else None)
+print(json.dumps({{"steps": steps, "batch_size": cfg.batch_size, "n_critic": cfg.n_critic}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env=_env(args, PYTHONPATH=str(ROOT)))
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-3000:])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    warm = [s for s in res["steps"] if s[0] > args.warmup]
+    if len(warm) < 2:
+        raise SystemExit(f"{name}: too few steps in {seconds} s; raise --seconds")
+    (s0, t0), (s1, t1) = warm[0], warm[-1]
+    ips = (s1 - s0) * res["batch_size"] * res["n_critic"] / (t1 - t0)
+    return {"images_per_s": ips, "thousand_images_per_hour": ips * 3.6, "iterations": s1 - s0, "seconds": t1 - t0,
+            "batch_size": res["batch_size"], "load_average": os.getloadavg()[0]}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--examples", required=True, help="checkout of github.com/pytorch/examples (its dcgan/main.py is run)")
+    p.add_argument("--examples", default=None, help="checkout of github.com/pytorch/examples (its dcgan/main.py is run)")
+    p.add_argument("--shipped-only", action="store_true", help="only time the shipped StyleGAN/CycleGAN recipes")
+    p.add_argument("--recipe-seconds", type=float, default=45.0, help="measured seconds per shipped-recipe run")
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--ndf", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=64)
@@ -138,10 +175,14 @@ def main(argv=None) -> int:
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "train.json"))
     args = p.parse_args(argv)
-    main_py = Path(args.examples) / "dcgan" / "main.py"
-    if not main_py.is_file():
-        raise SystemExit(f"{main_py} not found: pass --examples pointing at a pytorch/examples checkout")
     import torch
+
+    if args.shipped_only:
+        return recipes(args, torch)
+    if not args.examples or not (Path(args.examples) / "dcgan" / "main.py").is_file():
+        raise SystemExit("pass --examples pointing at a pytorch/examples checkout (its dcgan/main.py is run), "
+                         "or --shipped-only")
+    main_py = Path(args.examples) / "dcgan" / "main.py"
 
     channels_last = not args.no_channels_last
     with tempfile.TemporaryDirectory(prefix="bench_digits_") as tmp:
@@ -177,6 +218,33 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(out.read_text()) if out.exists() else {}
     results[setting] = entry
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return recipes(args, torch)
+
+
+def recipes(args, torch) -> int:
+    """Rows for the shipped StyleGAN and CycleGAN recipes (our loop only: there is no reference)."""
+    from explorer.runtime import resolve_precision
+
+    threads = args.threads or torch.get_num_threads()
+    rows = {}
+    print()
+    print(f"{'shipped recipe':<22} {'batch':>5} {'images/s':>9} {'k images/h':>11}   [{threads} thread(s), "
+          f"precision {resolve_precision('auto', 'cpu')}]")
+    for name in SHIPPED_RECIPES:
+        runs = [run_recipe(name, args, args.recipe_seconds) for _ in range(args.repeats)]
+        best = max(runs, key=lambda r: r["images_per_s"])
+        rows[name] = {"runs": runs, "median_images_per_s": statistics.median(r["images_per_s"] for r in runs),
+                      "threads": threads, "precision": resolve_precision("auto", "cpu"),
+                      "per_image": "one image pair (A and B)" if name.startswith("cyclegan") else "one image",
+                      "date": time.strftime("%Y-%m-%d %H:%M"), "platform": platform.platform(),
+                      "load_average": os.getloadavg()[0]}
+        med = rows[name]["median_images_per_s"]
+        print(f"{name:<22} {best['batch_size']:>5} {med:>9.1f} {med * 3.6:>11.1f}")
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results[f"shipped recipes, {threads} thread(s)"] = rows
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
     return 0

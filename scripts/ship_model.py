@@ -15,7 +15,8 @@ was trained:
   emoji sets are renderings of the same names), next to the "do nothing" baseline (L1(A, B));
 * super-resolution: PSNR of ×4 upscales of held-out images against the originals, next to
   bicubic upscaling of the same low-resolution inputs;
-* StyleGAN: no paired truth; the card points at the metrics command instead.
+* StyleGAN: no paired truth; a 1-NN two-sample test against held-out real emoji, with the
+  Twemoji renderings of the same emoji and other real Noto emoji as reference rows.
 
 The sample grid is what the Models tab shows: seeds × classes (DCGAN) or 64 seeds (StyleGAN) for
 generators, input/output/truth rows on held-out images for the translators.
@@ -87,6 +88,8 @@ def quality_cyclegan(model) -> tuple[dict, torch.Tensor]:
     quality = {"held_out_pairs": len(a), "units": "mean absolute error in 0-255 grey levels",
                "AtoB_vs_true_B": round(l1(ab, b), 2), "identity_A_vs_true_B": round(l1(a, b), 2),
                "BtoA_vs_true_A": round(l1(ba, a), 2), "identity_B_vs_true_A": round(l1(b, a), 2),
+               "AtoB_ratio_to_doing_nothing": round(l1(ab, b) / l1(a, b), 3),
+               "BtoA_ratio_to_doing_nothing": round(l1(ba, a) / l1(b, a), 3),
                "how": "the two emoji sets render the same names, so each held-out A has its true B"}
     k = 8
     rows = torch.cat([a[:k], ab[:k], b[:k], ba[:k]])
@@ -114,12 +117,51 @@ def quality_srgan(model) -> tuple[dict, torch.Tensor]:
 
 @torch.no_grad()
 def quality_stylegan(model) -> tuple[dict, torch.Tensor]:
+    """1-NN two-sample test (Lopez-Paz & Oquab 2017) against the held-out real Noto emoji, in the
+    ImageNet-trunk feature space, next to references measured the same way: other real Noto
+    emoji (train split), Twemoji renderings of the very same held-out emoji, and Twemoji
+    renderings of other emoji."""
     from explorer.latent import latents_from_seeds
+    from explorer.metrics import extract, get_extractor
+    from explorer.metrics.scores import one_nn_accuracy
 
-    z = latents_from_seeds(model, list(range(64)))
-    quality = {"how": "no paired truth; measure with `gan-explorer metrics checkpoints/stylegan_emoji.safetensors "
-                      "--data emoji-google` (ImageNet-trunk or Inception extractor)"}
-    return quality, make_grid(model.generate(z), nrow=8)
+    res = model.resolution
+    held = get_dataset("emoji-google", resolution=res, split="heldout")
+    real, real_labels = held.tensors()
+    n = real.shape[0]
+    twemoji = get_dataset("emoji-twitter", resolution=res, split="heldout").tensors()[0]
+    train = get_dataset("emoji-google", resolution=res, split="train").tensors()[0]
+    pick = torch.randperm(train.shape[0], generator=torch.Generator().manual_seed(0))[:n]
+    other_real = train[pick]
+    other_twemoji = get_dataset("emoji-twitter", resolution=res, split="train").tensors()[0][pick]
+    seeds = list(range(10_000, 10_000 + n))  # seeds no grid or test uses
+    z = latents_from_seeds(model, seeds)
+    rows = {}
+    if model.num_classes:
+        # class-matched: one sample per held-out emoji, with that emoji's category
+        rows["model (class-matched labels)"] = model.generate(z, real_labels)
+        rows["model (labels i mod 10)"] = model.generate(z, torch.arange(n) % model.num_classes)
+    else:
+        rows["model"] = model.generate(z)
+    # paired: each Twemoji's nearest neighbour is often its own Noto twin, which pulls this row
+    # below 0.5; the unpaired row (Twemoji of other emoji) is the "another real style" reference
+    rows["Twemoji renderings of the same emoji (paired)"] = twemoji
+    rows["Twemoji renderings of other emoji (train split)"] = other_twemoji
+    rows["other real Noto emoji (train split)"] = other_real
+    ext = get_extractor("imagenet-trunk", device="cpu")
+    real_f = extract(ext, real, batch_size=64)["features"]
+    scores = {}
+    for label, images in rows.items():
+        r = one_nn_accuracy(extract(ext, images, batch_size=64)["features"], real_f)
+        scores[label] = round(r["one_nn_accuracy"], 4)
+    quality = {"one_nn_accuracy_vs_heldout_noto": scores, "extractor": ext.info().get("extractor_label", "imagenet-trunk"),
+               "num_per_set": n, "truncation": 1.0,
+               "how": f"leave-one-out 1-NN accuracy of each set against the {n} held-out Noto emoji at {res} px in the "
+                      "ImageNet-trunk feature space (0.5 = indistinguishable, 1.0 = fully apart); latent seeds "
+                      f"{seeds[0]}..{seeds[-1]}"}
+    zg = latents_from_seeds(model, list(range(64)))
+    labels = (torch.arange(64) % model.num_classes) if model.num_classes else None
+    return quality, make_grid(model.generate(zg, labels), nrow=8)
 
 
 TITLES = {
@@ -130,7 +172,7 @@ TITLES = {
 }
 GRID_TEXT = {
     "dcgan": "rows: seeds 0-99 (one per cell), columns: requested class 0-9",
-    "stylegan": "seeds 0-63, truncation 1",
+    "stylegan": "seeds 0-63, truncation 1 (conditional models: category i mod 10)",
     "cyclegan": "rows: held-out A (Noto), A→B, true B (Twemoji), B→A",
     "srgan": "rows: 16×16 input (nearest), bicubic ×4, model ×4, original 64×64",
 }
