@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: events of one run kept in memory (a step event is ~300 bytes)
 MAX_EVENTS = 20_000
+#: file in a run's folder naming the catalog model the run saved (so a resume updates that model)
+CATALOG_MARKER = "catalog_model.txt"
 
 
 @dataclass
@@ -74,8 +76,10 @@ class TrainingJobs:
                     "Watch it here, or wait until it finishes or is stopped."
                 )
             self._stop.clear()
+            steps, samples, alerts = _history(Path(config.run_dir)) if resume else ([], [], [])
             self._view = RunView(version=self._view.version + 1, state="running", name=config.name,
                                  iterations=config.iterations, run_dir=str(config.run_dir),
+                                 steps=steps, samples=samples, alerts=alerts,
                                  message="starting (loading data, building the model)…")
             self._thread = threading.Thread(target=self._run, args=(config, resume), name=f"train-{config.name}", daemon=True)
             self._thread.start()
@@ -148,12 +152,19 @@ class TrainingJobs:
                 msg = f"step {d['step']} of {v.iterations} · {d.get('images_per_s', 0):.0f} images/s · {d.get('elapsed_s', 0):.0f} s"
                 self._touch(message=msg)
             elif kind == "samples":
+                if v.samples and v.samples[-1].get("step") == d.get("step"):
+                    v.samples.pop()  # the same step again (a resume's first grid): keep the new one
                 v.samples.append({"step": d.get("step"), "path": d.get("path"), "diversity": d.get("diversity")})
                 self._touch()
             elif kind == "alert":
                 v.alerts.append({"step": d.get("step"), "kind": d.get("kind"), "message": d.get("message")})
                 self._touch()
             elif kind == "start":
+                if d.get("resumed_from"):  # history up to the checkpoint stays; later steps are redone
+                    at = int(d.get("step") or 0)
+                    v.steps = [e for e in v.steps if (e.get("step") or 0) <= at]
+                    v.samples = [e for e in v.samples if (e.get("step") or 0) <= at]
+                    v.alerts = [e for e in v.alerts if (e.get("step") or 0) <= at]
                 self._touch(iterations=int(d.get("iterations") or v.iterations),
                             message=f"running on {d.get('device')}" + (f", resumed at step {d.get('step')}" if d.get("resumed_from") else ""))
 
@@ -175,12 +186,18 @@ class TrainingJobs:
         note = ""
         if result.model_path is not None and Path(result.model_path).is_file():
             try:
-                dest = self.catalog.user_path(config.name)
+                # one run, one model: a resumed run replaces the model its earlier part saved
+                marker = Path(config.run_dir) / CATALOG_MARKER
+                earlier = self.catalog.user_dir / marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
+                replaced = earlier is not None and earlier.parent == self.catalog.user_dir and earlier.is_file()
+                dest = earlier if replaced else self.catalog.user_path(config.name)
                 tmp = dest.with_name(f".{dest.name}.tmp")
                 shutil.copyfile(result.model_path, tmp)
                 tmp.replace(dest)  # atomic: the catalog never lists a half-copied file
+                marker.write_text(dest.name, encoding="utf-8")
                 model_id = f"user:{dest.stem}"
-                note = f" Saved as model “{dest.stem}” — it is now in every model picker."
+                note = (f" Model “{dest.stem}” updated (same model, now {result.step} steps)." if replaced
+                        else f" Saved as model “{dest.stem}” — it is now in every model picker.")
             except OSError as exc:
                 note = f" The model is in {result.model_path} but could not be copied to the model folder ({exc})."
         with self._lock:
@@ -188,6 +205,30 @@ class TrainingJobs:
             verb = f"stopped at step {result.step} of {result.iterations}" if result.stopped else f"finished {result.step} steps"
             self._touch(state=state, model_id=model_id,
                         message=f"{verb} in {result.wall_time_s:.0f} s.{note}" + (" Resume to continue." if result.stopped else ""))
+
+
+def _history(run_dir: Path) -> tuple[list[dict], list[dict], list[dict]]:
+    """Steps, sample grids and alerts of a run's earlier parts, from its ``events.jsonl``."""
+    from explorer.train.events import read_events
+
+    steps, samples, alerts = [], [], []
+    path = run_dir / "events.jsonl"
+    if not path.is_file():
+        return steps, samples, alerts
+    for d in read_events(path):
+        kind = d.get("type")
+        if kind == "step":
+            steps.append({k: d.get(k) for k in ("step", "losses", "d_real", "d_fake", "images_per_s", "elapsed_s", "lr_g", "lr_d")})
+        elif kind == "samples":
+            samples.append({"step": d.get("step"), "path": d.get("path"), "diversity": d.get("diversity")})
+        elif kind == "alert":
+            alerts.append({"step": d.get("step"), "kind": d.get("kind"), "message": d.get("message")})
+    # a run resumed before may have logged steps twice (after the checkpoint, then again): keep the last
+    steps = list({e["step"]: e for e in steps}.values())
+    samples = list({e["step"]: e for e in samples}.values())
+    if len(steps) > MAX_EVENTS:
+        steps = steps[:: -(-len(steps) // MAX_EVENTS)]
+    return sorted(steps, key=lambda e: e["step"] or 0), sorted(samples, key=lambda e: e["step"] or 0), alerts
 
 
 def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1) -> bool:
