@@ -55,3 +55,27 @@ def test_saved_latent_round_trips_exactly_at_any_truncation(page, tmp_path, mode
     after = np.asarray(Image.open(tmp_path / "after.png"))
     assert before.shape == after.shape and int(np.abs(before.astype(int) - after.astype(int)).max()) == 0
     assert not errors(page)
+
+
+def test_memorisation_check_class_menu_and_rms_bounded_by_two(page):
+    """Item 4: the class menu starts at "every class in turn" (not a silent 0) and cycles; pixel
+    distances are RMS per value of images in [−1, 1], so they lie in [0, 2]."""
+    open_tab(page, "Evaluate")
+    page.wait_for_selector("#eval-class", state="visible")
+    assert page.input_value("#eval-class input") == "every class in turn"
+    page.fill("#eval-seeds textarea, #eval-seeds input", "0-3")
+    page.click("#eval-nn-btn")
+    page.wait_for_function("() => document.querySelector('#eval-nn-note').innerText.includes('RMS')")
+    rows = page.locator("#eval-nn-note table tbody tr")
+    assert rows.count() == 4
+    classes, dists = [], []
+    for r in range(4):
+        cells = rows.nth(r).locator("td").all_inner_texts()
+        classes.append(int(cells[1]))
+        dists += [float(c) for c in cells[2:]]
+    assert classes == [0, 1, 2, 3]
+    assert all(0.0 <= d <= 2.0 for d in dists), dists
+    choose(page, "eval-class", "7")
+    page.click("#eval-nn-btn")
+    page.wait_for_function("() => document.querySelector('#eval-nn-note tbody tr td:nth-child(2)').innerText === '7'")
+    assert not errors(page)

@@ -24,9 +24,10 @@ from explorer.errors import ExplorerError
 from explorer.latent import latents_from_seeds, parse_seeds
 from explorer.ui import render
 from explorer.ui.common import HEAVY, AppContext, handler
-from explorer.ui.modelinfo import dataset_name, md_text
+from explorer.ui.modelinfo import class_choices, dataset_name, md_text
 
 MAX_NN_SAMPLES = 12
+EVERY_CLASS = "every class in turn"
 METRIC_CHOICES = [("FID", "fid"), ("KID", "kid"), ("Inception Score", "is"), ("Precision / recall", "pr"),
                   ("1-NN accuracy", "1nn")]
 NN_HEADERS = ["row", "1-NN accuracy", "on real", "on fake", "chance", "sizes", "compared with the real set"]
@@ -48,7 +49,7 @@ def build(ctx: AppContext) -> None:
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2, min_width=260):
                     seeds = gr.Textbox(value="0-7", label="Seeds", info=f"up to {MAX_NN_SAMPLES} samples", elem_id="eval-seeds")
-                    klass = gr.Number(value=None, precision=0, label="Class (conditional models; empty = cycle through classes)", elem_id="eval-class")
+                    klass = gr.Dropdown(choices=[(EVERY_CLASS, -1)], value=-1, label="Class (conditional models)", visible=False, interactive=True, elem_id="eval-class")
                     space = gr.Radio([("Pixels", "pixels"), ("Classifier features", "domain-classifier")], value="pixels", label="Distance in", elem_id="eval-space")
                     nn_btn = gr.Button("Find nearest training images", variant="primary", elem_id="eval-nn-btn")
                 with gr.Column(scale=5):
@@ -58,6 +59,17 @@ def build(ctx: AppContext) -> None:
             with gr.Tab("Metrics", elem_id="eval-tab-metrics"):
                 metrics_section(ctx, model_dd)
         human_evaluation_section(ctx)
+
+    def class_menu(model_id):
+        if not model_id:
+            return gr.update(visible=False)
+        model, entry = catalog.load(model_id)
+        if not model.num_classes:
+            return gr.update(choices=[(EVERY_CLASS, -1)], value=-1, visible=False)
+        return gr.update(choices=[(EVERY_CLASS, -1), *class_choices(model, entry)], value=-1, visible=True)
+
+    model_dd.change(handler(class_menu), model_dd, klass, api_visibility="private", show_progress="hidden")
+    ctx.on_page_load.append((handler(class_menu), [model_dd], [klass]))
 
     def neighbours(model_id, seeds_v, klass_v, space_v, progress=gr.Progress()):
         from explorer.data import get_dataset
@@ -70,7 +82,8 @@ def build(ctx: AppContext) -> None:
         seed_list = parse_seeds(seeds_v or "0-7", max_count=MAX_NN_SAMPLES)
         labels = None
         if model.num_classes:
-            labels = torch.tensor([int(klass_v) if klass_v is not None else i % model.num_classes for i in range(len(seed_list))])
+            every = klass_v is None or int(klass_v) < 0
+            labels = torch.tensor([i % model.num_classes if every else int(klass_v) for i in range(len(seed_list))])
         with torch.no_grad():
             samples = model.generate(latents_from_seeds(model, seed_list), labels)  # [N, C, R, R]
         train = get_dataset(ds_name, resolution=model.resolution, channels=model.image_channels, split="train")
@@ -90,10 +103,15 @@ def build(ctx: AppContext) -> None:
             rows.append(render.to_uint8(samples[i]))
             rows += [render.to_uint8(train_x[int(j)]) for j in idx[i]]
         grid = render.pil_grid(rows, nrow=4, padding=2)
+        if extractor == "pixels":  # Euclidean over all C·H·W values -> root-mean-square per value, at most 2
+            dist = dist / float(samples[0].numel()) ** 0.5
+            unit = "RMS pixel difference (images in [−1, 1], so 0 to 2)"
+        else:
+            unit = "Euclidean classifier-feature distance"
         med = float(dist[:, 0].median())
-        unit = "RMS pixel difference (images in [−1, 1])" if extractor == "pixels" else "classifier-feature distance"
-        table = "| seed | nearest | 2nd | 3rd |\n|---|---|---|---|\n" + "\n".join(
-            f"| {s} | {dist[i, 0]:.3f} | {dist[i, 1]:.3f} | {dist[i, 2]:.3f} |" for i, s in enumerate(seed_list))
+        table = "| seed | class | nearest | 2nd | 3rd |\n|---|---|---|---|---|\n" + "\n".join(
+            f"| {s} | {'—' if labels is None else int(labels[i])} | {dist[i, 0]:.3f} | {dist[i, 1]:.3f} | {dist[i, 2]:.3f} |"
+            for i, s in enumerate(seed_list))
         note = (f"Training set: **{md_text(ds_name)}** ({len(train_x)} images). Distances are {unit}; median nearest {med:.3f}. "
                 "A sample that is a near copy of a training image (distance close to 0, images look identical) is memorised.\n\n" + table)
         return grid, note
