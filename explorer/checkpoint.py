@@ -13,8 +13,10 @@ Every failure becomes a :class:`CheckpointError` with a readable message.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import os
 import struct
 import threading
@@ -84,13 +86,18 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     raw = (header.get("__metadata__") or {}).get(METADATA_KEY)
     if raw is None:
         raise CheckpointError(f"{path.name} is a safetensors file but not a GAN Explorer checkpoint (no '{METADATA_KEY}' metadata)")
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path.name}: checkpoint metadata is not valid JSON ({exc.msg})") from None
+    meta = _json_loads(raw, f"{path.name}: checkpoint metadata is not valid JSON")
     if not isinstance(meta, dict) or "kind" not in meta or "config" not in meta:
         raise CheckpointError(f"{path.name}: checkpoint metadata lacks 'kind' or 'config'")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+    if not isinstance(meta["kind"], str) or not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{path.name}: checkpoint metadata has a malformed 'kind' or 'config'")
+    for key in ("card", "summary"):
+        if not isinstance(meta.get(key) or {}, dict):
+            raise CheckpointError(f"{path.name}: checkpoint metadata has a malformed {key!r} (not an object)")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path.name}: checkpoint metadata has a malformed format_version {str(version)[:20]!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path.name} was written by a newer GAN Explorer (format {meta['format_version']}, this one reads ≤ {FORMAT_VERSION}); upgrade"
         )
@@ -98,6 +105,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _read_safetensors_header(path: Path) -> dict[str, Any]:
+    """The header of a safetensors file, every entry validated (CheckpointError on anything odd)."""
     size = _file_size(path)
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -107,16 +115,53 @@ def _read_safetensors_header(path: Path) -> dict[str, Any]:
         if n > _MAX_HEADER_BYTES or n + 8 > size:
             raise CheckpointError(f"{path.name} is not a valid safetensors file (truncated or corrupt header)")
         raw = fh.read(n)
-    try:
-        header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CheckpointError(f"{path.name} is not a valid safetensors file (header is not JSON)") from None
+    header = _json_loads(raw, f"{path.name} is not a valid safetensors file: its header is not JSON")
     if not isinstance(header, dict):
-        raise CheckpointError(f"{path.name} is not a valid safetensors file")
-    end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)), default=0)
+        raise CheckpointError(f"{path.name} is not a valid safetensors file (header is not a JSON object)")
+    meta = header.get("__metadata__")
+    if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
+        raise CheckpointError(f"{path.name} is not a valid safetensors file (__metadata__ must map names to strings)")
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry.get("dtype") if isinstance(entry, dict) else None, str)
+            or not _is_int_list(shape)
+            or not _is_int_list(offsets)
+            or len(offsets) != 2
+            or not 0 <= offsets[0] <= offsets[1]
+        ):
+            raise CheckpointError(f"{path.name} is not a valid safetensors file (bad header entry for tensor {str(name)[:60]!r})")
+        end = max(end, offsets[1])
     if 8 + n + end > size:
         raise CheckpointError(f"{path.name} is truncated: header promises {8 + n + end} bytes, file has {size}")
     return header
+
+
+def _is_int_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+
+
+def _json_loads(raw: bytes | str, error: str) -> Any:
+    """``json.loads`` whose every failure (bad syntax or encoding, NaN, nesting deep enough to
+    exhaust the recursion limit) becomes ``CheckpointError(f"{error} ({why})")``."""
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(raw, parse_constant=no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        why = "nested too deeply" if isinstance(exc, RecursionError) else type(exc).__name__
+        raise CheckpointError(f"{error} ({why})") from None
+
+
+def _header_numel(header: dict[str, Any]) -> int:
+    """Total elements of the tensors a (validated) header declares."""
+    return sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
 
 
 def _file_size(path: Path) -> int:
@@ -150,6 +195,36 @@ def sniff_format(path: str | os.PathLike) -> str:
     )
 
 
+#: a zip-format .pth may declare at most this many uncompressed bytes in all (torch stores records
+#: uncompressed, so a real file declares about its own size) ...
+MAX_PTH_UNCOMPRESSED_BYTES = 2 * 1024**3
+#: ... and at most this many times its own size (deflated zeros inflate ~1000:1)
+MAX_PTH_EXPANSION = 4
+MAX_PTH_RECORDS = 100_000
+
+
+def _check_zip_records(path: Path) -> None:
+    """Refuse a zip-format ``.pth`` whose records would inflate beyond the caps, from its listing,
+    before ``torch.load`` decompresses anything."""
+    import zipfile
+
+    size = _file_size(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise CheckpointError(f"{path.name} could not be read as a PyTorch file (truncated or corrupt?): {str(exc)[:200]}") from None
+    if len(infos) > MAX_PTH_RECORDS:
+        raise CheckpointError(f"{path.name} lists {len(infos):,} records, more than a state_dict needs; refused")
+    total = sum(i.file_size for i in infos)
+    limit = min(MAX_PTH_UNCOMPRESSED_BYTES, MAX_PTH_EXPANSION * size + (1 << 20))
+    if total > limit:
+        raise CheckpointError(
+            f"{path.name} would inflate to {total / 1e6:,.1f} MB from a {size / 1e6:,.1f} MB file (limit {limit / 1e6:,.1f} MB); "
+            "refused before reading it"
+        )
+
+
 def load_state_dict_safely(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a foreign PyTorch file as a plain ``{name: tensor}`` dict, never executing code."""
     path = Path(path)
@@ -161,6 +236,8 @@ def load_state_dict_safely(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         except Exception as exc:  # safetensors raises its own error types for corrupt files
             raise CheckpointError(f"{path.name} is a corrupt safetensors file: {exc}") from None
+    if fmt == "torch-zip":
+        _check_zip_records(path)
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -205,13 +282,22 @@ def _load_own(path: Path) -> GANModel:
 
     meta = read_metadata(path)
     cls = get_family(meta["kind"])
-    try:
-        config = cls.config_cls(**meta["config"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path.name}: config does not fit a {meta['kind']} model ({exc})") from None
+    config = _config_from_meta(cls, meta["config"], path.name)
+    num_params = estimate_num_params(cls, config)
+    limit = max_params()
+    if num_params > limit:
+        raise CheckpointError(
+            f"{path.name}: its {meta['kind']} config describes a network of {num_params / 1e6:,.0f} M values, more than the "
+            f"{limit / 1e6:,.0f} M this app builds (GAN_EXPLORER_MAX_PARAMS); refused before building it"
+        )
+    in_file = _header_numel(_read_safetensors_header(path))
+    if num_params > in_file:
+        raise CheckpointError(
+            f"{path.name}: weights do not match the {meta['kind']} config (it describes {num_params:,} values, the file holds {in_file:,}); refused before building it"
+        )
     try:
         model = cls(config)
-    except (ValueError, ExplorerError) as exc:
+    except (ValueError, TypeError, OverflowError, ExplorerError) as exc:
         raise CheckpointError(f"{path.name}: invalid {meta['kind']} config ({exc})") from None
     try:
         tensors = load_file(str(path))
@@ -225,6 +311,62 @@ def _load_own(path: Path) -> GANModel:
     model.card = dict(meta.get("card") or {})
     model.summary = dict(meta.get("summary") or {})
     return model
+
+
+#: largest config value (a width, a depth, a resolution) accepted from a file, before any other check
+_MAX_CONFIG_INT = 1 << 16
+#: default cap on the parameters + buffers of a network built from a checkpoint's config (~400 MB as float32)
+DEFAULT_MAX_PARAMS = 100_000_000
+
+
+def max_params() -> int:
+    """The parameter cap for networks built from checkpoint configs (env ``GAN_EXPLORER_MAX_PARAMS``)."""
+    raw = os.environ.get("GAN_EXPLORER_MAX_PARAMS", "")
+    try:
+        return int(raw) if raw.strip() else DEFAULT_MAX_PARAMS
+    except ValueError:
+        raise CheckpointError(f"GAN_EXPLORER_MAX_PARAMS must be an integer, got {raw!r}") from None
+
+
+def _config_from_meta(cls: type, values: dict[str, Any], name: str) -> Any:
+    """The family's frozen config from a checkpoint's JSON, each value type-checked against the
+    field's default first (an int field takes only an int of at most ``_MAX_CONFIG_INT``, and so on),
+    so a hostile file cannot reach a constructor with a float, a string or 10**30 where a width goes."""
+    fields = {f.name: f for f in dataclasses.fields(cls.config_cls)}
+    for key, value in values.items():
+        f = fields.get(key)
+        if f is None:
+            continue  # the constructor names unknown keys below
+        default = f.default if f.default is not dataclasses.MISSING else None
+        bad = False
+        if isinstance(default, bool):
+            bad = not isinstance(value, bool)
+        elif isinstance(default, int):
+            bad = not isinstance(value, int) or isinstance(value, bool) or abs(value) > _MAX_CONFIG_INT
+        elif isinstance(default, float):
+            bad = not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or abs(value) > 1e6
+        elif isinstance(default, str):
+            bad = not isinstance(value, str) or len(value) > 200
+        elif isinstance(default, tuple):
+            bad = not isinstance(value, (list, tuple)) or len(value) > 10_000 or not all(isinstance(v, (str, int, float)) for v in value)
+        if bad:
+            raise CheckpointError(f"{name}: config value {key}={str(value)[:40]!r} is not a valid {type(default).__name__} for a {cls.kind} model")
+    try:
+        return cls.config_cls(**values)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CheckpointError(f"{name}: config does not fit a {cls.kind} model ({exc})") from None
+
+
+def estimate_num_params(cls: type, config: Any) -> int:
+    """Values (parameters + buffers) a family's network would hold for ``config``, counted without
+    allocating them: the network is built on PyTorch's ``meta`` device, where tensors have shapes
+    but no storage. Raises CheckpointError when the config cannot even be built there."""
+    try:
+        with torch.device("meta"):
+            model = cls(config)
+    except (ValueError, TypeError, OverflowError, RuntimeError, ExplorerError) as exc:
+        raise CheckpointError(f"invalid {cls.kind} config ({str(exc)[:200]})") from None
+    return sum(t.numel() for t in model.state_dict().values())
 
 
 def _load_foreign(paths: list[Path]) -> GANModel:

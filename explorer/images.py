@@ -47,6 +47,10 @@ DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 #: default cap on pixels processed by :func:`process_in_tiles` (input side): 16 megapixels
 DEFAULT_MAX_TILE_PIXELS = 16_000_000
+#: the image formats any decoder in GAN Explorer opens (PIL plugin names): every other plugin stays
+#: out of reach of an uploaded file — EPS/PostScript would hand it to Ghostscript, and exotic
+#: plugins are where decoder bugs live. JPEG also yields MPO (a camera JPEG with a preview frame).
+DECODE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 #: PNG text chunk that holds the JSON provenance record
 PNG_METADATA_KEY = "gan-explorer"
 SYNTHETIC_STATEMENT = (
@@ -88,6 +92,8 @@ def load_image(
     name = _source_name(source)
     if isinstance(source, Image.Image):
         img = source
+        if img.format is not None and img.format not in DECODE_FORMATS and img.format != "MPO":
+            raise ImageInputError(f"{name} is a {img.format} image; accepted formats are {', '.join(DECODE_FORMATS)}")
         _check_pixels(img.size, max_pixels, name)
     else:
         data = _read_bytes(source, max_bytes, name)
@@ -175,11 +181,11 @@ def _open_checked(data: bytes, max_pixels: int | None, name: str) -> Image.Image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=DECODE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageInputError(f"{name} is too large to decode safely ({_short(exc)})") from None
     except UnidentifiedImageError:
-        raise ImageInputError(f"{name} is not an image format that can be read (try PNG or JPEG)") from None
+        raise ImageInputError(f"{name} is not an image format that can be read ({', '.join(DECODE_FORMATS)})") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
         raise ImageInputError(f"{name} is corrupt and cannot be opened ({_short(exc)})") from None
     _check_pixels(img.size, max_pixels, name)

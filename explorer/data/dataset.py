@@ -41,7 +41,7 @@ MAX_RESOLUTION = 1024
 MAX_TENSOR_BYTES = 4 * 1024 ** 3
 LUMA = (0.299, 0.587, 0.114)
 _CHUNK = 1024  # images per vectorised resize call: bounds peak memory
-_MAX_PENDING_VALUES = 16_000_000  # decoded uint8 values waiting for one vectorised resize call
+_MAX_PENDING_VALUES = 4_000_000  # decoded uint8 values waiting for one vectorised resize call
 
 
 class ImageDataset(Dataset):

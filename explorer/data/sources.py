@@ -26,9 +26,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from explorer.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-# PIL plugins we let decode user files. Restricting `formats=` keeps exotic decoders (EPS calls
-# Ghostscript, for example) out of reach of an uploaded file.
-DECODE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # JPEG also yields MPO
+# PIL plugins we let decode user files: the one whitelist, owned by explorer.images.
+from explorer.images import DECODE_FORMATS  # noqa: E402
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 
 # Reasons an image file can be rejected (shared with the cleaning report).
@@ -48,6 +47,9 @@ class Limits:
         max_zip_members: most entries a zip may list.
         max_zip_total_bytes: most uncompressed bytes a zip may declare in total.
         max_images: most image files a source may hold (memory guard for data sets).
+        max_total_pixels: most pixels all images of a data set may have together (read from the
+            headers before any is decoded; images are decoded one at a time, so this bounds
+            time, while ``max_pixels`` bounds memory).
     """
 
     max_file_bytes: int = 64 * 1024 * 1024
@@ -55,6 +57,7 @@ class Limits:
     max_zip_members: int = 200_000
     max_zip_total_bytes: int = 8 * 1024 ** 3
     max_images: int = 200_000
+    max_total_pixels: int = 512_000_000
 
 
 DEFAULT_LIMITS = Limits()
@@ -219,6 +222,33 @@ def open_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
             # PIL signals truncation and corruption with a mix of these.
             raise ImageRejected(CORRUPT, f"decoding failed ({type(exc).__name__}: {exc})") from None
     return im
+
+
+def probe_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int, int]:
+    """Width, height and channel count (1 for grey modes, else 3, as :func:`image_to_array` will
+    return) of image bytes, read from the header only: nothing is decoded.
+
+    Raises:
+        ImageRejected: ``too_large`` (file or pixel cap) or ``corrupt`` (not a whitelisted format).
+    """
+    if len(data) > limits.max_file_bytes:
+        raise ImageRejected(TOO_LARGE, f"file of {len(data)} bytes exceeds {limits.max_file_bytes}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=DECODE_FORMATS) as im:
+                (w, h), mode = im.size, im.mode
+        except UnidentifiedImageError:
+            raise ImageRejected(CORRUPT, "not a decodable " + "/".join(DECODE_FORMATS) + " image") from None
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise ImageRejected(TOO_LARGE, f"decompression bomb ({exc})") from None
+        except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError) as exc:
+            raise ImageRejected(CORRUPT, f"unreadable header ({type(exc).__name__}: {exc})") from None
+    if w * h > limits.max_pixels:
+        raise ImageRejected(TOO_LARGE, f"{w}x{h} pixels exceeds the cap of {limits.max_pixels}")
+    if w < 1 or h < 1:
+        raise ImageRejected(CORRUPT, f"empty image {w}x{h}")
+    return w, h, 1 if mode in GREY_MODES else 3
 
 
 def image_to_array(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:

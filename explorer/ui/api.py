@@ -25,13 +25,37 @@ from PIL import Image
 
 from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
-from explorer.images import pil_to_tensor, save_png
+from explorer.images import fit_to, pil_to_tensor, save_png
 from explorer.latent import parse_seeds
 from explorer.ui import editing, render
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image
 from explorer.ui.modelinfo import class_names
 
 MAX_API_SEEDS = 64
+
+
+def _number(value, name: str, lo: float, hi: float) -> float:
+    """A finite number in [lo, hi] from a client, or a readable error."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ExplorerError(f"{name} must be a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ExplorerError(f"{name} must lie in [{lo:g}, {hi:g}], got {str(value)[:40]}")
+    return v
+
+
+def _cap_like_the_stylize_tab(img: Image.Image, direction: str) -> Image.Image:
+    """The Stylize tab's size caps for the same work, so an API client gets the UI's bounds on
+    memory and time: the longer side of a translator's input is at most ``MAX_SIDE_TRANSLATE``,
+    an upscaler's at most ``MAX_SIDE_UPSCALE`` (shrunk with the aspect kept; smaller inputs are
+    used as they are)."""
+    from explorer.ui import tab_stylize
+
+    longest = tab_stylize.MAX_SIDE_UPSCALE if direction == "x4" else tab_stylize.MAX_SIDE_TRANSLATE
+    if max(img.size) > longest:
+        img = fit_to(img, tab_stylize._capped(img.size, longest), "resize")
+    return img
 
 
 def register(ctx: AppContext) -> None:
@@ -55,7 +79,8 @@ def register(ctx: AppContext) -> None:
         if not entry.can_generate:
             raise ExplorerError(f"{entry.name} does not generate images from latents")
         seed_list = parse_seeds(seeds, max_count=MAX_API_SEEDS)
-        label = int(class_index) if model.num_classes else None
+        truncation = _number(truncation, "truncation", 0.0, 2.0)
+        label = int(_number(class_index, "class_index", 0, model.num_classes - 1)) if model.num_classes else None
         req = editing.LatentRequest(seed=seed_list[0], label=label, truncation=float(truncation))
         x = editing.edited_latent(model, req, seed_list)
         images = editing.render(model, x, label)
@@ -65,12 +90,16 @@ def register(ctx: AppContext) -> None:
         return gr.FileData(path=str(path))
 
     def translate(model_id: str, image: gr.FileData, direction: str = "AtoB") -> gr.FileData:
-        """Translate an image with a CycleGAN ("AtoB"/"BtoA") or upscale it ×4 with an SR model ("x4")."""
+        """Translate an image with a CycleGAN ("AtoB"/"BtoA") or upscale it ×4 with an SR model ("x4").
+
+        Inputs larger than the Stylize tab's caps (longer side 256 px to translate, 160 px to upscale)
+        are shrunk to them first, aspect kept."""
         model, entry = catalog.load(model_id)
         if not entry.translates(direction):
             raise ExplorerError(f"{entry.name} cannot translate {direction!r}")
         channels = model.channels_of(direction[0]) if entry.kind == "cyclegan" else model.image_channels
         img = read_upload_image(image, "L" if channels == 1 else "RGB")
+        img = _cap_like_the_stylize_tab(img, direction)
         x = pil_to_tensor(img)
         with torch.no_grad():
             y = model.translate(x, direction)
@@ -83,6 +112,10 @@ def register(ctx: AppContext) -> None:
         model, entry = catalog.load(model_id)
         if not entry.has_discriminator:
             raise ExplorerError(f"{entry.name} has no discriminator")
+        if domain not in ("", "A", "B", None):
+            raise ExplorerError(f"domain must be 'A', 'B' or empty, got {str(domain)[:20]!r}")
+        if model.num_classes:
+            class_index = int(_number(class_index, "class_index", 0, model.num_classes - 1))
         dom = domain or ("A" if entry.kind == "cyclegan" else None)
         img = read_upload_image(image, "RGB")
         labels = torch.tensor([int(class_index)]) if model.num_classes else None

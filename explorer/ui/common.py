@@ -16,6 +16,8 @@ import functools
 import html
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -82,6 +84,51 @@ def quiet(fn: Callable, n_outputs: int = 1) -> Callable:
             return gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
 
     return wrapped
+
+
+#: name prefix of the folders :func:`request_temp_dir` makes (and the only ones :func:`remove_request_temp` deletes)
+TEMP_PREFIX = "gan-explorer-req-"
+
+
+def request_temp_dir(what: str) -> Path:
+    """A fresh temporary folder for one request's downloadable files.
+
+    Wire the event that returns files from it as ``event.then(remove_request_temp, state, state)``
+    with the folder in a ``gr.State``: Gradio copies returned files into its own cache (which
+    ``delete_cache`` sweeps) while the event completes, so the ``.then`` removes the original as
+    soon as the request ends instead of leaving one copy per click in the temp folder.
+    """
+    _sweep_request_temp()
+    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{what}-"))
+
+
+#: request folders older than this are removed by the next request (a client that never ran the
+#: ``.then`` clean-up, a closed tab); Gradio has long copied their files by then
+TEMP_MAX_AGE_S = 600
+
+
+def _sweep_request_temp() -> None:
+    import time
+
+    cutoff = time.time() - TEMP_MAX_AGE_S
+    for path in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            if path.is_dir() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass  # another request may be sweeping too
+
+
+def remove_request_temp(folder: Any) -> None:
+    """Delete a folder made by :func:`request_temp_dir` (anything else is left alone); returns None
+    so it also clears the ``gr.State`` that held it."""
+    if not folder:
+        return None
+    path = Path(str(folder)).resolve()
+    root = Path(tempfile.gettempdir()).resolve()
+    if path.parent == root and path.name.startswith(TEMP_PREFIX) and path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def upload_path(payload: Any) -> Path | None:

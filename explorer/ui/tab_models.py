@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,7 +28,8 @@ from explorer.images import load_image
 from explorer.latent import latents_from_seeds
 from explorer.ui import render
 from explorer.ui.catalog import KIND_NAMES, ModelEntry, safe_stem
-from explorer.ui.common import HEAVY, MAX_UPLOAD_MB, AppContext, handler, upload_name, upload_path
+from explorer.ui.common import (HEAVY, MAX_UPLOAD_MB, AppContext, handler, remove_request_temp, request_temp_dir,
+                                upload_name, upload_path)
 from explorer.ui.modelinfo import card_markdown, md_text
 
 IMPORT_TYPES = [".pth", ".pt", ".bin", ".safetensors"]
@@ -155,15 +155,23 @@ def build(ctx: AppContext) -> ModelsTab:
             synth_note = gr.Markdown(elem_id="models-synth-note")
             synth_file = gr.File(label="Data set (.zip)", interactive=False, visible=False, elem_id="models-synth-file")
 
+    download_tmp = gr.State(None)  # this request's temp folder, removed once Gradio has copied the files
+
     def do_download(model_id):
         entry = catalog.resolve(model_id)
-        out_dir = Path(tempfile.mkdtemp(prefix="gan-explorer-model-"))
-        out = zoo.export_model(entry.id, out_dir / f"{safe_stem(entry.name)}.safetensors",
-                               shipped_dirs=catalog.shipped_dirs, user_dir=catalog.user_dir)
+        out_dir = request_temp_dir("model")
+        try:
+            out = zoo.export_model(entry.id, out_dir / f"{safe_stem(entry.name)}.safetensors",
+                                   shipped_dirs=catalog.shipped_dirs, user_dir=catalog.user_dir)
+        except BaseException:
+            remove_request_temp(out_dir)
+            raise
         files = [str(out)] + ([str(out.with_suffix(".png"))] if out.with_suffix(".png").is_file() else [])
-        return gr.update(value=files, visible=True)
+        return gr.update(value=files, visible=True), str(out_dir)
 
-    download_btn.click(handler(do_download), which, download_files, api_visibility="private", show_progress_on=download_files)
+    download_btn.click(handler(do_download), which, [download_files, download_tmp], api_visibility="private",
+                       show_progress_on=download_files).then(
+        remove_request_temp, download_tmp, download_tmp, api_visibility="private", queue=False, show_progress="hidden")
 
     def do_synthetic(model_id, n, psi, conf, progress=gr.Progress()):
         from explorer.export.dataset import export_dataset
@@ -178,21 +186,27 @@ def build(ctx: AppContext) -> ModelsTab:
         conf = float(conf or 0.0)
         if conf > 0 and not num_classes:
             raise ExplorerError("the confidence filter needs a class-conditional generator")
-        work = Path(tempfile.mkdtemp(prefix="gan-explorer-synth-"))
+        work = request_temp_dir("synth")
         folder = work / f"{safe_stem(entry.name)}-synthetic"
         progress((0, total), desc="generating")
-        manifest = export_dataset(entry.path, n, folder, truncation=float(psi), min_confidence=conf if conf > 0 else None,
-                                  progress=lambda done, tot: progress((done, tot), desc="generating"))
-        archive = shutil.make_archive(str(folder), "zip", root_dir=work, base_dir=folder.name)
+        try:
+            manifest = export_dataset(entry.path, n, folder, truncation=float(psi), min_confidence=conf if conf > 0 else None,
+                                      progress=lambda done, tot: progress((done, tot), desc="generating"))
+            archive = shutil.make_archive(str(folder), "zip", root_dir=work, base_dir=folder.name)
+        except BaseException:
+            remove_request_temp(work)
+            raise
         shutil.rmtree(folder, ignore_errors=True)
         classes = len(manifest["classes"])
         filt = (f"; kept only images the classifier gives ≥ {conf:.2f}" if manifest.get("filter") else "")
         note = (f"Wrote **{manifest['num_images']} images** in {classes} folder{'s' if classes != 1 else ''} "
                 f"(truncation {float(psi):.2f}{filt}) from {md_text(entry.name)}, with `manifest.json`.")
-        return note, gr.update(value=archive, visible=True)
+        return note, gr.update(value=archive, visible=True), str(work)
 
-    synth_btn.click(handler(do_synthetic), [synth_model, per_class, synth_trunc, min_conf], [synth_note, synth_file],
-                    api_visibility="private", show_progress_on=synth_note, **HEAVY)
+    synth_tmp = gr.State(None)
+    synth_btn.click(handler(do_synthetic), [synth_model, per_class, synth_trunc, min_conf], [synth_note, synth_file, synth_tmp],
+                    api_visibility="private", show_progress_on=synth_note, **HEAVY).then(
+        remove_request_temp, synth_tmp, synth_tmp, api_visibility="private", queue=False, show_progress="hidden")
 
     return ModelsTab(last_changed=last_changed, table=table, refresh=lambda: catalog_frame(catalog))
 
