@@ -57,8 +57,9 @@ def test_make_config_and_card_metrics():
     assert cfg.names == ("dcgan (shipped:a)", "dcgan (user:b)") and cfg.exposure_ms == 400 and cfg.title == "t"
     cfg.validate()
     metrics = card_metrics(cat, cfg)
-    assert metrics == {"dcgan (shipped:a)": {"fid": 12.0, "kid_mean": 0.01, "extractor_label": "ImageNet trunk",
-                                             "metrics_real_set": "digits"}}
+    # a record from before FD/FID naming (issue 13): its "fid" outside Inception-v3 is shown as FD (extractor)
+    assert metrics == {"dcgan (shipped:a)": {"fd": 12.0, "fd_name": "FD (ImageNet trunk)", "kid_mean": 0.01,
+                                             "extractor_label": "ImageNet trunk", "metrics_real_set": "digits"}}
     assert make_config(cat, ["shipped:a"], "digits", "real_vs_fake", 4, 0, "adaptive", 50, "", "").staircase.start_ms == 100
     assert make_config(cat, ["shipped:a"], "digits", "pairwise", 4, 0, "unlimited", 1, "", " 5 ").seed == 5
     assert make_config(cat, ["shipped:a"], "digits", "pairwise", 4, 0, "unlimited", 1, "", "").seed is None

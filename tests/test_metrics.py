@@ -137,6 +137,18 @@ def test_fd_identical_stats_is_zero():
         assert abs(frechet_distance(mu, sigma, mu, sigma)) <= 1e-8
 
 
+def test_fd_refuses_matrices_that_are_not_covariances():
+    mu, eye = np.zeros(4), np.eye(4)
+    for bad in (-eye, np.diag([1.0, 1.0, 1.0, -1.0]), np.array([[1.0, 2.0], [2.0, 1.0]])):
+        d = bad.shape[0]
+        with pytest.raises(ExplorerError, match="not a covariance|negative variance"):
+            frechet_distance(mu[:d], bad, mu[:d], np.eye(d))
+        with pytest.raises(ExplorerError, match="not a covariance|negative variance"):
+            frechet_distance(mu[:d], np.eye(d), mu[:d], bad)
+    with pytest.raises(ExplorerError, match="not symmetric"):
+        frechet_distance(mu, eye + np.triu(np.ones((4, 4)), 1), mu, eye)
+
+
 def test_fd_accepts_tensors_and_rejects_bad_input():
     mu, sigma = feature_statistics(torch.randn(20, 4))
     assert frechet_distance(torch.from_numpy(mu), torch.from_numpy(sigma), mu, sigma) <= 1e-10
@@ -160,7 +172,7 @@ def test_kid_matches_direct_formula_on_full_sets():
     x, y = rng.standard_normal((60, 10)), rng.standard_normal((60, 10)) + 0.3
     out = kid(x, y, num_subsets=1, subset_size=60, seed=0)
     assert out["kid_mean"] == pytest.approx(unbiased_mmd2_poly(x, y), rel=1e-9)
-    assert out["kid_std"] == 0.0
+    assert out["kid_std"] is None  # one subset = the full sets: no spread to report
 
 
 def test_kid_near_zero_for_same_distribution_and_positive_when_shifted():
@@ -172,10 +184,30 @@ def test_kid_near_zero_for_same_distribution_and_positive_when_shifted():
     assert shifted["kid_mean"] > 10 * (abs(same["kid_mean"]) + same["kid_std"])
 
 
-def test_kid_caps_subset_size():
+def test_kid_on_sets_no_larger_than_a_subset_uses_the_full_sets_and_reports_no_std():
+    # issue 13: subsets capped at the set size were all the same images, so "± std" was ~1e-16
     rng = np.random.default_rng(7)
-    out = kid(rng.standard_normal((30, 4)), rng.standard_normal((50, 4)), num_subsets=3, subset_size=1000)
-    assert out["kid_subset_size"] == 30
+    x, y = rng.standard_normal((30, 4)), rng.standard_normal((50, 4))
+    out = kid(x, y, num_subsets=3, subset_size=1000)
+    assert out["kid_std"] is None and out["kid_subsets"] == 1 and out["kid_subset_size"] is None
+    assert out["kid_mean"] == pytest.approx(unbiased_mmd2_poly(x, y), rel=1e-9)
+    big = kid(rng.standard_normal((300, 4)), rng.standard_normal((300, 4)) + 0.2, num_subsets=20, subset_size=100)
+    assert big["kid_subset_size"] == 100 and big["kid_std"] > 1e-6  # real subsets: a real spread
+
+
+@pytest.mark.parametrize("kwargs", [{"subset_size": 1}, {"num_subsets": 0}, {"num_subsets": 2.5}])
+def test_kid_refuses_degenerate_settings(kwargs):
+    rng = np.random.default_rng(8)
+    with pytest.raises(ExplorerError, match="must be an integer"):
+        kid(rng.standard_normal((30, 4)), rng.standard_normal((30, 4)), **kwargs)
+
+
+def test_k_of_zero_is_refused():
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((30, 4)), rng.standard_normal((30, 4))
+    for fn in (density_coverage, precision_recall):
+        with pytest.raises(ExplorerError, match="k must be an integer >= 1"):
+            fn(x, y, k=0)
 
 
 # ----- Inception Score ---------------------------------------------------------------------------
@@ -223,8 +255,9 @@ def test_density_coverage_sanity():
     rng = np.random.default_rng(10)
     real = rng.standard_normal((300, 8))
     same = density_coverage(real.copy(), real, k=5)
-    # each real point lies in its own ball and, on average, in k others: density = (k + 1) / k
-    assert same["coverage"] == pytest.approx(1.0) and same["density"] == pytest.approx(6 / 5, rel=0.02)
+    # "inside" is strict (< radius, as the authors' code): each real point lies in its own ball and in
+    # k - 1 others on average (its k-th neighbour sits exactly on the radius): density = 1
+    assert same["coverage"] == pytest.approx(1.0) and same["density"] == pytest.approx(1.0, rel=1e-9)
     iid = density_coverage(rng.standard_normal((300, 8)), real, k=5)
     assert 0.6 < iid["density"] < 1.5 and iid["coverage"] > 0.8
     far = density_coverage(real + 100.0, real, k=5)
@@ -389,6 +422,9 @@ def test_inception_recognises_pytorch_fid_layout(tmp_path):
     feats, logits = ext(torch.rand(1, 3, 40, 40) * 2 - 1)
     assert feats.shape == (1, 2048) and logits.shape == (1, 1008)
     assert ext.layout == "pytorch-fid" and ext.comparable_with_published is True
+    # IS logits without the fc bias, as torch-fidelity's "logits_unbiased" (issue 13)
+    torch.testing.assert_close(logits, feats @ ext.net.fc.weight.T, rtol=1e-5, atol=1e-5)
+    assert ext.fd_name() == "FID" and ext.info()["fd_name"] == "FID"
 
 
 # ----- domain classifier --------------------------------------------------------------------------
@@ -420,13 +456,27 @@ def test_evaluate_images_all_metrics_named_extractor():
     real = torch.rand(60, 3, 16, 16, generator=gen) * 2 - 1
     fake = torch.rand(60, 3, 16, 16, generator=gen) * 2 - 1
     res = evaluate(fake, real=real, metrics=("fid", "kid", "is", "pr", "dc"), extractor="test-toy", batch_size=16)
-    for key in ("fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall", "density", "coverage"):
+    for key in ("fd", "kid_mean", "is_mean", "is_std", "precision", "recall", "density", "coverage"):
         assert key in res and np.isfinite(res[key])
+    # a Fréchet distance outside Inception-v3 pool3 is not called FID (issue 13); "fid" is accepted as a request
+    assert res["fd_name"] == "FD (test-toy)" and "fid" not in res
+    assert res["kid_std"] is None and any("without ± std" in n for n in res["notes"])  # 60 samples < subset size
     assert res["extractor"] == "test-toy" and res["comparable_with_published"] is False
     assert res["num_fake"] == 60 and res["num_real"] == 60
     json.dumps(res)  # JSON-serialisable, so it can go into a model card
-    same = evaluate(real, real=real, metrics=("fid",), extractor="test-toy")
-    assert same["fid"] <= 1e-8
+    same = evaluate(real, real=real, metrics=("fd",), extractor="test-toy")
+    assert same["fd"] <= 1e-8
+
+
+def test_evaluate_takes_a_declared_value_range_or_refuses():
+    gen = torch.Generator().manual_seed(1)
+    unit = torch.rand(40, 3, 16, 16, generator=gen)  # [0, 1]
+    with pytest.raises(ExplorerError, match="look like \\[0, 1\\]"):
+        evaluate(unit, real=unit * 2 - 1, metrics=("fd",), extractor="test-toy")
+    res = evaluate(unit, real=unit, metrics=("fd",), extractor="test-toy", value_range=(0, 1))
+    assert res["fd"] <= 1e-8  # a set and itself, once its range is declared (read as [-1, 1]: FD far from 0)
+    with pytest.raises(ExplorerError, match="outside the declared range"):
+        evaluate(unit * 3, real=unit, metrics=("fd",), extractor="test-toy", value_range=(0, 1))
 
 
 def test_evaluate_generator_with_cached_real_stats(cache_dir):
@@ -438,7 +488,7 @@ def test_evaluate_generator_with_cached_real_stats(cache_dir):
     assert any(stage == "samples" for stage, *_ in progress)
     assert len(list(cache_dir.glob("*.npz"))) == 1
     res2 = evaluate(model, real="digits", metrics=("fid", "kid", "pr"), extractor="test-toy", num_samples=40, batch_size=7)
-    for key in ("fid", "kid_mean", "precision", "recall"):
+    for key in ("fd", "kid_mean", "precision", "recall"):
         assert res2[key] == pytest.approx(res1[key], rel=1e-6)  # batch size and cache change nothing
     with np.load(next(cache_dir.glob("*.npz")), allow_pickle=False) as data:
         assert data["features"].shape == (40, 16)

@@ -163,8 +163,9 @@ def test_evaluate_1nn_on_tensors_and_unequal_counts():
     res = evaluate(real.flip(0), real=real, metrics=("1nn",), extractor="test-toy")
     assert res["one_nn_accuracy"] == 0.0 and res["extractor"] == "test-toy"  # the same images: all copies
     noise = torch.rand(40, 3, 16, 16, generator=gen) * 2 - 1
-    res = evaluate(noise * 0.1 + 0.8, real=real, metrics=("1nn", "fid"), extractor="test-toy")  # bright images
-    assert res["one_nn_accuracy"] == 1.0 and "fid" in res and not res["notes"]
+    res = evaluate(noise * 0.1 + 0.8, real=real, metrics=("1nn", "fd"), extractor="test-toy",  # bright images
+                   value_range=(-1, 1))  # declared: a set without negative values is ambiguous otherwise
+    assert res["one_nn_accuracy"] == 1.0 and "fd" in res and not res["notes"]
     json.dumps(res)
     res = evaluate(noise[:10], real=real, metrics=("1nn",), extractor="test-toy", num_real=40)
     assert (res["num_fake"], res["num_real"]) == (10, 40)
@@ -173,7 +174,7 @@ def test_evaluate_1nn_on_tensors_and_unequal_counts():
 
 def test_generator_with_reference_rows_and_card(cache_dir):  # noqa: F811
     model = TinyGenerator()
-    res = evaluate(model, real="digits", metrics=("fid", "1nn"), extractor="test-toy", num_samples=60, batch_size=32)
+    res = evaluate(model, real="digits", metrics=("fd", "1nn"), extractor="test-toy", num_samples=60, batch_size=32)
     ref = one_nn_reference("digits", extractor="test-toy", num_samples=60, num_real=res["num_real"],
                            resolution=16, channels=1, batch_size=32)
     assert [r["key"] for r in ref["rows"]] == ["real_vs_real"]  # digits has no other style
@@ -186,7 +187,7 @@ def test_generator_with_reference_rows_and_card(cache_dir):  # noqa: F811
     rows = one_nn_rows(full)
     assert [r["row"] for r in rows] == ["model vs real", "real vs real"]
     card = record_metrics({}, full)["metrics"][0]
-    for key in ("one_nn_accuracy", "one_nn_real_accuracy", "one_nn_fake_accuracy", "one_nn_real_vs_real", "fid"):
+    for key in ("one_nn_accuracy", "one_nn_real_accuracy", "one_nn_fake_accuracy", "one_nn_real_vs_real", "fd"):
         assert isinstance(card[key], float)
     # the compared real set and the reference sets are cached: a second call reads them back
     cached = len(list(cache_dir.glob("*.npz")))

@@ -3,7 +3,7 @@
 Public API::
 
     from explorer.metrics import evaluate, record_metrics, nearest_neighbours
-    res = evaluate(model, real="digits", metrics=("fid", "kid", "is", "pr", "1nn"), extractor="imagenet-trunk")
+    res = evaluate(model, real="digits", metrics=("fd", "kid", "is", "pr", "1nn"), extractor="imagenet-trunk")
     res = add_one_nn_reference(res, "digits", "imagenet-trunk", channels=model.image_channels)
     rows = one_nn_rows(res)   # 1-NN: model vs real, real vs real (, other style vs real), same extractor
     card = record_metrics(model.card, res)          # caller saves it

@@ -30,9 +30,10 @@ def add_metrics_command(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--extractor", default="imagenet-trunk",
                    help="imagenet-trunk (default, offline, non-standard) | inception-v3 (needs --inception-weights) "
                         "| domain-classifier")
-    p.add_argument("--metrics", default="fid,kid,is,pr",
-                   help="comma list of fid,kid,is,pr,dc,1nn (default fid,kid,is,pr); 1nn = leave-one-out 1-NN "
-                        "two-sample accuracy, printed with reference rows")
+    p.add_argument("--metrics", default="fd,kid,is,pr",
+                   help="comma list of fd,kid,is,pr,dc,1nn (default fd,kid,is,pr); fd = Fréchet distance, called "
+                        "FID only with --extractor inception-v3 ('fid' is accepted as a name for it); 1nn = "
+                        "leave-one-out 1-NN two-sample accuracy, printed with reference rows")
     p.add_argument("--no-reference", action="store_true",
                    help="with 1nn: skip the reference rows (real vs real, other style vs real), which extract "
                         "features of up to 2 x --num more real images")
@@ -99,17 +100,17 @@ def format_table(results: dict) -> str:
         text = f"{value:.4f}" if std is None else f"{value:.4f} ± {std:.4f}"
         lines.append(f"{name:<22s} {text:>14s}")
 
-    if "fid" in results:
-        row("FD (FID-style)", results["fid"])
+    if "fd" in results:
+        row(results.get("fd_name") or "FD", results["fd"])
     if "kid_mean" in results:
-        row("KID", results["kid_mean"], results["kid_std"])
+        row("KID", results["kid_mean"], results.get("kid_std"))
     if "is_mean" in results:
         row("IS", results["is_mean"], results["is_std"])
     for key in ("precision", "recall", "density", "coverage"):
         if key in results:
             row(key, results[key])
     if "one_nn_accuracy" in results:
-        row("1-NN accuracy", results["one_nn_accuracy"])
+        row(f"1-NN ({results.get('extractor_display_name') or results.get('extractor')})", results["one_nn_accuracy"])
     if results.get("is_logits"):
         lines.append(f"IS logits: {results['is_logits']}")
     if "one_nn_accuracy" in results:
@@ -123,7 +124,7 @@ def format_one_nn_table(results: dict) -> list[str]:
     """The 1-NN rows (model, then any attached reference rows), headed by the extractor."""
     from explorer.metrics.reference import one_nn_rows
 
-    lines = [f"1-NN two-sample test, {results.get('extractor')} features "
+    lines = [f"1-NN two-sample test, {results.get('extractor_display_name') or results.get('extractor')} features "
              "(0.5 = indistinguishable with equal counts, 1.0 = fully apart, well below 0.5 = copies)",
              f"{'row':<20s} {'accuracy':>8s} {'on real':>8s} {'on fake':>8s} {'chance':>7s} {'sizes':>13s}  compared",
              f"{'-' * 20} {'-' * 8} {'-' * 8} {'-' * 8} {'-' * 7} {'-' * 13}  {'-' * 8}"]

@@ -53,6 +53,7 @@ def find_classifier(dataset: str | None = None, directory: str | os.PathLike | N
 
 class DomainClassifierExtractor(FeatureExtractor):
     name = "domain-classifier"
+    display_name = "domain classifier"
     comparable_with_published = False
 
     def __init__(self, weights: str | os.PathLike | None = None, dataset: str | None = None, device=None):

@@ -21,7 +21,10 @@ from explorer.metrics.extractors import FeatureExtractor, extract, get_extractor
 from explorer.metrics.frechet import feature_statistics, frechet_distance
 from explorer.metrics.scores import density_coverage, inception_score, kid, one_nn_accuracy, precision_recall
 
-KNOWN_METRICS = ("fid", "kid", "is", "pr", "dc", "1nn")
+KNOWN_METRICS = ("fd", "kid", "is", "pr", "dc", "1nn")
+#: other names accepted for a metric ("fid": the Fréchet distance, whatever the extractor; the
+#: result calls it "FID" only in Inception-v3 pool3 space, else "FD (<extractor>)")
+METRIC_ALIASES = {"fid": "fd"}
 #: the subset-independent split used for real images: a fixed permutation, so caches are reused
 REAL_SUBSET_SEED = 0
 
@@ -38,14 +41,33 @@ def real_subset_indices(size: int, count: int) -> torch.Tensor:
     return order.sort().values
 
 
-def _as_images(x) -> torch.Tensor:
-    """Tensor/array [N, C, H, W] float in [-1, 1] (uint8 0..255 is converted)."""
+def _as_images(x, value_range: tuple[float, float] | None = None) -> torch.Tensor:
+    """Tensor/array [N, C, H, W] -> float in [-1, 1].
+
+    uint8 is 0..255. Float images are taken in the declared ``value_range`` (e.g. ``(0, 1)``) and
+    mapped linearly to [-1, 1]; values outside it are refused. Undeclared float images must lie in
+    [-1, 1], and a set with no negative value is refused as ambiguous (it looks like [0, 1], which
+    read as [-1, 1] would be a different, washed-out set: an FD of hundreds between a set and itself).
+    """
     t = torch.from_numpy(x) if isinstance(x, np.ndarray) else x
-    if t.dtype == torch.uint8:
-        t = t.float() / 127.5 - 1.0
     if t.ndim != 4 or t.shape[1] not in (1, 3):
         raise ExplorerError(f"images must have shape [N, 1 or 3, H, W], got {list(t.shape)}")
-    return t.float()
+    if t.dtype == torch.uint8:
+        return t.float() / 127.5 - 1.0
+    t = t.float()
+    lo, hi = (float(v) for v in (value_range if value_range is not None else (-1.0, 1.0)))
+    if not hi > lo:
+        raise ExplorerError(f"value_range must be (low, high) with low < high, got {value_range!r}")
+    tmin, tmax = float(t.min()), float(t.max())
+    tol = 1e-3 * (hi - lo)
+    if tmin < lo - tol or tmax > hi + tol:
+        raise ExplorerError(f"images hold values in [{tmin:.3g}, {tmax:.3g}], outside the "
+                            f"{'declared' if value_range is not None else 'expected'} range [{lo:g}, {hi:g}]"
+                            + ("" if value_range is not None else "; pass value_range=(low, high)"))
+    if value_range is None and tmin >= 0.0:
+        raise ExplorerError("float images with no negative value look like [0, 1], not [-1, 1]: "
+                            "pass value_range=(0, 1), or value_range=(-1, 1) if they really are in [-1, 1]")
+    return ((t - lo) * (2.0 / (hi - lo)) - 1.0).clamp(-1.0, 1.0) if (lo, hi) != (-1.0, 1.0) else t
 
 
 def _is_generator_model(obj) -> bool:
@@ -81,7 +103,8 @@ class _Sized:
 
 
 def _real_features(real, extractor: FeatureExtractor, resolution: int, channels: int, num_real: int | None,
-                   split: str, batch_size: int, progress: Progress | None, use_cache: bool, notes: list) -> dict:
+                   split: str, batch_size: int, progress: Progress | None, use_cache: bool, notes: list,
+                   value_range: tuple[float, float] | None = None) -> dict:
     """Features (and stats) of the real set; shipped data sets are cached on disk."""
     if isinstance(real, str):
         from explorer.data import get_dataset, list_shipped
@@ -108,7 +131,7 @@ def _real_features(real, extractor: FeatureExtractor, resolution: int, channels:
                               "resolution": ds.resolution, "channels": ds.channels, "count": n})
         return {**out, "mu": mu, "sigma": sigma, "name": real, "count": n}
     if isinstance(real, (torch.Tensor, np.ndarray)):
-        images = _as_images(real)
+        images = _as_images(real, value_range)
         if num_real is not None:
             images = images[: int(num_real)]
         name = "tensor"
@@ -126,7 +149,7 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
              device=None, real_split: str = "train", extractor_options: dict | None = None,
              use_cache: bool = True, truncation: float = 1.0, kid_subsets: int = 100,
              kid_subset_size: int = 1000, is_splits: int = 10, pr_k: int = 3, dc_k: int = 5,
-             one_nn_batch_size: int | None = None) -> dict:
+             one_nn_batch_size: int | None = None, value_range: tuple[float, float] | None = None) -> dict:
     """Compute sample-quality metrics of a generator (or of given images) against a real set.
 
     Args:
@@ -135,7 +158,8 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
             or images (tensor/array [N, C, H, W] in [-1, 1], or a Dataset of (image, label)).
         real: a data set name for ``explorer.data.get_dataset`` (resized to the samples' resolution and
             channels; cached on disk for shipped sets), or images like ``model_or_images``.
-        metrics: any of "fid", "kid", "is" (needs an extractor with logits), "pr" (precision/recall),
+        metrics: any of "fd" (Fréchet distance; "fid" is accepted too), "kid", "is" (needs an
+            extractor with logits), "pr" (precision/recall),
             "dc" (density/coverage), "1nn" (leave-one-out 1-NN two-sample accuracy; about 0.5 = real
             and fake indistinguishable with equal counts, 1.0 = fully apart, well below 0.5 = copies;
             see :func:`explorer.metrics.reference.one_nn_reference` for rows that put it in context).
@@ -146,17 +170,21 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
             counts keep 0.5 the chance level of "1nn").
         progress: ``progress(stage, done, total)`` called as work advances.
         seed: first latent seed.
+        value_range: the value range of float images passed in (``model_or_images`` and ``real``),
+            e.g. ``(0, 1)``; default: they must be in [-1, 1] (see :func:`_as_images`).
     Returns:
         A JSON-serialisable dict: the extractor (``extractor``, ``extractor_label``, ``extractor_id``,
-        ``comparable_with_published``), what was compared (``real``, ``num_fake``, ``num_real``, ...),
-        the scores (``fid``, ``kid_mean``/``kid_std``, ``is_mean``/``is_std``, ``precision``/``recall``,
+        ``comparable_with_published``, ``fd_name``: "FID" for Inception-v3 pool3, else
+        "FD (<extractor>)"), what was compared (``real``, ``num_fake``, ``num_real``, ...),
+        the scores (``fd`` — also stored as ``fid`` only for Inception-v3 —, ``kid_mean``/``kid_std``
+        (None when the sets are not larger than the KID subset size), ``is_mean``/``is_std``, ``precision``/``recall``,
         ``density``/``coverage``, ``one_nn_accuracy``/``one_nn_real_accuracy``/``one_nn_fake_accuracy``/
         ``one_nn_chance``), and ``notes`` on anything skipped.
     """
     from explorer.runtime import resolve_device
 
     started = time.perf_counter()
-    metrics = tuple(dict.fromkeys(m.lower() for m in metrics))
+    metrics = tuple(dict.fromkeys(METRIC_ALIASES.get(m.lower(), m.lower()) for m in metrics))
     unknown = [m for m in metrics if m not in KNOWN_METRICS]
     if unknown:
         raise ExplorerError(f"unknown metrics {unknown}; choose from {', '.join(KNOWN_METRICS)}")
@@ -180,7 +208,7 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
         raise ExplorerError(f"a {getattr(model_or_images, 'kind', type(model_or_images).__name__)} model cannot "
                             "generate samples from latents; translate images first and pass them as a tensor")
     else:
-        fake_source = _as_images(model_or_images) if isinstance(model_or_images, (torch.Tensor, np.ndarray)) else model_or_images
+        fake_source = _as_images(model_or_images, value_range) if isinstance(model_or_images, (torch.Tensor, np.ndarray)) else model_or_images
         first = fake_source[0] if not isinstance(fake_source, torch.Tensor) else fake_source[:1]
         first = first[0] if isinstance(first, (tuple, list)) else first
         resolution, channels = int(first.shape[-1]), int(first.shape[-3])
@@ -189,11 +217,11 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
     num_fake = fake["features"].shape[0]
 
     # ----- real side
-    need_real = any(m in metrics for m in ("fid", "kid", "pr", "dc", "1nn"))
+    need_real = any(m in metrics for m in ("fd", "kid", "pr", "dc", "1nn"))
     real_out = None
     if need_real:
         real_out = _real_features(real, ext, resolution, channels, num_real if num_real is not None else num_fake,
-                                  real_split, batch_size, progress, use_cache, notes)
+                                  real_split, batch_size, progress, use_cache, notes, value_range)
 
     result = {
         **ext.info(),
@@ -209,15 +237,21 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
     for i, name in enumerate(steps):
         if progress:
             progress(f"metric {name}", i, len(steps))
-        if name == "fid":
+        if name == "fd":
             mu, sigma = feature_statistics(fake["features"])
-            result["fid"] = frechet_distance(mu, sigma, real_out["mu"], real_out["sigma"])
+            result["fd"] = frechet_distance(mu, sigma, real_out["mu"], real_out["sigma"])
+            if result["fd_name"] == "FID":  # the name is kept for Inception-v3 pool3 only
+                result["fid"] = result["fd"]
             if num_fake < ext.feature_dim:
-                notes.append(f"FID from {num_fake} samples in {ext.feature_dim}-d: biased upwards, "
+                notes.append(f"{result['fd_name']} from {num_fake} samples in {ext.feature_dim}-d: biased upwards, "
                              "compare only runs with equal sample counts")
         elif name == "kid":
             result.update(kid(fake["features"], real_out["features"], num_subsets=kid_subsets,
                               subset_size=kid_subset_size, seed=seed))
+            if result["kid_std"] is None:
+                notes.append(f"KID is the unbiased MMD² of all {num_fake} generated and {result['num_real']} real "
+                             f"images, without ± std: a set is no larger than the subset size ({kid_subset_size}), "
+                             "so every subset would hold the same images")
         elif name == "is":
             if fake["logits"] is None:
                 notes.append(f"IS skipped: the {ext.name} extractor has no class logits "
@@ -273,7 +307,7 @@ def nearest_neighbours(samples, train_images, k: int = 3, extractor: str | Featu
     Returns:
         (indices [N, k] int64 into the training set, distances [N, k] float32), nearest first.
     """
-    samples = _as_images(samples)
+    samples = _as_images(samples, (-1.0, 1.0))  # generated images: [-1, 1] by contract
     if isinstance(train_images, str):
         from explorer.data import get_dataset
 
@@ -283,7 +317,7 @@ def nearest_neighbours(samples, train_images, k: int = 3, extractor: str | Featu
             return x.reshape(x.shape[0], -1).double().numpy()
 
         query = flat(samples)
-        train = np.concatenate([flat(_as_images(b)) for b in iter_batches(train_images, 1024)])
+        train = np.concatenate([flat(_as_images(b, (-1.0, 1.0))) for b in iter_batches(train_images, 1024)])
         if train.shape[1] != query.shape[1]:
             raise ExplorerError("pixel-space neighbours need samples and training images of the same shape")
     else:

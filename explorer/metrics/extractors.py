@@ -44,6 +44,8 @@ class FeatureExtractor(nn.Module):
     name: str = "base"
     #: short human label shown next to every score
     label: str = ""
+    #: the feature space in a metric's name, e.g. "ImageNet-trunk" in "FD (ImageNet-trunk)"
+    display_name: str = ""
     #: whether FID/KID/IS with this extractor can be compared with numbers in papers
     comparable_with_published: bool = False
     feature_dim: int = 0
@@ -60,10 +62,17 @@ class FeatureExtractor(nn.Module):
         """A string that changes whenever the features would change (name + weights hash); keys caches."""
         return self.name
 
+    def fd_name(self) -> str:
+        """What a Fréchet distance in this feature space is called: "FID" is kept for Inception-v3
+        pool3 (:class:`~explorer.metrics.inception.InceptionV3Extractor`); elsewhere "FD (space)"."""
+        return f"FD ({self.display_name or self.name})"
+
     def info(self) -> dict:
         """Plain dict describing the extractor, merged into every result."""
         return {
             "extractor": self.name,
+            "extractor_display_name": self.display_name or self.name,
+            "fd_name": self.fd_name(),
             "extractor_label": self.label,
             "extractor_id": self.identity(),
             "comparable_with_published": bool(self.comparable_with_published),
@@ -188,6 +197,7 @@ def extract(extractor, images, batch_size: int = 64, progress: Callable | None =
 # ----- built-in extractors -------------------------------------------------------------------
 class ImagenetTrunkExtractor(FeatureExtractor):
     name = "imagenet-trunk"
+    display_name = "ImageNet-trunk"
     label = "ImageNet InceptionV3 trunk (mixed5, 768-d; non-standard, not comparable with published FIDs)"
     comparable_with_published = False
     feature_dim = 768

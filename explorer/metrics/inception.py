@@ -141,6 +141,7 @@ def load_inception(weights: str | os.PathLike | None = None) -> tuple[Inception3
 
 class InceptionV3Extractor(FeatureExtractor):
     name = "inception-v3"
+    display_name = "Inception-v3"
     feature_dim = 2048
     input_size = 299
 
@@ -152,7 +153,8 @@ class InceptionV3Extractor(FeatureExtractor):
         if self.layout == "pytorch-fid":
             self.comparable_with_published = True
             self.label = "Inception-v3 pool3 (2048-d), FID weights (pytorch-fid layout): comparable with published FIDs"
-            self.logits_label = "1008 logits of the TF Inception graph (as in the original Inception Score)"
+            self.logits_label = ("1008 logits of the TF Inception graph without the fc bias "
+                                 "(torch-fidelity's logits_unbiased, as in the original Inception Score)")
         else:
             self.comparable_with_published = False
             self.label = ("Inception-v3 pool3 (2048-d), torchvision ImageNet weights: "
@@ -167,6 +169,9 @@ class InceptionV3Extractor(FeatureExtractor):
             self._id = f"{self.name}:{self.layout}@{file_hash(self.weights_path)}"
         return self._id
 
+    def fd_name(self) -> str:
+        return "FID"  # Fréchet distance in Inception-v3 pool3 space: the one the name was coined for
+
     def info(self) -> dict:
         return {**super().info(), "weights_layout": self.layout}
 
@@ -178,4 +183,7 @@ class InceptionV3Extractor(FeatureExtractor):
                      "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
             x = getattr(net, name)(x)
         pool3 = torch.flatten(net.avgpool(x), 1)  # [N, 2048]
+        if self.layout == "pytorch-fid":
+            # The TF graph's IS softmax is taken over unbiased logits (torch-fidelity "logits_unbiased").
+            return pool3, pool3 @ net.fc.weight.T  # [N, 1008]
         return pool3, net.fc(pool3)

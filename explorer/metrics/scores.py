@@ -36,23 +36,45 @@ def _as_tensor(x, name: str) -> torch.Tensor:
     return t
 
 
+def _check_count(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or int(value) != value or int(value) < minimum:
+        raise ExplorerError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def poly_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Unbiased MMD^2 of two sets [m >= 2, d] and [n >= 2, d] with the KID kernel (x·y / d + 1)^3 (float64)."""
+    d, m, n = x.shape[1], x.shape[0], y.shape[0]
+    k_xx = (x @ x.T / d + 1.0) ** 3  # [m, m]
+    k_yy = (y @ y.T / d + 1.0) ** 3  # [n, n]
+    k_xy = (x @ y.T / d + 1.0) ** 3  # [m, n]
+    return float((k_xx.sum() - k_xx.diagonal().sum()) / (m * (m - 1))
+                 + (k_yy.sum() - k_yy.diagonal().sum()) / (n * (n - 1)) - 2.0 * k_xy.mean())
+
+
 def kid(fake_features, real_features, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> dict:
     """Kernel Inception Distance: unbiased MMD^2 with k(x, y) = (x·y / d + 1)^3, over random subsets.
 
-    Returns {"kid_mean", "kid_std", "kid_subsets", "kid_subset_size"}. ``subset_size`` is capped
-    at the smaller set size (reported).
+    Returns {"kid_mean", "kid_std", "kid_subsets", "kid_subset_size"}. When a set has no more than
+    ``subset_size`` samples, every subset would hold all of that set, so the spread over subsets
+    would say nothing: KID is then the unbiased MMD^2 of the full sets, ``kid_std`` is None,
+    ``kid_subsets`` 1 and ``kid_subset_size`` None. With a single subset ``kid_std`` is None too.
     """
-    tf_kid = _torch_fidelity("metric_kid")
+    num_subsets = _check_count(num_subsets, "num_subsets", 1)
+    subset_size = _check_count(subset_size, "subset_size", 2)
     f1, f2 = _as_tensor(fake_features, "fake features"), _as_tensor(real_features, "real features")
     if f1.shape[1] != f2.shape[1]:
         raise ExplorerError(f"feature sizes differ: {f1.shape[1]} vs {f2.shape[1]}")
-    size = int(min(subset_size, f1.shape[0], f2.shape[0]))
+    if min(f1.shape[0], f2.shape[0]) <= subset_size:
+        return {"kid_mean": poly_mmd2(f1, f2), "kid_std": None, "kid_subsets": 1, "kid_subset_size": None}
+    tf_kid = _torch_fidelity("metric_kid")
+    size = subset_size
     out = tf_kid.kid_features_to_metric(
         f1, f2, kid_subsets=int(num_subsets), kid_subset_size=size, kid_kernel="poly", kid_kernel_poly_degree=3,
         kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1, rng_seed=int(seed), verbose=False,
     )
-    return {"kid_mean": out[tf_kid.KEY_METRIC_KID_MEAN], "kid_std": out[tf_kid.KEY_METRIC_KID_STD],
-            "kid_subsets": int(num_subsets), "kid_subset_size": size}
+    return {"kid_mean": out[tf_kid.KEY_METRIC_KID_MEAN], "kid_std": out[tf_kid.KEY_METRIC_KID_STD] if num_subsets > 1 else None,
+            "kid_subsets": num_subsets, "kid_subset_size": size}
 
 
 def inception_score(logits=None, probs=None, splits: int = 10, shuffle: bool = True, seed: int = 0) -> dict:
@@ -72,7 +94,7 @@ def inception_score(logits=None, probs=None, splits: int = 10, shuffle: bool = T
         values = p.clamp_min(1e-300).log()
     else:
         values = _as_tensor(logits, "logits")
-    splits = int(splits)
+    splits = _check_count(splits, "splits", 1)
     if not 1 <= splits <= values.shape[0]:
         raise ExplorerError(f"splits must lie in 1..{values.shape[0]}, got {splits}")
     out = tf_isc.isc_features_to_metric(values, splits=splits, shuffle=shuffle, rng_seed=int(seed))
@@ -86,6 +108,7 @@ def precision_recall(fake_features, real_features, k: int = 3, batch_size: int =
     with radius = distance to its k-th nearest real neighbour); recall: the converse.
     Returns {"precision", "recall", "pr_k"}.
     """
+    k = _check_count(k, "k", 1)
     tf_prc = _torch_fidelity("metric_prc")
     f1, f2 = _as_tensor(fake_features, "fake features"), _as_tensor(real_features, "real features")
     if min(f1.shape[0], f2.shape[0]) <= k:
@@ -110,8 +133,10 @@ def density_coverage(fake_features, real_features, k: int = 5, batch_size: int =
     density: mean over fake samples of (number of real balls containing it) / k — about 1 when
     the distributions match, above 1 when fakes crowd dense real regions.
     coverage: share of real samples whose ball contains at least one fake sample.
+    "Contains" is strict (distance < radius), as in the authors' code (clovaai/generative-evaluation-prdc).
     Returns {"density", "coverage", "dc_k"}.
     """
+    k = _check_count(k, "k", 1)
     fake, real = _as_tensor(fake_features, "fake features"), _as_tensor(real_features, "real features")
     if real.shape[0] <= k:
         raise ExplorerError(f"density/coverage with k={k} needs more than {k} real samples")
@@ -120,10 +145,10 @@ def density_coverage(fake_features, real_features, k: int = 5, batch_size: int =
     nearest_fake = torch.full((real.shape[0],), float("inf"), dtype=torch.float64)  # [R]
     for start in range(0, fake.shape[0], batch_size):
         d = torch.cdist(fake[start:start + batch_size], real)  # [b, R]
-        inside_count += (d <= radii).sum().item()
+        inside_count += (d < radii).sum().item()
         nearest_fake = torch.minimum(nearest_fake, d.min(dim=0).values)
     density = inside_count / (k * fake.shape[0])
-    coverage = (nearest_fake <= radii).double().mean().item()
+    coverage = (nearest_fake < radii).double().mean().item()
     return {"density": float(density), "coverage": float(coverage), "dc_k": int(k)}
 
 

@@ -49,8 +49,8 @@ from explorer.ui.common import HEAVY, AppContext, handler
 log = logging.getLogger(__name__)
 
 DISPLAY_PX = 256  # stimuli are 28-128 px; shown enlarged with crisp pixels
-METRIC_KEYS = ("fid", "kid_mean", "kid_std", "is_mean", "precision", "recall", "density", "coverage",
-               "extractor_label", "num_fake")
+METRIC_KEYS = ("fd_name", "fd", "fid", "kid_mean", "kid_std", "is_mean", "precision", "recall", "density", "coverage",
+               "one_nn_accuracy", "extractor_label", "num_fake")
 TASK_CHOICES = [("Real or fake?", "real_vs_fake"), ("Which of two is more realistic? (pairwise)", "pairwise")]
 EXPOSURE_CHOICES = [("Unlimited time (HYPE∞-like)", "unlimited"), ("Fixed time", "fixed"),
                     ("Adaptive time (staircase, HYPE-time-like)", "adaptive")]
@@ -171,7 +171,11 @@ def card_metrics(catalog, config: SessionConfig) -> dict[str, dict[str, Any]]:
         same_set = [m for m in records if config.real_set and m.get("real") == config.real_set]
         records = sorted(same_set or records, key=lambda m: str(m.get("recorded_at", "")))
         if records:
-            latest = records[-1]
+            latest = dict(records[-1])
+            if "fid" in latest and "fd" not in latest and latest.get("extractor") != "inception-v3":
+                # recorded before Fréchet distances were named by their extractor (issue 13)
+                space = latest.get("extractor") or latest.get("extractor_label") or "unnamed extractor"
+                latest["fd"], latest["fd_name"] = latest.pop("fid"), f"FD ({space})"
             picked = {k: latest[k] for k in METRIC_KEYS if latest.get(k) is not None}
             if latest.get("real"):
                 picked["metrics_real_set"] = latest["real"]

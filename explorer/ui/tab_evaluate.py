@@ -28,8 +28,13 @@ from explorer.ui.modelinfo import class_choices, dataset_name, md_text
 
 MAX_NN_SAMPLES = 12
 EVERY_CLASS = "every class in turn"
-METRIC_CHOICES = [("FID", "fid"), ("KID", "kid"), ("Inception Score", "is"), ("Precision / recall", "pr"),
-                  ("1-NN accuracy", "1nn")]
+METRIC_CHOICES = [("Fréchet distance (FID with Inception-v3)", "fd"), ("KID", "kid"), ("Inception Score", "is"),
+                  ("Precision / recall", "pr"), ("Density / coverage", "dc"), ("1-NN accuracy", "1nn")]
+EXTRACTOR_CHOICES = [
+    ("Project classifier (fast; not comparable with papers)", "domain-classifier"),
+    ("ImageNet trunk (slower; non-standard)", "imagenet-trunk"),
+    ("Inception-v3 pool3 — FID (needs a weights file in $GAN_EXPLORER_INCEPTION_WEIGHTS)", "inception-v3"),
+]
 NN_HEADERS = ["row", "1-NN accuracy", "on real", "on fake", "chance", "sizes", "compared with the real set"]
 
 
@@ -121,15 +126,15 @@ def build(ctx: AppContext) -> None:
 
 def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
     catalog = ctx.catalog
-    gr.Markdown("FID, KID, IS, precision/recall and the 1-NN two-sample accuracy of generated samples against "
-                "the model's training data. Every score names the network whose features it compares.")
+    gr.Markdown("Fréchet distance, KID, IS, precision/recall, density/coverage and the 1-NN two-sample accuracy of "
+                "generated samples against the model's training data. Every score names the network whose features "
+                "it compares: a Fréchet distance is called FID only in Inception-v3 pool3 features, elsewhere "
+                "FD (network).")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=260):
-            which = gr.CheckboxGroup(METRIC_CHOICES, value=["fid", "kid"], label="Metrics", elem_id="eval-metrics")
-            extractor = gr.Radio(
-                [("Project classifier (fast; not comparable with papers)", "domain-classifier"), ("ImageNet trunk (slower; non-standard)", "imagenet-trunk")],
-                value="domain-classifier", label="Feature extractor", elem_id="eval-extractor",
-            )
+            which = gr.CheckboxGroup(METRIC_CHOICES, value=["fd", "kid"], label="Metrics", elem_id="eval-metrics")
+            extractor = gr.Radio(EXTRACTOR_CHOICES, value="imagenet-trunk", label="Feature extractor", elem_id="eval-extractor",
+                                 info="starts at the project classifier where one was trained on the model's data (fast)")
             num = gr.Slider(100, 5000, value=500, step=100, label="Generated samples", elem_id="eval-num")
             record = gr.Checkbox(value=False, label="Record the result in the model's card (imported/trained models only)", elem_id="eval-record")
             run_btn = gr.Button("Compute metrics", variant="primary", elem_id="eval-metrics-btn")
@@ -138,6 +143,15 @@ def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
             nn_table = gr.Dataframe(headers=NN_HEADERS, label="1-NN accuracy", interactive=False, visible=False,
                                     elem_id="eval-1nn-table")
             about = gr.Markdown(elem_id="eval-metrics-note")
+
+    def default_extractor(model_id):
+        if not model_id:
+            return gr.update()
+        entry = catalog.resolve(model_id)
+        return gr.update(value="domain-classifier" if _classifier_for(catalog, entry) is not None else "imagenet-trunk")
+
+    model_dd.change(handler(default_extractor), model_dd, extractor, api_visibility="private", show_progress="hidden")
+    ctx.on_page_load.append((handler(default_extractor), [model_dd], [extractor]))
 
     def compute(model_id, metrics_v, extractor_v, num_v, record_v, progress=gr.Progress()):
         from explorer.metrics import add_one_nn_reference, evaluate, record_metrics
@@ -163,7 +177,7 @@ def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
         if "one_nn_accuracy" in res:
             res = add_one_nn_reference(res, ds_name, extractor_v, channels=model.image_channels,
                                        extractor_options=options, progress=report)
-        rows = [[k, _fmt(v)] for k, v in res.items() if k in _SCORE_KEYS and v is not None]
+        rows = score_rows(res)
         note = (f"Extractor: **{md_text(res.get('extractor_label') or res.get('extractor'))}** — "
                 f"{'comparable' if res.get('comparable_with_published') else 'not comparable'} with published numbers. "
                 f"{res.get('num_fake')} generated vs {res.get('num_real')} real ({md_text(res.get('real'))}), {res.get('seconds')} s.")
@@ -182,8 +196,14 @@ def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
                   api_visibility="private", **HEAVY)
 
 
-_SCORE_KEYS = ("fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall", "density", "coverage",
-               "one_nn_accuracy")
+def score_rows(res: dict) -> list[list[str]]:
+    """``[name, value]`` rows of an ``evaluate`` result, each name saying its feature space."""
+    space = res.get("extractor_display_name") or res.get("extractor")
+    names = {"fd": res.get("fd_name") or f"FD ({space})", "kid_mean": f"KID ({space})",
+             "kid_std": "KID std over subsets", "is_mean": f"IS ({space} logits)", "is_std": "IS std over splits",
+             "precision": f"precision ({space})", "recall": f"recall ({space})", "density": f"density ({space})",
+             "coverage": f"coverage ({space})", "one_nn_accuracy": f"1-NN accuracy ({space})"}
+    return [[names[k], _fmt(res[k])] for k in names if res.get(k) is not None]
 
 
 def _one_nn_table(res: dict) -> gr.Dataframe:
@@ -196,7 +216,7 @@ def _one_nn_table(res: dict) -> gr.Dataframe:
     data = [[r["row"], f"{r['one_nn_accuracy']:.3f}", f"{r['one_nn_real_accuracy']:.3f}",
              f"{r['one_nn_fake_accuracy']:.3f}", f"{r['one_nn_chance']:.3f}", f"{r['num_fake']} vs {r['num_real']}",
              r["compared"]] for r in rows]
-    label = (f"1-NN accuracy in {res.get('extractor')} features — 0.5: indistinguishable (equal sizes), "
+    label = (f"1-NN accuracy in {res.get('extractor_display_name') or res.get('extractor')} features — 0.5: indistinguishable (equal sizes), "
              "1.0: fully apart, well below 0.5: copies of training images")
     return gr.Dataframe(value=pd.DataFrame(data, columns=NN_HEADERS), label=label, visible=True)
 
