@@ -351,10 +351,34 @@ def test_cyclegan_trains_and_translates(tmp_path):
     assert result.model.translate(torch.zeros(1, 3, 32, 32), "BtoA").shape == (1, 3, 32, 32)
 
 
+def test_cyclegan_identity_weight_falls_to_zero(tmp_path):
+    cfg = TrainConfig(name="cg", out=str(tmp_path), family="cyclegan", data="emoji-google", data_b="emoji-twitter",
+                      resolution=32, batch_size=2, iterations=4, pool_size=2, log_every=1, sample_every=100,
+                      num_samples=4, classifier=None, num_threads=1, lambda_id=0.5, lambda_id_until=2,
+                      model={"ngf": 4, "ndf": 4, "num_blocks": 1})
+    events, on_event = collect()
+    train(cfg, on_event=on_event)
+    losses = step_losses(events)
+    # iteration 0: full weight; iteration 1: half; from iteration 2 on the term (and its passes) is gone
+    assert losses[1]["identity"] > 0 and losses[2]["identity"] > 0
+    assert "identity" not in losses[3] and "identity" not in losses[4]
+    from explorer.train.tasks import CycleGANTask
+
+    task = CycleGANTask.__new__(CycleGANTask)
+    task.cfg = cfg
+    weights = []
+    for d_steps in (1, 2, 3, 4):
+        task.num_d_steps = d_steps
+        weights.append(task.identity_weight())
+    assert weights == [0.5, 0.25, 0.0, 0.0]
+    with pytest.raises(TrainingError, match="lambda_id_until"):
+        cfg.replace(lambda_id_until=0)
+
+
 def test_cyclegan_resume_is_exact_with_image_pool(tmp_path):
     kw = dict(family="cyclegan", data="emoji-google", data_b="emoji-twitter", resolution=32, batch_size=2,
               iterations=4, pool_size=3, log_every=1, sample_every=100, checkpoint_every=2, ema_beta=0.0,
-              model={"ngf": 4, "ndf": 4, "num_blocks": 1})
+              lambda_id_until=3, model={"ngf": 4, "ndf": 4, "num_blocks": 1})
     a, on_a = collect()
     train(tiny(tmp_path, name="a", **kw), on_event=on_a)
     b, on_b = collect()

@@ -39,7 +39,10 @@ class TrainConfig:
     ``clip_value``, ``r1_gamma`` / ``r1_interval`` (lazy R1, StyleGAN), ``style_mixing``,
     ``mode_seeking`` (weight of the mode-seeking term of Mao et al. 2019, MSGAN: pairs of latents
     with the same label must give different images; counters conditional mode collapse; DCGAN),
-    ``lambda_cyc`` / ``lambda_id`` / ``pool_size`` (CycleGAN), ``sr_content`` / ``sr_adv_weight``
+    ``lambda_cyc`` / ``lambda_id`` / ``pool_size`` (CycleGAN; ``lambda_id_until``: the identity
+    weight falls linearly from ``lambda_id`` to 0 at this iteration — it anchors colours early,
+    when a CycleGAN would otherwise settle on a colour permutation, and later stops rewarding
+    doing nothing; None = constant), ``sr_content`` / ``sr_adv_weight``
     / ``sr_pretrain_steps`` / ``sr_perceptual`` (SRGAN).
     Schedule of the learning rates: ``lr_decay_start`` (iteration from which both decay linearly
     to 0 at ``iterations``, as in CycleGAN's recipe; None = constant).
@@ -87,6 +90,7 @@ class TrainConfig:
     mode_seeking: float = 0.0
     lambda_cyc: float = 10.0
     lambda_id: float = 0.5
+    lambda_id_until: int | None = None
     pool_size: int = 50
     sr_content: str = "l1"
     sr_adv_weight: float = 1e-3
@@ -159,6 +163,9 @@ class TrainConfig:
                      "sr_perceptual", "collapse_threshold", "coverage_threshold"):
             if getattr(self, name) < 0:
                 raise TrainingError(f"{name} must be ≥ 0, not {getattr(self, name)}")
+        if self.lambda_id_until is not None and (not isinstance(self.lambda_id_until, int)
+                                                 or isinstance(self.lambda_id_until, bool) or self.lambda_id_until < 1):
+            raise TrainingError(f"lambda_id_until must be a positive iteration, not {self.lambda_id_until!r}")
         if self.pool_size < 0 or self.sr_pretrain_steps < 0 or self.monitor_warmup < 0:
             raise TrainingError("pool_size, sr_pretrain_steps and monitor_warmup must be ≥ 0")
 

@@ -380,12 +380,21 @@ class CycleGANTask(Task):
             terms = {"g_ab": adv_ab, "g_ba": adv_ba,
                      "cycle": L.cycle_consistency_loss(a, rec_a.float(), b, rec_b.float(), self.cfg.lambda_cyc)}
             loss = adv_ab + adv_ba + terms["cycle"]
-            if self.cfg.lambda_id > 0:
+            lambda_id = self.identity_weight()
+            if lambda_id > 0:
                 same_a, same_b = G_BA(a), G_AB(b)  # a generator fed its own output domain should do nothing
-                terms["identity"] = L.identity_loss(a, same_a.float(), b, same_b.float(), self.cfg.lambda_cyc, self.cfg.lambda_id)
+                terms["identity"] = L.identity_loss(a, same_a.float(), b, same_b.float(), self.cfg.lambda_cyc, lambda_id)
                 loss = loss + terms["identity"]
         terms["loss"] = loss
         return terms
+
+    def identity_weight(self) -> float:
+        """λ_id of the current iteration: constant, or falling linearly to 0 at ``lambda_id_until``."""
+        until = self.cfg.lambda_id_until
+        if until is None:
+            return self.cfg.lambda_id
+        iteration = (self.num_d_steps - 1) // self.cfg.n_critic  # the G step follows this iteration's D steps
+        return self.cfg.lambda_id * max(0.0, 1.0 - iteration / until)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict()}
