@@ -194,7 +194,7 @@ def test_staircase_converges_to_79_percent_point():
 
 
 def test_adaptive_session_moves_exposure(store):
-    info = store.create_session(rvf_config(models=("a",), num_trials=40, num_checks=0, exposure="adaptive"), provider)
+    info = store.create_session(rvf_config(models=("a",), num_trials=60, num_checks=0, exposure="adaptive"), provider)
     rater = store.join(info.code, "r")
     seen = []
     for _ in range(6):  # always correct: exposure drops every 3 trials
@@ -208,9 +208,29 @@ def test_adaptive_session_moves_exposure(store):
     assert store.next_trial(rater.token).exposure_ms == 800  # an error: back up
     assert store.next_trial(rater.token).exposure_ms == 800  # re-serving (page reload) does not move it
     run_rater(store, rater.token, lambda t, _: t[0])
+    # issue 13: an always-right rater drives the staircase to its floor without reversals: the track
+    # has not converged, so no threshold is reported for it (it would only echo the start exposure)
     summary = summarize_session(store, info.code, num_boot=100)
-    assert summary["scores"]["a"]["threshold_ms"]["value"] == pytest.approx(
-        summary["raters"][0]["threshold_ms"]["a"])
+    assert summary["raters"][0]["converged"] == {"a": False} and summary["raters"][0]["threshold_ms"] == {"a": None}
+    assert summary["scores"]["a"]["threshold_ms"]["value"] is None
+    assert summary["scores"]["a"]["tracks_converged"] == {"value": 0.0, "ci": [None, None], "n": 1}
+    # a rater right three times, then wrong, over and over: a reversal every few trials, converged
+    steady = store.join(info.code, "s")
+    count = iter(range(10**6))
+    run_rater(store, steady.token, lambda t, _: t[0] if next(count) % 4 != 3 else {"real": "fake", "fake": "real"}[t[0]])
+    summary = summarize_session(store, info.code, num_boot=100)
+    by_name = {r["name"]: r for r in summary["raters"]}
+    assert by_name["s"]["converged"] == {"a": True} and by_name["s"]["threshold_ms"]["a"] is not None
+    assert summary["scores"]["a"]["threshold_ms"]["value"] == pytest.approx(by_name["s"]["threshold_ms"]["a"])
+    assert summary["scores"]["a"]["threshold_ms"]["n"] == 1 and summary["scores"]["a"]["tracks_converged"]["value"] == 0.5
+
+
+def test_adaptive_sessions_need_enough_trials_per_track():
+    from explorer.humaneval.config import MIN_ADAPTIVE_TRIALS_PER_TRACK
+
+    with pytest.raises(HumanEvalError, match="at least 60 trials per model"):
+        rvf_config(num_trials=40, exposure="adaptive").validate()
+    rvf_config(num_trials=2 * MIN_ADAPTIVE_TRIALS_PER_TRACK, exposure="adaptive").validate()
 
 
 # -- scores ----------------------------------------------------------------------------------------

@@ -165,6 +165,9 @@ def test_browser_raters_complete_sessions(app):
         page.click("#he-results-btn")
         page.wait_for_selector("#he-results table", timeout=20_000)
         assert "error_rate" in page.inner_text("#he-results")
+        # issue 13: the metrics next to the human scores are those of the session's own images
+        assert "computed on the very images the raters saw" in page.inner_text("#he-results")
+        assert "1-NN accuracy" in page.inner_text("#he-results table")
 
         # an organiser creates a session from catalog models; a rater in another browser completes it
         page.click("button[role=tab]:has-text('Organise')")
@@ -178,6 +181,7 @@ def test_browser_raters_complete_sessions(app):
         page.wait_for_selector("#he-created code", timeout=60_000)
         code = page.inner_text("#he-created code").strip()
         assert len(code) == 9 and code[4] == "-"
+        assert "scored +" in page.inner_text("#he-created")  # checks are said to come on top (issue 13)
         page = browser.new_context().new_page()
         join(code.lower(), "Cy")
         answer_all(["#he-right"], 3)

@@ -41,3 +41,50 @@ def test_resume_updates_the_same_model_and_keeps_the_whole_history(tmp_path, shi
     user_models = sorted(e.id for e in catalog.entries() if e.source == "user")
     assert user_models == ["user:r"]  # no "r-2"
     assert catalog.resolve("user:r").summary["steps"] == 10
+
+
+# ----- item 6: human-evaluation results next to metrics of the very images raters saw ----------
+def test_stimulus_metrics_are_computed_on_the_session_images(tmp_path):
+    import numpy as np
+    import torch
+
+    from explorer.humaneval import HumanEvalStore, SessionConfig
+    from explorer.humaneval.metrics import stimulus_metrics
+    from explorer.humaneval.stimuli import decode_png
+    from explorer.metrics import evaluate
+    from explorer.metrics.extractors import FeatureExtractor
+
+    class Pool(FeatureExtractor):
+        name, display_name, feature_dim = "test-pool", "test pool", 9
+
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("dummy", torch.zeros(1))
+
+        def _forward(self, x):
+            return torch.nn.functional.adaptive_avg_pool2d(x.mean(1, keepdim=True), 3).flatten(1), None
+
+    def provider(kind, source, seeds):  # reals bright; model "near" almost as bright, "far" dark
+        base = {"real": 200, "near": 190}.get(kind if kind == "real" else source.split("/")[-1], 40)
+        return np.stack([np.clip(base + np.random.default_rng(int(s) % 2**32).integers(-30, 30, (6, 6, 1)), 0, 255)
+                         .astype(np.uint8) for s in seeds])
+
+    cfg = SessionConfig(task="real_vs_fake", models=("m/near", "m/far"), real_set="digits", num_trials=24,
+                        num_checks=2, exposure="fixed", exposure_ms=500, seed=1)
+    store = HumanEvalStore(tmp_path / "he.sqlite3")
+    info = store.create_session(cfg, provider)
+    stimuli = store.stimuli(info.code)
+    ext = Pool()
+    res = stimulus_metrics(cfg, stimuli, extractor=ext)
+    assert set(res) == {"near", "far"}
+    assert res["near"]["images"] == "6 fake vs 12 real" and res["near"]["extractor"] == "test pool"
+    assert res["near"]["FD (test pool)"] < res["far"]["FD (test pool)"]
+    # the same numbers as evaluate() on exactly those decoded images (checks left out)
+    def stack(kind, source=None):
+        return torch.from_numpy(np.stack([decode_png(s["png"]) for s in stimuli if s["kind"] == kind
+                                          and (source is None or s["source"] == source)])).permute(0, 3, 1, 2)
+    direct = evaluate(stack("fake", "far"), real=stack("real"), metrics=("fd", "kid", "1nn"), extractor=ext,
+                      use_cache=False, num_real=12)
+    assert res["far"]["FD (test pool)"] == direct["fd"] and res["far"]["1-NN accuracy"] == direct["one_nn_accuracy"]
+    pair = SessionConfig(task="pairwise", models=("a", "b"), num_trials=4, num_checks=0, seed=1)
+    assert stimulus_metrics(pair, [], extractor=ext) == {}

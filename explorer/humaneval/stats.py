@@ -127,8 +127,12 @@ def rater_stats(config: SessionConfig, answers: Sequence[dict], num_items: int |
             stat["tie_rate"] = sum(a["choice"] == "tie" for a in scored) / len(scored) if scored else None
             stat["left_rate"] = sum(a["response"] == "left" for a in scored) / len(scored) if scored else None
         if config.task == "real_vs_fake" and config.exposure == "adaptive":
-            stat["threshold_ms"] = {name: _num(_track_staircase(config, scored, m).threshold_ms())
-                                    for m, name in enumerate(config.names)}
+            # A threshold is only an estimate once its track has converged (min_reversals reversals);
+            # before that it mostly reflects the start exposure, so it is withheld, not reported.
+            stairs = {name: _track_staircase(config, scored, m) for m, name in enumerate(config.names)}
+            stat["converged"] = {name: st.converged for name, st in stairs.items()}
+            stat["threshold_ms"] = {name: _num(st.threshold_ms()) if st.converged else None
+                                    for name, st in stairs.items()}
         out.append(stat)
     return out
 
@@ -188,7 +192,8 @@ def summarize(config: SessionConfig, answers: Sequence[dict], *, exclude_flagged
       higher = more realistic), fake_error = fakes judged real / fakes (how often it fools),
       real_error = reals judged fake / reals; adaptive exposure adds threshold_ms, the mean over
       raters of each rater's staircase threshold (HYPE-time-like; higher = harder to spot), with
-      a CI from resampling raters. (In adaptive sessions the staircase itself holds error rates
+      a CI from resampling raters, over the raters whose track converged only (``n``), and
+      tracks_converged, the share of raters whose track did. (In adaptive sessions the staircase itself holds error rates
       near 21 %, so compare thresholds there, not error rates.)
     Pairwise: Bradley-Terry log-strengths (sum 0) and win rates; ``ties`` = "half" (half a win
       each) or "drop".
@@ -265,6 +270,10 @@ def _rvf_scores(config, rows, boot, level, raters, included, rng, num_boot) -> d
                 idx = rng.integers(0, values.size, (num_boot, values.size))
                 entry["ci"] = _interval(values[idx].mean(1), level)[0]
             scores[name]["threshold_ms"] = entry
+            # share of included raters whose track converged (only those give a threshold above)
+            conv = [bool(by_id[rid]["converged"][name]) for rid in included]
+            scores[name]["tracks_converged"] = dict(value=_num(np.mean(conv)) if conv else None, ci=[None, None],
+                                                    n=len(conv))
     return scores
 
 

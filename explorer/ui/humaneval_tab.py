@@ -43,6 +43,7 @@ from explorer.humaneval import (
     normalise_code,
     summarize_session,
 )
+from explorer.humaneval.config import MIN_ADAPTIVE_TRIALS_PER_TRACK
 from explorer.humaneval.stimuli import encode_png
 from explorer.ui.common import HEAVY, AppContext, handler
 
@@ -284,10 +285,11 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
                 exposure_radio = gr.Radio(EXPOSURE_CHOICES, value="unlimited", label="Display time",
                                           elem_id="he-exposure")
             with gr.Row():
-                trials_num = gr.Number(value=40, precision=0, minimum=1, maximum=2000, label="Trials per rater",
-                                       info="real/fake: multiple of 2 × models; pairwise: of the model pairs",
+                trials_num = gr.Number(value=40, precision=0, minimum=1, maximum=2000, label="Scored trials per rater",
+                                       info="real/fake: multiple of 2 × models (adaptive time: at least "
+                                            f"{MIN_ADAPTIVE_TRIALS_PER_TRACK} per model); pairwise: of the model pairs",
                                        elem_id="he-trials")
-                checks_num = gr.Number(value=4, precision=0, minimum=0, maximum=50, label="Attention checks",
+                checks_num = gr.Number(value=4, precision=0, minimum=0, maximum=50, label="Attention checks (added on top)",
                                        elem_id="he-checks")
                 exposure_ms = gr.Number(value=1000, precision=0, minimum=10, maximum=60000,
                                         label="Display time (ms): fixed, or the start of the staircase",
@@ -381,7 +383,8 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
         info = store.get().create_session(config, provider)
         code = f"{info.code[:4]}-{info.code[4:]}"
         text = (f"### Join code: `{code}`\nGive this code to your raters (Evaluate → Human evaluation → Take part). "
-                f"{info.num_items} trials each, {config.num_checks} of them attention checks.\n\n"
+                f"{info.num_items} trials each: {config.num_trials} scored + {config.num_checks} attention checks "
+                "added on top.\n\n"
                 f"**Organiser key:** `{info.admin_token}` — keep it private; you need it to see the results.")
         return text, info.code, info.admin_token
 
@@ -398,12 +401,32 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
             raise ExplorerError("wrong session code or organiser key")
         return code
 
-    def on_results(code, key, exclude):
+    stimulus_cache: dict[str, dict] = {}  # session code -> metrics of its stimuli (fixed at creation)
+
+    def session_metrics(st, code, config) -> tuple[dict, str]:
+        if config.task != "real_vs_fake":
+            return card_metrics(catalog, config), ("Automatic metrics: as recorded in each model's card (a pairwise "
+                                                   "session shows no real images to compare with).")
+        if code not in stimulus_cache:
+            from explorer.humaneval.metrics import stimulus_metrics
+            from explorer.ui.modelinfo import dataset_name
+
+            clf = next((e for e in catalog.entries(lambda e: e.kind == "classifier")
+                        if dataset_name(e.meta) == config.real_set), None)
+            ext, opts = ("domain-classifier", {"weights": str(clf.path)}) if clf else ("imagenet-trunk", {})
+            stimulus_cache[code] = stimulus_metrics(config, st.stimuli(code), extractor=ext, extractor_options=opts)
+        return stimulus_cache[code], ("Automatic metrics: computed on the very images the raters saw (each model's "
+                                      "fakes vs the session's real images, attention checks left out). Few images: "
+                                      "the Fréchet distance is biased upwards, so compare sessions of equal size.")
+
+    def on_results(code, key, exclude, progress=gr.Progress()):
         code = authorised(code, key)
         st = store.get()
         info = st.session(code)
         summary = summarize_session(st, code, exclude_flagged=bool(exclude))
-        table = format_results_markdown(summary, card_metrics(catalog, info.config))
+        progress(0.5, desc="metrics of the session's images")
+        metrics, metrics_note = session_metrics(st, code, info.config)
+        table = format_results_markdown(summary, metrics) + "\n\n" + metrics_note
         level = int(summary["bootstrap"]["level"] * 100)
         head = (f"### {info.config.title or 'Session'} `{info.code}` · {info.status}\n"
                 f"{summary['num_raters']} raters ({summary['num_raters_included']} scored), "
@@ -463,6 +486,7 @@ def _score_note(summary: dict) -> str:
     note = ("error_rate = (fakes judged real + reals judged fake) / trials: 0.5 means raters could not tell; "
             "fake_error = share of fakes judged real.")
     if summary.get("exposure") == "adaptive":
-        note += (" threshold_ms: display time at which raters are ~79 % correct (higher = harder to spot); "
+        note += (" threshold_ms: display time at which raters are ~79 % correct (higher = harder to spot), from "
+                 "the raters whose staircase converged only (n; tracks_converged = their share); "
                  "error rates are held near 21 % by the staircase, so compare thresholds.")
     return note
