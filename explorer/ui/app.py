@@ -162,11 +162,35 @@ def launch_options(**overrides: Any) -> dict[str, Any]:
     return opts
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, model_dirs=None, user_dir=None, enable_training: bool = True, open_browser: bool = False) -> None:
+def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, model_dirs=None, user_dir=None, enable_training: bool = True,
+          open_browser: bool = False, organiser_password: str | None = None) -> None:
     """Build the app and serve it until interrupted.
 
-    ``share=True`` asks Gradio for a public tunnel — it needs internet access and exposes the app
-    to anyone with the link; the default serves on ``host`` only.
+    On a loopback ``host`` the one local user does everything without a password. On any other
+    address the app needs the organiser login (``organiser_password``, else
+    ``$GAN_EXPLORER_ORGANISER_PASSWORD``, else a generated one printed here) and raters use the
+    separate rater app at ``/rate/`` (see :mod:`explorer.ui.roles`). ``share=True`` asks Gradio
+    for a public tunnel (it needs internet access), always behind the organiser login.
     """
+    from explorer.ui import roles
+    from explorer.ui.humaneval_tab import build_rater_app
+
     demo = build_app(model_dirs=model_dirs, user_dir=user_dir, enable_training=enable_training)
-    demo.launch(**launch_options(server_name=host, server_port=port, share=share, inbrowser=open_browser))
+    password = None
+    if share or not roles.is_loopback(host):
+        password, generated = roles.organiser_password(organiser_password)
+        if generated:
+            print(f"Organiser login — user: {roles.ORGANISER}  password: {password}\n"
+                  f"(set {roles.PASSWORD_ENV} or --organiser-password to choose it)", flush=True)
+    if share:
+        demo.launch(**launch_options(server_name=host, server_port=port, share=True, inbrowser=open_browser,
+                                     auth=roles.check_login(password)))
+        return
+    app = roles.build_server(demo, build_rater_app(), password, launch_options())
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(f"GAN Explorer on http://{shown}:{port}/  ·  raters: http://{shown}:{port}{roles.RATER_PATH}/", flush=True)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(f"http://{shown}:{port}/")
+    roles.serve_app(app, host, port)

@@ -25,6 +25,9 @@ def add_serve_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
                    help="folder of shipped .safetensors models (repeatable; default: the repository's checkpoints/)")
     p.add_argument("--user-dir", default=None, metavar="DIR",
                    help="folder for imported and trained models (default: $GAN_EXPLORER_HOME/models)")
+    p.add_argument("--organiser-password", default=None, metavar="TEXT",
+                   help="password of the 'organiser' login needed on any non-loopback host (default: "
+                        "$GAN_EXPLORER_ORGANISER_PASSWORD, else generated and printed at start)")
     p.add_argument("--no-training", action="store_true", help="hide the Train tab")
     p.add_argument("--open", action="store_true", help="open the app in a browser tab")
     p.set_defaults(func=run_serve)
@@ -35,5 +38,5 @@ def run_serve(args: argparse.Namespace) -> int:
     from explorer.ui.app import serve
 
     serve(host=args.host, port=args.port, share=args.share, model_dirs=args.model_dirs, user_dir=args.user_dir,
-          enable_training=not args.no_training, open_browser=args.open)
+          enable_training=not args.no_training, open_browser=args.open, organiser_password=args.organiser_password)
     return 0

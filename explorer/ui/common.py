@@ -135,9 +135,13 @@ def upload_path(payload: Any) -> Path | None:
     """The server-side path of an uploaded file.
 
     Upload events run with ``preprocess=False`` so that *we* decode the file (with size and pixel
-    caps, readable errors) instead of Gradio opening it with PIL unchecked; Gradio has already
-    verified the path lies in its upload cache. Accepts the raw ``FileData`` dict, a path string
-    (API calls, tests) or ``None``.
+    caps, readable errors) instead of Gradio opening it with PIL unchecked. Without preprocessing
+    Gradio does not vet the path a client put in the payload, so this does: it must lie inside
+    Gradio's upload folder (what ``/upload`` wrote) — the client never names another server path.
+    Accepts the raw ``FileData`` dict, a path string (API calls) or ``None``.
+
+    Raises:
+        ExplorerError: the path lies outside the upload folder.
     """
     if payload is None:
         return None
@@ -147,7 +151,22 @@ def upload_path(payload: Any) -> Path | None:
         path = payload
     else:
         path = getattr(payload, "path", None)
-    return Path(path) if path else None
+    if not path:
+        return None
+    return _inside_upload_folder(Path(str(path)))
+
+
+def _inside_upload_folder(path: Path) -> Path:
+    from gradio.utils import get_upload_folder
+
+    root = Path(get_upload_folder()).resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        resolved = None
+    if resolved is None or resolved == root or not resolved.is_relative_to(root):
+        raise ExplorerError("that file was not uploaded to this app; upload it again")
+    return resolved
 
 
 def upload_name(payload: Any) -> str:

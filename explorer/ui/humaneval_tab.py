@@ -43,7 +43,6 @@ from explorer.humaneval import (
     normalise_code,
     summarize_session,
 )
-from explorer.humaneval.config import MIN_ADAPTIVE_TRIALS_PER_TRACK
 from explorer.humaneval.stimuli import encode_png
 from explorer.ui.common import HEAVY, AppContext, handler
 
@@ -238,83 +237,43 @@ class HumanEvalTab:
     store: _LazyStore
 
 
-def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = None) -> HumanEvalTab:
-    """Lay out the human-evaluation UI in the current Blocks context (call inside a ``gr.Tab``).
+@dataclass
+class TakePart:
+    code: gr.Textbox
+    name: gr.Textbox
+    join: gr.Button
+    stimulus: gr.HTML
+    progress: gr.Markdown
+    rvf_buttons: list[gr.Button]
+    pair_buttons: list[gr.Button]
 
-    ``db_path``: the SQLite file (default ``$GAN_EXPLORER_HUMANEVAL_DB`` or
-    ``~/.cache/gan-explorer/humaneval.sqlite3``); opened on first use.
+
+def build_take_part(store: "_LazyStore") -> TakePart:
+    """The rater page (join code → trials → thanks) with its handlers, in the current Blocks context.
+
+    Used inside the organiser's Evaluate tab and, alone, as the raters' app (:func:`build_rater_app`).
     """
-    store = _LazyStore(db_path or getattr(ctx, "humaneval_db", None))
-    catalog = ctx.catalog
-
-    with gr.Tabs(elem_id="he-tabs"):
-        # ----- Take part -------------------------------------------------------------------------
-        with gr.Tab("Take part", id="he-rate", elem_id="he-rate"):
-            rater_state = gr.State(None)  # {"token", "code", "name", "task", "position"}
-            remembered = gr.BrowserState(None, storage_key="gan-explorer-humaneval", secret=BROWSER_SECRET)
-            with gr.Group(visible=True, elem_id="he-join") as join_group:
-                gr.Markdown("Enter the code you were given and a name (a nickname is fine). Judge each image "
-                            "by how it looks; there are a few easy check trials along the way.")
-                with gr.Row():
-                    code_in = gr.Textbox(label="Session code", max_length=20, elem_id="he-code", scale=2)
-                    name_in = gr.Textbox(label="Your name", max_length=60, elem_id="he-name", scale=2)
-                    join_btn = gr.Button("Join", variant="primary", elem_id="he-join-btn", scale=1)
-            with gr.Column(visible=False, elem_id="he-trial-area") as trial_area:
-                progress = gr.Markdown(elem_id="he-progress")
-                stimulus = gr.HTML("", elem_id="he-stim", css_template=STIMULUS_CSS, js_on_load=STIMULUS_JS,
-                                   apply_default_css=False)
-                client_info = gr.Textbox(visible=False, elem_id="he-client-info")
-                with gr.Row(visible=False, elem_id="he-rvf-buttons") as rvf_row:
-                    real_btn = gr.Button("Real", elem_id="he-real", variant="secondary")
-                    fake_btn = gr.Button("Fake", elem_id="he-fake", variant="secondary")
-                with gr.Row(visible=False, elem_id="he-pair-buttons") as pair_row:
-                    left_btn = gr.Button("◀ Left", elem_id="he-left")
-                    tie_btn = gr.Button("No difference", elem_id="he-tie")
-                    right_btn = gr.Button("Right ▶", elem_id="he-right")
-
-        # ----- Organise --------------------------------------------------------------------------
-        with gr.Tab("Organise", id="he-organise", elem_id="he-organise") as organise_tab:
-            gen_choices = catalog.choices(lambda e: e.can_generate)
-            with gr.Row():
-                models_dd = gr.Dropdown(choices=gen_choices, value=[], multiselect=True, label="Models to evaluate",
-                                        elem_id="he-models", scale=3)
-                real_dd = gr.Dropdown(choices=_shipped_sets(), value=_first(_shipped_sets()), label="Real images",
-                                      elem_id="he-real-set", scale=1)
-            with gr.Row():
-                task_radio = gr.Radio(TASK_CHOICES, value="real_vs_fake", label="Task", elem_id="he-task")
-                exposure_radio = gr.Radio(EXPOSURE_CHOICES, value="unlimited", label="Display time",
-                                          elem_id="he-exposure")
-            with gr.Row():
-                trials_num = gr.Number(value=40, precision=0, minimum=1, maximum=2000, label="Scored trials per rater",
-                                       info="real/fake: multiple of 2 × models (adaptive time: at least "
-                                            f"{MIN_ADAPTIVE_TRIALS_PER_TRACK} per model); pairwise: of the model pairs",
-                                       elem_id="he-trials")
-                checks_num = gr.Number(value=4, precision=0, minimum=0, maximum=50, label="Attention checks (added on top)",
-                                       elem_id="he-checks")
-                exposure_ms = gr.Number(value=1000, precision=0, minimum=10, maximum=60000,
-                                        label="Display time (ms): fixed, or the start of the staircase",
-                                        elem_id="he-exposure-ms")
-                seed_in = gr.Textbox(value="", label="Seed (blank: random)", placeholder="random", max_length=12,
-                                     elem_id="he-seed")
-            title_in = gr.Textbox(label="Title (shown in results)", max_length=200, elem_id="he-title")
-            create_btn = gr.Button("Create session", variant="primary", elem_id="he-create")
-            created_md = gr.Markdown(elem_id="he-created")
-
-        # ----- Results ---------------------------------------------------------------------------
-        with gr.Tab("Results", id="he-results", elem_id="he-results-tab"):
-            with gr.Row():
-                res_code = gr.Textbox(label="Session code", max_length=20, elem_id="he-res-code")
-                res_key = gr.Textbox(label="Organiser key", type="password", max_length=64, elem_id="he-res-key")
-                exclude_cb = gr.Checkbox(value=True, label="Leave out raters who failed attention checks",
-                                         elem_id="he-exclude")
-            with gr.Row():
-                results_btn = gr.Button("Show results", variant="primary", elem_id="he-results-btn")
-                export_btn = gr.Button("Export CSV + JSON", elem_id="he-export-btn")
-                close_btn = gr.Button("Close session", elem_id="he-close-btn")
-            results_md = gr.Markdown(elem_id="he-results")
-            raters_df = gr.Dataframe(label="Raters", interactive=False, elem_id="he-raters", wrap=True)
-            export_files = gr.File(label="Export", file_count="multiple", interactive=False, visible=False,
-                                   elem_id="he-export")
+    rater_state = gr.State(None)  # {"token", "code", "name", "task", "position"}
+    remembered = gr.BrowserState(None, storage_key="gan-explorer-humaneval", secret=BROWSER_SECRET)
+    with gr.Group(visible=True, elem_id="he-join") as join_group:
+        gr.Markdown("Enter the code you were given and a name (a nickname is fine). Judge each image "
+                    "by how it looks; there are a few easy check trials along the way.")
+        with gr.Row():
+            code_in = gr.Textbox(label="Session code", max_length=20, elem_id="he-code", scale=2)
+            name_in = gr.Textbox(label="Your name", max_length=60, elem_id="he-name", scale=2)
+            join_btn = gr.Button("Join", variant="primary", elem_id="he-join-btn", scale=1)
+    with gr.Column(visible=False, elem_id="he-trial-area") as trial_area:
+        progress = gr.Markdown(elem_id="he-progress")
+        stimulus = gr.HTML("", elem_id="he-stim", css_template=STIMULUS_CSS, js_on_load=STIMULUS_JS,
+                           apply_default_css=False)
+        client_info = gr.Textbox(visible=False, elem_id="he-client-info")
+        with gr.Row(visible=False, elem_id="he-rvf-buttons") as rvf_row:
+            real_btn = gr.Button("Real", elem_id="he-real", variant="secondary")
+            fake_btn = gr.Button("Fake", elem_id="he-fake", variant="secondary")
+        with gr.Row(visible=False, elem_id="he-pair-buttons") as pair_row:
+            left_btn = gr.Button("◀ Left", elem_id="he-left")
+            tie_btn = gr.Button("No difference", elem_id="he-tie")
+            right_btn = gr.Button("Right ▶", elem_id="he-right")
 
     # ----- handlers: taking part -------------------------------------------------------------
     trial_outputs = [rater_state, stimulus, progress, rvf_row, pair_row]
@@ -376,15 +335,88 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
         btn.click(make_answer(response), [rater_state, client_info], trial_outputs, js=ANSWER_JS,
                   show_progress="hidden", api_visibility="private")
 
+    return TakePart(code_in, name_in, join_btn, stimulus, progress, [real_btn, fake_btn], [left_btn, tie_btn, right_btn])
+
+
+def build_rater_app(db_path: str | os.PathLike | None = None, title: str = "GAN Explorer — rating") -> gr.Blocks:
+    """The raters' app: the rater page and nothing else (no models, training, metrics or organising).
+
+    Served at ``/rate/`` next to the organiser's app (see :mod:`explorer.ui.roles`); its queue holds
+    only the rater handlers, so no ``fn_index`` reaches anything else.
+    """
+    with gr.Blocks(title=title) as demo:
+        gr.Markdown("# Human evaluation\nThank you for helping. Enter the session code you were given.", elem_id="he-rater-header")
+        build_take_part(_LazyStore(db_path))
+    demo.queue(api_open=False, default_concurrency_limit=4)
+    return demo
+
+
+def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = None) -> HumanEvalTab:
+    """Lay out the human-evaluation UI in the current Blocks context (call inside a ``gr.Tab``).
+
+    ``db_path``: the SQLite file (default ``$GAN_EXPLORER_HUMANEVAL_DB`` or
+    ``~/.cache/gan-explorer/humaneval.sqlite3``); opened on first use.
+    """
+    store = _LazyStore(db_path or getattr(ctx, "humaneval_db", None))
+    catalog = ctx.catalog
+
+    with gr.Tabs(elem_id="he-tabs"):
+        # ----- Take part -------------------------------------------------------------------------
+        with gr.Tab("Take part", id="he-rate", elem_id="he-rate"):
+            rate = build_take_part(store)
+
+        # ----- Organise --------------------------------------------------------------------------
+        with gr.Tab("Organise", id="he-organise", elem_id="he-organise") as organise_tab:
+            gen_choices = catalog.choices(lambda e: e.can_generate)
+            with gr.Row():
+                models_dd = gr.Dropdown(choices=gen_choices, value=[], multiselect=True, label="Models to evaluate",
+                                        elem_id="he-models", scale=3)
+                real_dd = gr.Dropdown(choices=_shipped_sets(), value=_first(_shipped_sets()), label="Real images",
+                                      elem_id="he-real-set", scale=1)
+            with gr.Row():
+                task_radio = gr.Radio(TASK_CHOICES, value="real_vs_fake", label="Task", elem_id="he-task")
+                exposure_radio = gr.Radio(EXPOSURE_CHOICES, value="unlimited", label="Display time",
+                                          elem_id="he-exposure")
+            with gr.Row():
+                trials_num = gr.Number(value=40, precision=0, minimum=1, maximum=2000, label="Trials per rater",
+                                       info="real/fake: multiple of 2 × models; pairwise: of the model pairs",
+                                       elem_id="he-trials")
+                checks_num = gr.Number(value=4, precision=0, minimum=0, maximum=50, label="Attention checks",
+                                       elem_id="he-checks")
+                exposure_ms = gr.Number(value=1000, precision=0, minimum=10, maximum=60000,
+                                        label="Display time (ms): fixed, or the start of the staircase",
+                                        elem_id="he-exposure-ms")
+                seed_in = gr.Textbox(value="", label="Seed (blank: random)", placeholder="random", max_length=12,
+                                     elem_id="he-seed")
+            title_in = gr.Textbox(label="Title (shown in results)", max_length=200, elem_id="he-title")
+            create_btn = gr.Button("Create session", variant="primary", elem_id="he-create")
+            created_md = gr.Markdown(elem_id="he-created")
+
+        # ----- Results ---------------------------------------------------------------------------
+        with gr.Tab("Results", id="he-results", elem_id="he-results-tab"):
+            with gr.Row():
+                res_code = gr.Textbox(label="Session code", max_length=20, elem_id="he-res-code")
+                res_key = gr.Textbox(label="Organiser key", type="password", max_length=64, elem_id="he-res-key")
+                exclude_cb = gr.Checkbox(value=True, label="Leave out raters who failed attention checks",
+                                         elem_id="he-exclude")
+            with gr.Row():
+                results_btn = gr.Button("Show results", variant="primary", elem_id="he-results-btn")
+                export_btn = gr.Button("Export CSV + JSON", elem_id="he-export-btn")
+                close_btn = gr.Button("Close session", elem_id="he-close-btn")
+            results_md = gr.Markdown(elem_id="he-results")
+            raters_df = gr.Dataframe(label="Raters", interactive=False, elem_id="he-raters", wrap=True)
+            export_files = gr.File(label="Export", file_count="multiple", interactive=False, visible=False,
+                                   elem_id="he-export")
+
     # ----- handlers: organising ----------------------------------------------------------------
     def on_create(model_ids, real_set, task, num_trials, num_checks, exposure, exp_ms, title, seed):
         config = make_config(catalog, model_ids, real_set, task, num_trials, num_checks, exposure, exp_ms, title, seed)
         provider = default_stimulus_provider(loader=lambda model_id: catalog.load(model_id)[0])
         info = store.get().create_session(config, provider)
         code = f"{info.code[:4]}-{info.code[4:]}"
-        text = (f"### Join code: `{code}`\nGive this code to your raters (Evaluate → Human evaluation → Take part). "
-                f"{info.num_items} trials each: {config.num_trials} scored + {config.num_checks} attention checks "
-                "added on top.\n\n"
+        text = (f"### Join code: `{code}`\nGive this code to your raters: they open this app's address followed by `/rate/` "
+                f"(the rater page; on this machine also Evaluate → Human evaluation → Take part). "
+                f"{info.num_items} trials each, {config.num_checks} of them attention checks.\n\n"
                 f"**Organiser key:** `{info.admin_token}` — keep it private; you need it to see the results.")
         return text, info.code, info.admin_token
 
@@ -401,32 +433,12 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
             raise ExplorerError("wrong session code or organiser key")
         return code
 
-    stimulus_cache: dict[str, dict] = {}  # session code -> metrics of its stimuli (fixed at creation)
-
-    def session_metrics(st, code, config) -> tuple[dict, str]:
-        if config.task != "real_vs_fake":
-            return card_metrics(catalog, config), ("Automatic metrics: as recorded in each model's card (a pairwise "
-                                                   "session shows no real images to compare with).")
-        if code not in stimulus_cache:
-            from explorer.humaneval.metrics import stimulus_metrics
-            from explorer.ui.modelinfo import dataset_name
-
-            clf = next((e for e in catalog.entries(lambda e: e.kind == "classifier")
-                        if dataset_name(e.meta) == config.real_set), None)
-            ext, opts = ("domain-classifier", {"weights": str(clf.path)}) if clf else ("imagenet-trunk", {})
-            stimulus_cache[code] = stimulus_metrics(config, st.stimuli(code), extractor=ext, extractor_options=opts)
-        return stimulus_cache[code], ("Automatic metrics: computed on the very images the raters saw (each model's "
-                                      "fakes vs the session's real images, attention checks left out). Few images: "
-                                      "the Fréchet distance is biased upwards, so compare sessions of equal size.")
-
-    def on_results(code, key, exclude, progress=gr.Progress()):
+    def on_results(code, key, exclude):
         code = authorised(code, key)
         st = store.get()
         info = st.session(code)
         summary = summarize_session(st, code, exclude_flagged=bool(exclude))
-        progress(0.5, desc="metrics of the session's images")
-        metrics, metrics_note = session_metrics(st, code, info.config)
-        table = format_results_markdown(summary, metrics) + "\n\n" + metrics_note
+        table = format_results_markdown(summary, card_metrics(catalog, info.config))
         level = int(summary["bootstrap"]["level"] * 100)
         head = (f"### {info.config.title or 'Session'} `{info.code}` · {info.status}\n"
                 f"{summary['num_raters']} raters ({summary['num_raters_included']} scored), "
@@ -456,8 +468,8 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
 
     close_btn.click(handler(on_close), [res_code, res_key], None, api_visibility="private")
 
-    return HumanEvalTab(code_in, name_in, join_btn, stimulus, progress, [real_btn, fake_btn],
-                        [left_btn, tie_btn, right_btn], models_dd, create_btn, created_md, res_code, res_key,
+    return HumanEvalTab(rate.code, rate.name, rate.join, rate.stimulus, rate.progress, rate.rvf_buttons,
+                        rate.pair_buttons, models_dd, create_btn, created_md, res_code, res_key,
                         results_md, raters_df, store)
 
 
@@ -486,7 +498,6 @@ def _score_note(summary: dict) -> str:
     note = ("error_rate = (fakes judged real + reals judged fake) / trials: 0.5 means raters could not tell; "
             "fake_error = share of fakes judged real.")
     if summary.get("exposure") == "adaptive":
-        note += (" threshold_ms: display time at which raters are ~79 % correct (higher = harder to spot), from "
-                 "the raters whose staircase converged only (n; tracks_converged = their share); "
+        note += (" threshold_ms: display time at which raters are ~79 % correct (higher = harder to spot); "
                  "error rates are held near 21 % by the staircase, so compare thresholds.")
     return note

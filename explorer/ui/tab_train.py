@@ -19,7 +19,7 @@ import pandas as pd
 
 from explorer.errors import ExplorerError
 from explorer.images import load_image
-from explorer.ui.catalog import app_home, safe_stem
+from explorer.ui.catalog import safe_stem
 from explorer.ui.common import AppContext, handler, upload_name, upload_path
 from explorer.ui.jobs import RunView
 from explorer.ui.modelinfo import md_text
@@ -103,16 +103,22 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
     iterations = int(iterations or 0)
     if not 1 <= iterations <= 1_000_000:
         raise ExplorerError("iterations must lie between 1 and 1,000,000")
+    # the data are a shipped set or this user's upload: the client never names a server path
+    from explorer.data import list_shipped
+
+    shipped = list_shipped()
+    if data != UPLOAD and data not in shipped:
+        raise ExplorerError("choose a shipped data set or upload a .zip")
+    if data_b not in (None, "") and data_b not in shipped:
+        raise ExplorerError("domain B must be a shipped data set")
+    keep = None
     if data == UPLOAD:
         path = upload_path(zip_payload)
         if path is None:
             raise ExplorerError("upload a .zip of images (class sub-folders become labels) or pick a shipped data set")
         if not upload_name(zip_payload).lower().endswith(".zip"):
             raise ExplorerError("the data upload must be a .zip file")
-        keep = app_home() / "datasets" / f"{safe_stem(upload_name(zip_payload).rsplit('.', 1)[0])}.zip"
-        keep.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, keep)  # the upload cache is temporary; resume needs the data again
-        data = str(keep)
+        keep = path
     augments = set(augments or [])
     aug = {}
     if "hflip" in augments:
@@ -122,7 +128,15 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
     if "translate" in augments:
         aug["translate"] = 0.06
     every = max(1, iterations // 10)
-    run_name = jobs.fresh_name(name or f"{family}-{safe_stem(str(data).rsplit('/', 1)[-1])}")
+    stem = safe_stem(upload_name(zip_payload).rsplit(".", 1)[0]) if keep is not None else data
+    run_name = jobs.fresh_name(name or f"{family}-{stem}")
+    if keep is not None:
+        # the upload cache is temporary and resume needs the data again: the run's own folder keeps
+        # a copy under a name no other run shares, and it goes when the run's folder goes
+        run_dir = jobs.runs_dir / run_name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        data = str(run_dir / "data.zip")
+        shutil.copyfile(keep, data)
     return TrainConfig(
         name=run_name, out=str(jobs.runs_dir), family=family, data=data,
         data_b=(data_b or None) if family == "cyclegan" else None,

@@ -8,12 +8,14 @@ bound on what the action itself needed — the number the probes in the issue's 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -93,3 +95,57 @@ def fn_index_of(demo, name: str) -> int:
         if getattr(fn, "__name__", None) == name:
             return index
     raise KeyError(name)
+
+
+@contextlib.contextmanager
+def served(tmp: Path, shipped: Path, password: str | None = "organiser-test-pw"):
+    """The app as ``gan-explorer serve`` runs it on a network address: the organiser app at ``/``
+    (behind the login when ``password`` is given) and the rater app at ``/rate/``, under uvicorn
+    in a thread. Yields url, rater_url, demo, rater, password."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from explorer.ui import roles
+    from explorer.ui.app import build_app, launch_options
+    from explorer.ui.humaneval_tab import build_rater_app
+    from ui_support import free_port
+
+    home = tmp / "home"
+    env = {"GAN_EXPLORER_HOME": str(home), "GAN_EXPLORER_CACHE": str(tmp / "cache"),
+           "GAN_EXPLORER_HUMANEVAL_DB": str(tmp / "humaneval.sqlite3")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        demo = build_app(model_dirs=[shipped], user_dir=home / "models")
+        rater = build_rater_app()
+        app = roles.build_server(demo, rater, password, launch_options())
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.time() + 60
+        while not server.started and time.time() < deadline:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            yield SimpleNamespace(url=url, rater_url=f"{url}rate/", demo=demo, rater=rater, password=password, home=home)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def login(url: str, password: str, user: str = "organiser"):
+    """An httpx client holding the organiser's login cookie (or a failed login's response)."""
+    import httpx
+
+    client = httpx.Client(timeout=60)
+    r = client.post(f"{url}login", data={"username": user, "password": password})
+    return client, r
