@@ -88,3 +88,28 @@ def test_stimulus_metrics_are_computed_on_the_session_images(tmp_path):
     assert res["far"]["FD (test pool)"] == direct["fd"] and res["far"]["1-NN accuracy"] == direct["one_nn_accuracy"]
     pair = SessionConfig(task="pairwise", models=("a", "b"), num_trials=4, num_checks=0, seed=1)
     assert stimulus_metrics(pair, [], extractor=ext) == {}
+
+
+# ----- item 7: the README says what the code does ---------------------------------------------
+def test_readme_extractor_claims_match_the_code():
+    from pathlib import Path
+
+    from explorer.metrics.evaluate import KNOWN_METRICS
+    from explorer.metrics.extractors import available_extractors
+    from explorer.metrics.cli import add_metrics_command
+    from explorer.ui.tab_evaluate import EXTRACTOR_CHOICES, METRIC_CHOICES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| `") and "extractor" not in line}
+    # the tab offers every extractor and every metric the library has
+    assert {v for _, v in EXTRACTOR_CHOICES} == set(available_extractors())
+    assert {v for _, v in METRIC_CHOICES} == set(KNOWN_METRICS)
+    # torchvision Inception weights are marked not comparable in the code, and so in the README
+    assert "torchvision weights: **no**" in rows["`inception-v3`"]
+    # the trunk's batch-norm statistics are not ImageNet's: the README must not say it is unchanged
+    assert "re-estimated" in rows["`imagenet-trunk` (CLI default)"] and "still the frozen" not in readme
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_metrics_command(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["metrics", "x"]).extractor == "imagenet-trunk"  # "(CLI default)" is true

@@ -79,3 +79,26 @@ def test_memorisation_check_class_menu_and_rms_bounded_by_two(page):
     page.click("#eval-nn-btn")
     page.wait_for_function("() => document.querySelector('#eval-nn-note tbody tr td:nth-child(2)').innerText === '7'")
     assert not errors(page)
+
+
+def test_metrics_tab_names_the_feature_space_and_offers_every_extractor(page):
+    """Items 5 and 7: no "FID" outside Inception-v3; every extractor offered; the default follows the model."""
+    open_tab(page, "Evaluate")
+    open_tab(page, "Metrics")
+    page.wait_for_selector("#eval-extractor", state="visible")
+    text = page.inner_text("#eval-extractor")
+    assert "Inception-v3" in text and "ImageNet trunk" in text and "Project classifier" in text
+    assert "Density / coverage" in page.inner_text("#eval-metrics")
+    # the tiny DCGAN's data (digits) has a classifier: the fast extractor is preselected
+    page.wait_for_function("() => document.querySelector('#eval-extractor input[value=\"domain-classifier\"]').checked")
+    page.fill("#eval-num input[type=number]", "100")
+    page.locator("#eval-num input[type=number]").blur()
+    page.click("#eval-metrics-btn")
+    page.wait_for_function("() => document.querySelector('#eval-metrics-table').innerText.includes('FD (domain classifier)')",
+                           timeout=120_000)
+    table = page.inner_text("#eval-metrics-table")
+    assert "FID" not in table and "KID (domain classifier)" in table
+    assert "without ± std" in page.inner_text("#eval-metrics-note")  # 100 samples < the KID subset size
+    choose(page, "eval-model", "tiny StyleGAN emoji")  # no emoji classifier: the ImageNet trunk
+    page.wait_for_function("() => document.querySelector('#eval-extractor input[value=\"imagenet-trunk\"]').checked")
+    assert not errors(page)
