@@ -118,7 +118,8 @@ def load_image(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageInputError(f"{name} is too large to decode safely ({exc})") from None
+        raise ImageInputError(f"{name} is too large to decode safely (more than Pillow's limit of "
+                              f"{Image.MAX_IMAGE_PIXELS:,} pixels); downscale it first") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
         raise ImageInputError(f"{name} is corrupt or truncated and cannot be decoded ({_short(exc)})") from None
     try:
@@ -183,7 +184,9 @@ def _open_checked(data: bytes, max_pixels: int | None, name: str) -> Image.Image
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=DECODE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageInputError(f"{name} is too large to decode safely ({_short(exc)})") from None
+        # Pillow's own text ("... could be decompression bomb DOS attack") accuses the user; say what is wrong
+        raise ImageInputError(f"{name} is too large to decode safely (more than Pillow's limit of "
+                              f"{Image.MAX_IMAGE_PIXELS:,} pixels); downscale it first") from None
     except UnidentifiedImageError:
         raise ImageInputError(f"{name} is not an image format that can be read ({', '.join(DECODE_FORMATS)})") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:

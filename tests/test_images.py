@@ -278,3 +278,12 @@ def test_save_png_lossless_with_provenance(tmp_path):
     with pytest.raises(ImageInputError):
         save_png(x, tmp_path / "lossy.jpg", {})
     assert latent_hash(z) == latent_hash(z.clone()) != latent_hash(z + 1)
+
+
+def test_bomb_message_says_what_is_wrong_without_pillows_wording(monkeypatch):
+    # issue 13: the toast quoted Pillow's "could be decompression bomb DOS attack"
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    for size in ((40, 40), (100, 100)):  # warning range (< 2x the limit) and error range
+        with pytest.raises(ImageInputError) as info:
+            load_image(_encode(Image.new("L", size)), max_pixels=None)
+        assert "DOS" not in str(info.value) and "attack" not in str(info.value) and "1,000 pixels" in str(info.value)

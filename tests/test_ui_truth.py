@@ -102,3 +102,78 @@ def test_metrics_tab_names_the_feature_space_and_offers_every_extractor(page):
     choose(page, "eval-model", "tiny StyleGAN emoji")  # no emoji classifier: the ImageNet trunk
     page.wait_for_function("() => document.querySelector('#eval-extractor input[value=\"imagenet-trunk\"]').checked")
     assert not errors(page)
+
+
+_TOAST_TEXTS = "() => Array.from(document.querySelectorAll('[data-testid=\"toast-body\"]')).map(t => t.innerText)"
+
+
+def test_discriminator_opens_on_a_generator_and_forgets_the_previous_model(page, tmp_path):
+    """Item 9: "Generate and score" works by default; results of the last model go on a switch;
+    a bad upload gets one toast in our words."""
+    open_tab(page, "Discriminator")
+    open_tab(page, "Generated")
+    page.wait_for_function("() => { const b = document.querySelector('#disc-gen-btn'); return b && !b.disabled; }")
+    page.click("#disc-gen-btn")
+    page.wait_for_function("() => document.querySelector('#disc-gen-note').innerText.includes('Mean logit')")
+    assert page.locator("#disc-gallery img").count() >= 8
+    choose(page, "disc-model", "tiny CycleGAN emoji")
+    page.wait_for_function("() => document.querySelector('#disc-gen-btn').disabled")
+    page.wait_for_function("() => document.querySelectorAll('#disc-gallery img').length === 0")
+    assert "Mean logit" not in page.inner_text("#disc-gen-note")
+    assert "does not generate" in page.inner_text("#disc-gen-btn")
+    open_tab(page, "Upload")
+    # a picture bigger than Pillow's bomb limit (cheap to write: a PNG header that claims 30000 x 30000)
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+    page.set_input_files("#disc-upload input[type=file]", str(bomb))
+    page.wait_for_function(f"() => ({_TOAST_TEXTS})().length > 0")
+    page.wait_for_timeout(1500)  # a second toast for the same error would have arrived by now
+    toasts = page.evaluate(_TOAST_TEXTS)
+    assert len(toasts) == 1, toasts
+    assert "DOS" not in toasts[0] and "attack" not in toasts[0]
+
+
+def test_explore_forgets_the_old_download_and_keeps_the_class_across_methods(page):
+    """Item 9: the download box does not keep the previous model's file; PCA <-> SeFa keeps the class."""
+    choose(page, "explore-model", "tiny DCGAN digits")
+    choose(page, "explore-class", "7")
+    page.wait_for_function("() => document.querySelector('#explore-status').innerText.includes('class 7')")
+    page.get_by_label("SeFa (closed form)").check()
+    page.wait_for_function("() => document.querySelector('#explore-dir-0').innerText.includes('SeFa 1')")
+    page.wait_for_timeout(500)
+    assert "class 7" in page.inner_text("#explore-status") and page.input_value("#explore-class input") == "7"
+    page.click("#explore-export")
+    page.wait_for_selector("#explore-download a[href*='dcgan_digits']")
+    choose(page, "explore-model", "tiny StyleGAN emoji")
+    page.wait_for_function("() => document.querySelector('#explore-status').innerText.includes('StyleGAN')")
+    page.wait_for_selector("#explore-download", state="hidden")
+    assert not errors(page)
+
+
+def test_a_new_inversion_starts_without_the_last_ones_result(page):
+    """Item 9: while a new inversion runs, the previous PSNR and "Edit in Explore" are gone."""
+    from ui_support import SAMPLES
+
+    open_tab(page, "Stylize")
+    page.get_by_role("tab", name="Invert into a generator").click()
+    choose(page, "stylize-inv-model", "tiny DCGAN digits")
+    page.set_input_files("#stylize-inv-input input[type=file]", str(SAMPLES / "digits_3_9123.png"))
+    page.fill("#stylize-inv-steps input[type=number]", "20")
+    page.locator("#stylize-inv-steps input[type=number]").blur()
+    page.click("#stylize-inv-btn")
+    page.wait_for_function("() => document.querySelector('#stylize-inv-note').innerText.includes('PSNR')")
+    assert page.is_enabled("#stylize-to-explore")
+    page.fill("#stylize-inv-steps input[type=number]", "1000")
+    page.locator("#stylize-inv-steps input[type=number]").blur()
+    page.click("#stylize-inv-btn")
+    page.wait_for_function("() => !document.querySelector('#stylize-inv-note').innerText.includes('PSNR')")
+    assert not page.is_enabled("#stylize-to-explore")
+    page.wait_for_function("() => document.querySelector('#stylize-inv-note').innerText.includes('PSNR')", timeout=120_000)
+    assert not errors(page)

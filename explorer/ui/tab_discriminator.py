@@ -55,16 +55,31 @@ def build(ctx: AppContext) -> None:
     hist_text = gr.Markdown(elem_id="disc-hist-text")
 
     def on_model(model_id):
+        # Results of the previous model go: a gallery or histogram under another model's name would lie.
+        cleared = (None, "", [], "", None, "")
         if not model_id:
-            return gr.update(visible=False), gr.update(visible=False)
+            return (gr.update(visible=False), gr.update(visible=False), gr.update(interactive=False), *cleared)
         model, entry = catalog.load(model_id)
         is_cyc = entry.kind == "cyclegan"
         classes = class_choices(model, entry) if entry.kind in ("dcgan", "stylegan") else []
+        gen = (gr.update(interactive=True, value="Generate and score") if entry.can_generate
+               else gr.update(interactive=False, value="Generate and score (this model does not generate)"))
         return (gr.update(visible=is_cyc, value="A"),
-                gr.update(choices=classes, value=classes[0][1], visible=True) if classes else gr.update(choices=[], value=None, visible=False))
+                gr.update(choices=classes, value=classes[0][1], visible=True) if classes else gr.update(choices=[], value=None, visible=False),
+                gen, *cleared)
 
-    model_dd.change(handler(on_model), model_dd, [domain, klass], api_visibility="private", show_progress="hidden")
-    ctx.on_page_load.append((handler(on_model), [model_dd], [domain, klass]))
+    model_outputs = [domain, klass, gen_btn, judged, verdict, gallery, gen_note, hist, hist_text]
+    model_dd.change(handler(on_model), model_dd, model_outputs, api_visibility="private", show_progress="hidden")
+
+    def open_on_a_generator(model_id):
+        """A page opens on a model whose every section works: one that also generates, if any."""
+        if model_id and catalog.resolve(model_id).can_generate:
+            return gr.skip()
+        ids = [e.id for e in catalog.entries(lambda e: e.has_discriminator and e.can_generate)]
+        return ids[0] if ids else gr.skip()
+
+    ctx.on_page_load.append((handler(on_model), [model_dd], model_outputs))
+    ctx.on_page_load.append((handler(open_on_a_generator), [model_dd], [model_dd]))
 
     def labels_for(model, klass_v, n):
         return torch.full((n,), int(klass_v or 0), dtype=torch.long) if model.num_classes else None

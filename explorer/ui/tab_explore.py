@@ -185,7 +185,7 @@ def build(ctx: AppContext) -> ExploreTab:
     )
 
     # ----- model / method change: re-layout, reset sliders, render ---------------------------
-    def relayout(model_id, method_v, st):
+    def relayout(model_id, method_v, st, label_v=None):
         model, entry = catalog.load(model_id)
         dirs = editing.directions(model, method_v or "pca")
         upd_sliders = []
@@ -199,23 +199,26 @@ def build(ctx: AppContext) -> ExploreTab:
         classes = class_choices(model, entry)
         custom = _custom_for(st, model_id)
         first = custom["label"] if custom and custom.get("label") is not None else (classes[0][1] if classes else None)
+        if label_v is not None and any(c[1] == label_v for c in classes):
+            first = label_v  # a method switch keeps the class the user chose
         upd_label = gr.update(choices=classes, value=first, visible=True) if classes else gr.update(choices=[], value=None, visible=False)
         is_style = editing.space_of(model) == "w"
         upd_mix = gr.update(visible=is_style)
         upd_cross = gr.update(maximum=model.num_ws, value=min(4, model.num_ws)) if is_style else gr.update()
-        return [upd_label, *upd_sliders, upd_mix, upd_cross]
+        # a download made from the previous model must not stay offered under its file name
+        return [upd_label, *upd_sliders, upd_mix, upd_cross, gr.update(value=None, visible=False)]
 
-    model_outputs = [label, *sliders, mixing, crossover]
+    model_outputs = [label, *sliders, mixing, crossover, download]
 
-    def on_model(model_id, method_v, st):
+    def on_model(model_id, method_v, st, label_v=None):
         if not model_id:
             return [gr.update() for _ in model_outputs]
-        return relayout(model_id, method_v, st)
+        return relayout(model_id, method_v, st, label_v)
 
     model_dd.change(handler(on_model), [model_dd, method, state], model_outputs, api_visibility="private", show_progress_on=image).then(
         full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private"
     )
-    method.change(handler(on_model), [model_dd, method, state], model_outputs, api_visibility="private", show_progress_on=image).then(
+    method.change(handler(on_model), [model_dd, method, state, label], model_outputs, api_visibility="private", show_progress_on=image).then(
         full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private"
     )
     reset_btn.click(lambda: [gr.update(value=0.0) for _ in sliders], None, sliders, api_visibility="private", queue=False).then(

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from explorer.data.dataset import prepare_image
 from explorer.errors import ExplorerError
 from explorer.images import fit_to, pil_to_tensor
 from explorer.ui import render
@@ -199,9 +200,8 @@ def build(ctx: AppContext) -> StylizeTab:
 
     def run_inversion(model_id, payload, label, space, steps, feats_on, state, progress=gr.Progress()):
         model, entry = catalog.load(model_id)
-        img = read_upload_image(payload, _mode(model.image_channels))
-        img = fit_to(img, model.resolution, "center-crop")
-        target = pil_to_tensor(img)
+        img = read_upload_image(payload, "RGB")
+        target = prepare_image(img, model.image_channels, model.resolution)  # as training prepared real images
         feat_entry = feature_net_for(entry) if feats_on else None
         feat_net = catalog.load(feat_entry.id)[0] if feat_entry is not None else None
         label = int(label) if (model.num_classes and label is not None) else None
@@ -219,9 +219,13 @@ def build(ctx: AppContext) -> StylizeTab:
             f"**PSNR {result.psnr:.2f} dB** (MSE {result.mse:.4f}) after {result.steps} Adam steps in {result.space}-space (pixel L2{feats}). "
             "Higher is closer; above ~25 dB the two look alike. The latent is ready in Explore."
         )
-        return np.asarray(img), render.to_uint8(result.image), note, st, gr.update(interactive=True)
+        return render.to_uint8(target), render.to_uint8(result.image), note, st, gr.update(interactive=True)
 
-    inv_btn.click(
+    def clear_inversion():  # a new run must not show the last one's PSNR or offer its latent
+        return None, None, "", gr.update(interactive=False)
+
+    inv_btn.click(clear_inversion, None, [inv_target, inv_out, inv_note, to_explore], queue=False,
+                  api_visibility="private").then(
         handler(run_inversion), [inv_model, inv_in, inv_class, inv_space, inv_steps, use_feats, ctx.session],
         [inv_target, inv_out, inv_note, ctx.session, to_explore], preprocess=False, **HEAVY, api_visibility="private",
         show_progress_on=[inv_target, inv_out],
