@@ -94,7 +94,8 @@ def test_create_join_answer(store):
     assert info.num_items == 24 and info.admin_token
     assert store.check_admin(info.code, info.admin_token) and not store.check_admin(info.code, "nope")
     items = store.items(info.code)
-    assert sum(i["truth"] == "real" for i in items) == 10 and sum(i["is_check"] for i in items) == 4
+    assert sum(i["truth"] == "real" and not i["is_check"] for i in items) == 10 and sum(i["is_check"] for i in items) == 4
+    assert sorted(i["truth"] for i in items if i["is_check"]) == ["fake", "fake", "real", "real"]  # issue 12
     assert {i["model_a"] for i in items if i["truth"] == "fake" and not i["is_check"]} == {"a", "b"}
 
     ada = store.join(info.code.lower(), "Ada")  # codes are case-insensitive
@@ -242,7 +243,7 @@ def test_error_rates_on_planted_answers(store):
               lambda t, _: "real" if (t[0] == "fake" and t[2] == "a" and not t[1]) else t[0])
     run_rater(store, store.join(info.code, "q").token,
               lambda t, _: "real" if (t[0] == "fake" and t[2] == "a" and not t[1]) else
-              ("fake" if t[0] == "real" else t[0]))
+              ("fake" if t[0] == "real" and not t[1] else t[0]))
     s = summarize_session(store, info.code, num_boot=300)
     a, b = s["scores"]["a"], s["scores"]["b"]
     assert a["fake_error"]["value"] == 1.0 and b["fake_error"]["value"] == 0.0
@@ -267,7 +268,8 @@ def simulated_rvf_answers(rng, num_raters, num_per_group, p_fake, p_real, rater_
                     wrong = rng.random() < p
                     out.append(dict(rater_id=r, rater_name=f"r{r}", position=pos, is_check=0, truth=truth,
                                     model_a=name if truth == "fake" else None, model_b=None, track=m,
-                                    response="x", choice="x", correct=int(not wrong), rt_ms=1000.0,
+                                    response=("real" if truth == "fake" else "fake") if wrong else truth,
+                                    choice="x", correct=int(not wrong), rt_ms=1000.0,
                                     client_rt_ms=None))
                     pos += 1
     return out
@@ -317,7 +319,8 @@ def test_bradley_terry_recovers_known_strengths():
                 for _ in range(150):
                     a_wins = rng.random() < 1 / (1 + math.exp(theta[j] - theta[i]))
                     answers.append(dict(rater_id=r, rater_name=f"r{r}", position=pos, is_check=0, truth="",
-                                        model_a=names[i], model_b=names[j], track=None, response="left",
+                                        model_a=names[i], model_b=names[j], track=None,
+                                        response="left" if pos % 2 else "right",
                                         choice="a" if a_wins else "b", correct=None, rt_ms=500.0,
                                         client_rt_ms=None))
                     pos += 1
@@ -357,7 +360,7 @@ def test_attention_check_flagging(store):
     good = store.join(info.code, "good")
     careless = store.join(info.code, "careless")
     run_rater(store, good.token, lambda t, _: t[0])
-    run_rater(store, careless.token, lambda t, _: "real")  # calls noise "real": fails every check
+    run_rater(store, careless.token, lambda t, _: "real" if not t[1] else ("fake" if t[0] == "real" else "real"))  # fails every check
     s = summarize_session(store, info.code, num_boot=100)
     by_name = {r["name"]: r for r in s["raters"]}
     assert by_name["good"]["checks_passed"] == 4 and not by_name["good"]["flagged"]

@@ -167,6 +167,14 @@ def _flatten(d: Mapping, prefix: str = "") -> dict:
     return out
 
 
+def _inert(text) -> str:
+    """Model names, titles and labels come from users: no HTML, links or emphasis in Markdown."""
+    s = str(text)[:300].replace("\n", " ")
+    for ch in "\\`*_{}[]()<>#|!":
+        s = s.replace(ch, "\\" + ch)
+    return s
+
+
 def format_results_markdown(summary: Mapping, metrics: Mapping[str, Mapping] | None = None, digits: int = 3) -> str:
     """The results table as Markdown, each human score shown as ``value [low, high]``."""
     rows = results_table(summary, metrics)
@@ -186,7 +194,7 @@ def format_results_markdown(summary: Mapping, metrics: Mapping[str, Mapping] | N
             return "–"
         if isinstance(x, float):
             return "nan" if not math.isfinite(x) else f"{x:.{digits}g}" if abs(x) >= 1000 else f"{x:.{digits}f}"
-        return str(x)
+        return _inert(x)
 
     def cell(row, key) -> str:
         if f"{key}_ci_low" in row:

@@ -91,13 +91,18 @@ def _num(x) -> float | None:
 
 
 # -- per-rater statistics ----------------------------------------------------------------------
+#: a rater who gave one and the same answer to at least this many trials is flagged
+MIN_ANSWERS_FOR_CONSTANT = 8
+
+
 def rater_stats(config: SessionConfig, answers: Sequence[dict], num_items: int | None = None) -> list[dict]:
     """Per-rater statistics and the attention-check flag.
 
     accuracy: share of correct non-check real-vs-fake answers (None for pairwise).
     checks_passed / checks_total: answered attention checks (obvious fakes judged "fake";
     identical pairs judged "tie"). A rater is flagged when they answered at least one check
-    and passed fewer than ``config.min_check_pass_rate`` of them.
+    and passed fewer than ``config.min_check_pass_rate`` of them, or gave the same answer to every
+    one of at least ``MIN_ANSWERS_FOR_CONSTANT`` trials.
     median_rt_ms: median response time, the browser's measurement where it sent one.
     Pairwise extras: tie_rate and left_rate (a strong side bias hints at careless clicking)."""
     by_rater: dict[int, list[dict]] = {}
@@ -113,6 +118,10 @@ def rater_stats(config: SessionConfig, answers: Sequence[dict], num_items: int |
         rts = [float(x) for x in rts if x is not None]
         rate = passed / len(checks) if checks else None
         flagged = rate is not None and rate < config.min_check_pass_rate - 1e-12
+        reasons = [f"passed {passed} of {len(checks)} attention checks"] if flagged else []
+        if len(rows) >= MIN_ANSWERS_FOR_CONSTANT and len({a["response"] for a in rows}) == 1:
+            flagged = True  # one button for everything: no judgement in it, whatever the checks say
+            reasons.append(f"gave the same answer ({rows[0]['response']}) to all {len(rows)} trials")
         stat = dict(
             rater_id=rid, name=rows[0].get("rater_name"), num_answered=len(rows),
             complete=None if num_items is None else len(rows) >= num_items,
@@ -121,7 +130,7 @@ def rater_stats(config: SessionConfig, answers: Sequence[dict], num_items: int |
             checks_passed=passed, checks_total=len(checks), check_pass_rate=rate,
             median_rt_ms=float(np.median(rts)) if rts else None,
             flagged=flagged,
-            reason=f"passed {passed} of {len(checks)} attention checks" if flagged else "",
+            reason="; ".join(reasons),
         )
         if config.task == "pairwise":
             stat["tie_rate"] = sum(a["choice"] == "tie" for a in scored) / len(scored) if scored else None

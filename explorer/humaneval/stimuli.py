@@ -102,6 +102,48 @@ def check_images(rng: np.random.Generator, num: int, height: int, width: int, ch
     return out
 
 
+#: 5×7 glyphs of the word an instructed check shows ("answer Real to this one")
+_GLYPHS = {
+    "R": ("11110", "10001", "10001", "11110", "10100", "10010", "10001"),
+    "E": ("11111", "10000", "10000", "11110", "10000", "10000", "11111"),
+    "A": ("01110", "10001", "10001", "11111", "10001", "10001", "10001"),
+    "L": ("10000", "10000", "10000", "10000", "10000", "10000", "11111"),
+}
+
+
+def word_image(word: str, height: int, width: int, channels: int, rng: np.random.Generator) -> np.ndarray:
+    """``word`` in dark block capitals on a light background, as large as fits: uint8 [H, W, C]."""
+    glyphs = [np.array([[c == "1" for c in row] for row in _GLYPHS[ch]]) for ch in word]
+    text = np.concatenate([np.pad(g, ((0, 0), (0, 1))) for g in glyphs], axis=1)[:, :-1]  # [7, 6n-1]
+    scale = max(1, min((width - 2) // text.shape[1], (height - 2) // text.shape[0]))
+    text = np.kron(text, np.ones((scale, scale), bool))[:height, :width]
+    background = rng.integers(200, 256, channels)
+    ink = rng.integers(0, 60, channels)
+    img = np.empty((height, width, channels), np.uint8)
+    img[:] = background
+    top, left = (height - text.shape[0]) // 2, (width - text.shape[1]) // 2
+    img[top:top + text.shape[0], left:left + text.shape[1]][text] = ink
+    return img
+
+
+def check_stimuli(rng: np.random.Generator, num: int, height: int, width: int, channels: int) -> tuple[np.ndarray, list[str]]:
+    """Real-vs-fake attention checks whose right answers are both "fake" and "real", alternating:
+    obvious fakes (:func:`check_images`, answer "fake") and instructed checks that show the word
+    REAL (answer "real"). A rater who always gives one answer fails half of them.
+
+    Returns (uint8 [num, H, W, C], truths)."""
+    fakes = check_images(rng, (num + 1) // 2, height, width, channels)
+    out = np.empty((num, height, width, channels), np.uint8)
+    truths = []
+    for i in range(num):
+        if i % 2 == 0:
+            out[i], truth = fakes[i // 2], "fake"
+        else:
+            out[i], truth = word_image("REAL", height, width, channels, rng), "real"
+        truths.append(truth)
+    return out, truths
+
+
 def match_shape(images: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
     """Resize/convert uint8 [N, H, W, C] images so every stimulus in a session has one shape
     (a real-vs-fake judgement must not be decidable from size or colour mode)."""

@@ -36,7 +36,7 @@ import numpy as np
 
 from explorer.humaneval.config import CHOICES, HumanEvalError, SessionConfig
 from explorer.humaneval.staircase import replay
-from explorer.humaneval.stimuli import StimulusProvider, check_images, decode_png, encode_png, match_shape
+from explorer.humaneval.stimuli import StimulusProvider, check_stimuli, decode_png, encode_png, match_shape
 
 SCHEMA_VERSION = 1
 # No 0/O, 1/I/L: codes are read aloud and typed. 31^8 ~ 8.5e11 codes (~40 bits).
@@ -327,6 +327,10 @@ class HumanEvalStore:
             srow = self._session_row(con, code)
             if srow["status"] != "open":
                 raise HumanEvalError(f"session {srow['code']} is closed")
+            taken = con.execute("SELECT 1 FROM raters WHERE session_id=? AND lower(name)=lower(?)", (srow["id"], name)).fetchone()
+            if taken:  # one rater identity per person: a second join under the same name is refused
+                raise HumanEvalError(f"the name {name!r} has already joined this session; to continue, use the browser "
+                                     "you joined with, or choose another name if you are someone else")
             items = con.execute("SELECT id, track FROM items WHERE session_id=? ORDER BY idx", (srow["id"],)).fetchall()
             rid = con.execute("INSERT INTO raters (session_id, name, token, joined_at) VALUES (?,?,?,?)",
                               (srow["id"], name, token, time.time())).lastrowid
@@ -413,11 +417,19 @@ class HumanEvalStore:
                 raise HumanEvalError(f"trial {position + 1} was never shown")
             choice, correct = _score(task, response, t)
             now = time.time()
+            server_rt = (now - t["served_at"]) * 1000.0
+            # The browser's clock starts when the images are painted, so its time is a little
+            # shorter than the server's (serve → answer): a client may refine the server's
+            # measurement but never exceed it, nor be negative — a claimed 900 ms for an answer
+            # the server saw 55 ms after serving is stored as 55 ms.
+            client_rt = _finite_or_none(client_rt_ms)
+            if client_rt is not None:
+                client_rt = min(max(client_rt, 0.0), server_rt)
             con.execute(
                 "INSERT INTO answers (rater_id, position, item_id, response, choice, correct, exposure_ms,"
                 " served_at, answered_at, rt_ms, client_rt_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (r["id"], position, t["item_id"], response, choice, correct, t["exposure_ms"], t["served_at"], now,
-                 (now - t["served_at"]) * 1000.0, _finite_or_none(client_rt_ms)),
+                 server_rt, client_rt),
             )
         return AnswerResult(int(position), True, done + 1, n)
 
@@ -556,8 +568,9 @@ def _make_stimuli(config: SessionConfig, seed: int, provider: StimulusProvider):
         reals = match_shape(reals, height, width, channels)
         for j, (s, img) in enumerate(zip(real_seeds, reals)):
             item(add("real", config.real_set, s, img), truth="real", track=j % k, seed_=s)
-        for img in check_images(rng, config.num_checks, height, width, channels):
-            item(add("check", None, None, img), truth="fake", is_check=True)
+        check_imgs, check_truths = check_stimuli(rng, config.num_checks, height, width, channels)
+        for img, truth in zip(check_imgs, check_truths):
+            item(add("check", None, None, img), truth=truth, is_check=True)
     else:
         stim = {(m, s): add("fake", names[m], s, fakes[m][j])
                 for m in range(k) for j, s in enumerate(latent_seeds)}

@@ -20,8 +20,10 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -43,8 +45,10 @@ from explorer.humaneval import (
     normalise_code,
     summarize_session,
 )
+from explorer.humaneval.config import MIN_ADAPTIVE_TRIALS_PER_TRACK
 from explorer.humaneval.stimuli import encode_png
 from explorer.ui.common import HEAVY, AppContext, handler
+from explorer.ui.modelinfo import md_text
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +146,7 @@ def trial_html(trial: Trial | None, done_text: str = "All done — thank you for
 
 def progress_text(trial: Trial | None, rater: dict) -> str:
     if trial is None:
-        return f"**{rater.get('name', '')}**, your answers are saved. You can close this page."
+        return f"**{md_text(rater.get('name', ''), 60)}**, your answers are saved. You can close this page."
     timing = f" · shown for {trial.exposure_ms} ms" if trial.exposure_ms else ""
     return f"**Trial {trial.position + 1} of {trial.num_trials}**{timing} — {trial.question}"
 
@@ -190,16 +194,29 @@ def make_config(catalog, model_ids, real_set, task, num_trials, num_checks, expo
     names = [catalog.resolve(m).name for m in ids]
     if len(set(names)) != len(names):  # two checkpoints with the same card name: disambiguate by id
         names = [f"{n} ({m})" for n, m in zip(names, ids)]
-    exposure_ms = int(exposure_ms or 1000)
+    num_trials = _whole(num_trials, "trials per rater", 1, 2000)
+    num_checks = _whole(num_checks, "attention checks", 0, 50)
+    exposure_ms = _whole(exposure_ms if exposure_ms not in (None, "") else 1000, "display time (ms)", 1, 60000)
     staircase = StaircaseConfig()
     if exposure == "adaptive":  # the display-time field is where the staircase starts
         staircase = StaircaseConfig(start_ms=min(staircase.max_ms, max(staircase.min_ms, exposure_ms)))
     return SessionConfig(
         task=task, models=tuple(ids), staircase=staircase, model_names=tuple(names), real_set=real_set if task == "real_vs_fake" else None,
-        num_trials=int(num_trials or 0), num_checks=int(num_checks or 0), exposure=exposure or "unlimited",
+        num_trials=num_trials, num_checks=num_checks, exposure=exposure or "unlimited",
         exposure_ms=exposure_ms, title=str(title or "").strip()[:200],
         seed=_parse_seed(seed),
     )
+
+
+def _whole(value, what: str, lo: int, hi: int) -> int:
+    """A whole number in [lo, hi] from a form field (a client can send anything), or a readable error."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ExplorerError(f"{what} must be a whole number") from None
+    if not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
+        raise ExplorerError(f"{what} must be a whole number from {lo} to {hi}")
+    return int(number)
 
 
 def _parse_seed(text) -> int | None:
@@ -257,7 +274,8 @@ def build_take_part(store: "_LazyStore") -> TakePart:
     remembered = gr.BrowserState(None, storage_key="gan-explorer-humaneval", secret=BROWSER_SECRET)
     with gr.Group(visible=True, elem_id="he-join") as join_group:
         gr.Markdown("Enter the code you were given and a name (a nickname is fine). Judge each image "
-                    "by how it looks; there are a few easy check trials along the way.")
+                    "by how it looks. A few check trials come along the way: when an image shows the word "
+                    "REAL, answer Real.")
         with gr.Row():
             code_in = gr.Textbox(label="Session code", max_length=20, elem_id="he-code", scale=2)
             name_in = gr.Textbox(label="Your name", max_length=60, elem_id="he-name", scale=2)
@@ -286,14 +304,19 @@ def build_take_part(store: "_LazyStore") -> TakePart:
         return (rater, trial_html(trial), progress_text(trial, rater),
                 gr.update(visible=running and not is_pair), gr.update(visible=running and is_pair))
 
-    def on_join(code, name, memo):
+    def on_join(code, name, memo, current):
         st = store.get()
         code = normalise_code(code)
         info = st.session(code)  # unknown code: a readable error before anything else
         rater = None
+        if isinstance(current, dict) and current.get("code") == code:
+            try:  # this browser session already has an identity in this session: one rater, not two
+                rater = st.rater(current.get("token"))
+            except ExplorerError:
+                rater = None
         # the browser remembers {code: token} of the sessions it joined (most recent last)
         tokens = dict((memo or {}).get("sessions") or {}) if isinstance(memo, dict) else {}
-        if tokens.get(code):
+        if rater is None and tokens.get(code):
             try:  # same browser, same session: resume instead of starting over
                 known = st.rater(tokens[code])
                 if known.code == code and (not name or known.name == " ".join(str(name).split())):
@@ -305,15 +328,15 @@ def build_take_part(store: "_LazyStore") -> TakePart:
         state = {"token": rater.token, "code": code, "name": rater.name, "task": info.config.task, "position": None}
         out = show_next(state)
         if rater.num_answered >= rater.num_trials:
-            gr.Info(f"Welcome back, {rater.name}: you have already finished this session.")
+            gr.Info(f"Welcome back, {html.escape(rater.name)}: you have already finished this session.")
         elif rater.num_answered:
-            gr.Info(f"Welcome back, {rater.name}: continuing at trial {rater.num_answered + 1}.")
+            gr.Info(f"Welcome back, {html.escape(rater.name)}: continuing at trial {rater.num_answered + 1}.")
         tokens.pop(code, None)
         tokens[code] = rater.token
         memo = {"sessions": dict(list(tokens.items())[-20:])}
         return (*out, memo, gr.update(visible=False), gr.update(visible=True))
 
-    join_btn.click(handler(on_join), [code_in, name_in, remembered],
+    join_btn.click(handler(on_join), [code_in, name_in, remembered, rater_state],
                    [*trial_outputs, remembered, join_group, trial_area], api_visibility="private")
 
     def make_answer(response: str):
@@ -378,10 +401,11 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
                 exposure_radio = gr.Radio(EXPOSURE_CHOICES, value="unlimited", label="Display time",
                                           elem_id="he-exposure")
             with gr.Row():
-                trials_num = gr.Number(value=40, precision=0, minimum=1, maximum=2000, label="Trials per rater",
-                                       info="real/fake: multiple of 2 × models; pairwise: of the model pairs",
+                trials_num = gr.Number(value=40, precision=0, minimum=1, maximum=2000, label="Scored trials per rater",
+                                       info="real/fake: multiple of 2 × models (adaptive time: at least "
+                                            f"{MIN_ADAPTIVE_TRIALS_PER_TRACK} per model); pairwise: of the model pairs",
                                        elem_id="he-trials")
-                checks_num = gr.Number(value=4, precision=0, minimum=0, maximum=50, label="Attention checks",
+                checks_num = gr.Number(value=4, precision=0, minimum=0, maximum=50, label="Attention checks (added on top)",
                                        elem_id="he-checks")
                 exposure_ms = gr.Number(value=1000, precision=0, minimum=10, maximum=60000,
                                         label="Display time (ms): fixed, or the start of the staircase",
@@ -416,7 +440,8 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
         code = f"{info.code[:4]}-{info.code[4:]}"
         text = (f"### Join code: `{code}`\nGive this code to your raters: they open this app's address followed by `/rate/` "
                 f"(the rater page; on this machine also Evaluate → Human evaluation → Take part). "
-                f"{info.num_items} trials each, {config.num_checks} of them attention checks.\n\n"
+                f"{info.num_items} trials each: {config.num_trials} scored + {config.num_checks} attention checks "
+                "added on top.\n\n"
                 f"**Organiser key:** `{info.admin_token}` — keep it private; you need it to see the results.")
         return text, info.code, info.admin_token
 
@@ -433,14 +458,34 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
             raise ExplorerError("wrong session code or organiser key")
         return code
 
-    def on_results(code, key, exclude):
+    stimulus_cache: dict[str, dict] = {}  # session code -> metrics of its stimuli (fixed at creation)
+
+    def session_metrics(st, code, config) -> tuple[dict, str]:
+        if config.task != "real_vs_fake":
+            return card_metrics(catalog, config), ("Automatic metrics: as recorded in each model's card (a pairwise "
+                                                   "session shows no real images to compare with).")
+        if code not in stimulus_cache:
+            from explorer.humaneval.metrics import stimulus_metrics
+            from explorer.ui.modelinfo import dataset_name
+
+            clf = next((e for e in catalog.entries(lambda e: e.kind == "classifier")
+                        if dataset_name(e.meta) == config.real_set), None)
+            ext, opts = ("domain-classifier", {"weights": str(clf.path)}) if clf else ("imagenet-trunk", {})
+            stimulus_cache[code] = stimulus_metrics(config, st.stimuli(code), extractor=ext, extractor_options=opts)
+        return stimulus_cache[code], ("Automatic metrics: computed on the very images the raters saw (each model's "
+                                      "fakes vs the session's real images, attention checks left out). Few images: "
+                                      "the Fréchet distance is biased upwards, so compare sessions of equal size.")
+
+    def on_results(code, key, exclude, progress=gr.Progress()):
         code = authorised(code, key)
         st = store.get()
         info = st.session(code)
         summary = summarize_session(st, code, exclude_flagged=bool(exclude))
-        table = format_results_markdown(summary, card_metrics(catalog, info.config))
+        progress(0.5, desc="metrics of the session's images")
+        metrics, metrics_note = session_metrics(st, code, info.config)
+        table = format_results_markdown(summary, metrics) + "\n\n" + metrics_note
         level = int(summary["bootstrap"]["level"] * 100)
-        head = (f"### {info.config.title or 'Session'} `{info.code}` · {info.status}\n"
+        head = (f"### {md_text(info.config.title or 'Session', 200)} `{info.code}` · {info.status}\n"
                 f"{summary['num_raters']} raters ({summary['num_raters_included']} scored), "
                 f"{summary['num_answers']} scored answers. {level}% bootstrap CIs over "
                 f"{summary['bootstrap']['resample']}. " + _score_note(summary))
@@ -498,6 +543,7 @@ def _score_note(summary: dict) -> str:
     note = ("error_rate = (fakes judged real + reals judged fake) / trials: 0.5 means raters could not tell; "
             "fake_error = share of fakes judged real.")
     if summary.get("exposure") == "adaptive":
-        note += (" threshold_ms: display time at which raters are ~79 % correct (higher = harder to spot); "
+        note += (" threshold_ms: display time at which raters are ~79 % correct (higher = harder to spot), from "
+                 "the raters whose staircase converged only (n; tracks_converged = their share); "
                  "error rates are held near 21 % by the staircase, so compare thresholds.")
     return note
