@@ -113,3 +113,30 @@ def test_readme_extractor_claims_match_the_code():
     parser = argparse.ArgumentParser()
     add_metrics_command(parser.add_subparsers(dest="command"))
     assert parser.parse_args(["metrics", "x"]).extractor == "imagenet-trunk"  # "(CLI default)" is true
+
+
+# ----- item 10: cards and samples that fit -------------------------------------------------------
+def test_card_shows_the_file_name_verbatim_and_data_once():
+    from pathlib import Path
+
+    from explorer.ui.catalog import ModelEntry
+    from explorer.ui.modelinfo import card_markdown
+
+    entry = ModelEntry(id="shipped:dcgan_digits", path=Path("/x/dcgan_digits.safetensors"), source="shipped", kind="dcgan",
+                       meta={"card": {"name": "DCGAN digits", "data": "digits (MNIST), 60,000 images"},
+                             "summary": {"dataset": "digits"}, "config": {"resolution": 32}})
+    text = card_markdown(entry)
+    assert "`dcgan_digits.safetensors`" in text and "\\_" not in text.split("`")[1]
+    assert text.count("**Data:**") == 1 and "60,000 images" in text
+    bare = ModelEntry(id="user:m", path=Path("/x/m.safetensors"), source="user", kind="dcgan",
+                      meta={"card": {}, "summary": {"dataset": "digits"}})
+    assert card_markdown(bare).count("**Data:** digits") == 1
+
+
+def test_stylize_samples_are_those_of_the_sections_data():
+    from explorer.ui.tab_stylize import sample_images
+
+    emoji = sample_images({"emoji-google", "emoji-twitter"})
+    assert emoji and all("emoji-" in p for p in emoji)
+    assert not any("digits" in p or "fashion" in p for p in emoji)
+    assert all("digits_" in p for p in sample_images({"digits"}))

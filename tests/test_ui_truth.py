@@ -177,3 +177,18 @@ def test_a_new_inversion_starts_without_the_last_ones_result(page):
     assert not page.is_enabled("#stylize-to-explore")
     page.wait_for_function("() => document.querySelector('#stylize-inv-note').innerText.includes('PSNR')", timeout=120_000)
     assert not errors(page)
+
+
+def test_stylize_offers_emoji_samples_to_the_emoji_translator_and_captions_fit(page):
+    """Item 10: no digits or Fashion items in an emoji translator's samples; gallery captions not cut off."""
+    open_tab(page, "Stylize")
+    page.wait_for_selector("#stylize-cyc-examples img")
+    srcs = page.eval_on_selector_all("#stylize-cyc-examples img", "els => els.map(e => e.src)")
+    assert srcs and all("emoji-" in s for s in srcs), srcs
+    open_tab(page, "Discriminator")
+    open_tab(page, "Generated")
+    page.wait_for_function("() => { const b = document.querySelector('#disc-gen-btn'); return b && !b.disabled; }")
+    page.click("#disc-gen-btn")
+    page.wait_for_selector("#disc-gallery .caption-label")
+    cut = page.eval_on_selector_all("#disc-gallery .caption-label", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).length")
+    assert cut == 0

@@ -22,6 +22,13 @@ def md_text(text: Any, limit: int = 300) -> str:
     return s.replace("\n", " ")
 
 
+def md_code(text: Any, limit: int = 300) -> str:
+    """Text for inside a Markdown code span, which shows every character as is (a backslash
+    escape would show up as a backslash): only backticks, which would end the span, and line
+    breaks are replaced."""
+    return str(text)[:limit].replace("`", "'").replace("\n", " ")
+
+
 def dataset_name(meta: dict[str, Any], domain: str | None = None) -> str | None:
     """The data set a model was trained on (a shipped name or a path), if its summary says.
 
@@ -81,7 +88,7 @@ def class_choices(model, entry: ModelEntry | None = None) -> list[tuple[str, int
 def card_markdown(entry: ModelEntry) -> str:
     """A model card rendered as Markdown: what it is, what it was trained on, its limits."""
     card, summary, config = entry.card, entry.summary, entry.config
-    lines = [f"### {md_text(entry.name)}", f"*{KIND_NAMES.get(entry.kind, entry.kind)} · {entry.origin}* — `{md_text(entry.path.name)}`", ""]
+    lines = [f"### {md_text(entry.name)}", f"*{KIND_NAMES.get(entry.kind, entry.kind)} · {entry.origin}* — `{md_code(entry.path.name)}`", ""]
     facts = []
     for key, label in (("resolution", "resolution"), ("channels", "channels"), ("latent_dim", "latent size"), ("num_classes", "classes")):
         if config.get(key):
@@ -89,7 +96,7 @@ def card_markdown(entry: ModelEntry) -> str:
     if facts:
         lines.append("**Model:** " + ", ".join(facts))
     ds = dataset_name(entry.meta)
-    if ds:
+    if ds and card.get("data") in (None, "", [], {}):  # the card's own "data" line says it (once)
         lines.append(f"**Data:** {md_text(ds)}")
     for key, label in (("steps", "steps"), ("iterations", "steps"), ("wall_time_s", "training time (s)"), ("machine", "machine")):
         if key in summary and not isinstance(summary[key], (dict, list)):

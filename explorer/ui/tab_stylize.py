@@ -36,11 +36,26 @@ MAX_SIDE_TRANSLATE = 256
 MAX_SIDE_UPSCALE = 160
 
 
-def sample_images() -> list[str]:
-    """Paths of the sample images under ``assets/samples`` (may be empty in an installed package)."""
+def sample_images(datasets: set[str] | None = None) -> list[str]:
+    """Paths of the sample images under ``assets/samples`` (may be empty in an installed package).
+
+    ``datasets``: keep only samples of these data sets (a sample's name starts with its data set,
+    ``<dataset>_<...>.png``), so a section offers what its models were trained on.
+    """
     if not SAMPLES_DIR.is_dir():
         return []
-    return [str(p) for p in sorted(SAMPLES_DIR.glob("*.png"))]
+    paths = sorted(SAMPLES_DIR.glob("*.png"))
+    if datasets is not None:
+        paths = [p for p in paths if p.stem.split("_")[0] in datasets]
+    return [str(p) for p in paths]
+
+
+def _datasets_of(catalog, predicate) -> set[str]:
+    """Data sets (both domains of two-domain models) the catalog's models matching ``predicate`` learned."""
+    names = set()
+    for e in catalog.entries(predicate):
+        names.update(d for d in (dataset_name(e.meta, "A"), dataset_name(e.meta, "B"), dataset_name(e.meta)) if d)
+    return names
 
 
 def _mode(channels: int) -> str:
@@ -66,16 +81,21 @@ class StylizeTab:
 
 def build(ctx: AppContext) -> StylizeTab:
     catalog = ctx.catalog
-    samples = sample_images()
+
+    def translates(e):
+        return e.kind == "cyclegan" and (e.translates("AtoB") or e.translates("BtoA"))
+
+    def upscales(e):
+        return e.kind == "srgan"
 
     # ----- CycleGAN ----------------------------------------------------------------------
     with gr.Tab("Translate (CycleGAN)", elem_id="stylize-tab-translate"):
         gr.Markdown("The upload is read once as a domain-A image (→ B) and once as a domain-B image (→ A).")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=240):
-                cyc_model = ctx.picker(lambda e: e.kind == "cyclegan" and (e.translates("AtoB") or e.translates("BtoA")), label="Translator", elem_id="stylize-cyc-model")
+                cyc_model = ctx.picker(translates, label="Translator", elem_id="stylize-cyc-model")
                 cyc_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-cyc-input", elem_classes=["pixelated"])
-                if samples:
+                if samples := sample_images(_datasets_of(catalog, translates)):
                     gr.Examples(samples, inputs=cyc_in, label="Samples (assets/samples)", examples_per_page=12, api_visibility="private", elem_id="stylize-cyc-examples")
                 cyc_btn = gr.Button("Translate", variant="primary", elem_id="stylize-cyc-btn")
             with gr.Column(scale=3, min_width=300):
@@ -108,9 +128,9 @@ def build(ctx: AppContext) -> StylizeTab:
     with gr.Tab("Super-resolution ×4", elem_id="stylize-tab-sr"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=240):
-                sr_model = ctx.picker(lambda e: e.kind == "srgan", label="Upscaler", elem_id="stylize-sr-model")
+                sr_model = ctx.picker(upscales, label="Upscaler", elem_id="stylize-sr-model")
                 sr_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-sr-input", elem_classes=["pixelated"])
-                if samples:
+                if samples := sample_images(_datasets_of(catalog, upscales)):
                     gr.Examples(samples, inputs=sr_in, label="Samples", examples_per_page=12, api_visibility="private", elem_id="stylize-sr-examples")
                 shrink = gr.Checkbox(value=True, label="Shrink the upload ×4 first and compare with the original", elem_id="stylize-sr-shrink")
                 sr_btn = gr.Button("Upscale ×4", variant="primary", elem_id="stylize-sr-btn")
@@ -161,7 +181,7 @@ def build(ctx: AppContext) -> StylizeTab:
             with gr.Column(scale=2, min_width=240):
                 inv_model = ctx.picker(lambda e: e.can_generate, label="Generator", elem_id="stylize-inv-model")
                 inv_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-inv-input", elem_classes=["pixelated"])
-                if samples:
+                if samples := sample_images(_datasets_of(catalog, lambda e: e.can_generate)):
                     gr.Examples(samples, inputs=inv_in, label="Samples", examples_per_page=12, api_visibility="private", elem_id="stylize-inv-examples")
                 inv_class = gr.Dropdown(choices=[], value=None, label="Class", visible=False, interactive=True, elem_id="stylize-inv-class")
                 with gr.Row():
