@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +46,7 @@ from explorer.humaneval import (
 )
 from explorer.humaneval.config import MIN_ADAPTIVE_TRIALS_PER_TRACK
 from explorer.humaneval.stimuli import encode_png
-from explorer.ui.common import HEAVY, AppContext, handler
+from explorer.ui.common import HEAVY, AppContext, handler, remove_request_temp, request_temp_dir
 from explorer.ui.modelinfo import md_text
 
 log = logging.getLogger(__name__)
@@ -498,13 +497,16 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
     results_btn.click(handler(on_results), [res_code, res_key, exclude_cb], [results_md, raters_df],
                       api_visibility="private")
 
+    export_tmp = gr.State(None)  # this request's folder, removed once Gradio has copied the files
+
     def on_export(code, key, exclude):
         code = authorised(code, key)
-        folder = tempfile.mkdtemp(prefix=f"gan-explorer-humaneval-{code}-")
+        folder = request_temp_dir(f"humaneval-{code}")
         paths = export_session(store.get(), code, folder, exclude_flagged=bool(exclude))
-        return gr.update(value=[paths[k] for k in ("summary", "answers", "raters", "json")], visible=True)
+        return gr.update(value=[paths[k] for k in ("summary", "answers", "raters", "json")], visible=True), str(folder)
 
-    export_btn.click(handler(on_export), [res_code, res_key, exclude_cb], [export_files], api_visibility="private")
+    export_btn.click(handler(on_export), [res_code, res_key, exclude_cb], [export_files, export_tmp], api_visibility="private").then(
+        remove_request_temp, export_tmp, export_tmp, api_visibility="private", queue=False, show_progress="hidden")
 
     def on_close(code, key):
         code = authorised(code, key)

@@ -11,7 +11,7 @@
 * **Raters** get their own ``gr.Blocks`` at ``/rate/`` (:func:`explorer.ui.humaneval_tab.build_rater_app`)
   that holds the rater page and nothing else — join code, trials, thanks. Its queue knows only the
   rater handlers, so no ``fn_index`` a rater can send reaches an organiser handler: they do not
-  exist in that app.
+  exist in that app; its upload and file routes are closed (the page takes no files).
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ _OPEN_EXACT = {"/", "/login", "/login/", "/logout", "/favicon.ico", "/robots.txt
                "/config", "/config/", "/gradio_api/theme.css"}
 _OPEN_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon", "/gradio_api/login_check", "/gradio_api/app_id",
                   "/gradio_api/user", "/gradio_api/token", "/gradio_api/startup-events", "/gradio_api/info")
+
+#: Gradio routes of the rater app that the rater page never uses (file uploads and downloads)
+_RATER_CLOSED = ("/gradio_api/upload", "/gradio_api/file=", "/gradio_api/file/", "/gradio_api/process_recording",
+                 "/gradio_api/stream/")
 
 
 def is_loopback(host: str) -> bool:
@@ -91,6 +95,9 @@ def _guard_open_routes(app, organiser_app) -> None:
     @app.middleware("http")
     async def organiser_only(request, call_next):
         path = request.url.path
+        if path.startswith(RATER_PATH + "/") and path[len(RATER_PATH):].startswith(_RATER_CLOSED):
+            # the rater page takes no files: nobody may fill the upload folder through it
+            return JSONResponse({"detail": "Not available on the rater page"}, status_code=403)
         open_path = path == RATER_PATH or path.startswith(RATER_PATH + "/") or path in _OPEN_EXACT or path.startswith(_OPEN_PREFIXES)
         if not open_path:
             cookie_id = organiser_app.cookie_id

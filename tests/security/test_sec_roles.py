@@ -133,6 +133,13 @@ def test_the_rater_app_holds_only_rater_handlers(net):
     assert client.view_api(return_format="dict", print_info=False)["named_endpoints"] == {}
 
 
+@pytest.mark.parametrize("route", ["gradio_api/upload", "gradio_api/file=/etc/hostname", "gradio_api/upload_progress"])
+def test_the_rater_app_takes_no_files(net, route):
+    r = httpx.post(f"{net.rater_url}{route}", files={"files": ("x.png", b"0" * 1000)}) if route.endswith("upload") \
+        else httpx.get(f"{net.rater_url}{route}")
+    assert r.status_code == 403, (route, r.status_code)
+
+
 def test_a_rater_reaches_the_rater_handlers_without_the_organiser_login(net):
     out = queue_call(net.rater_url, fn_index_of(net.rater, "on_join"), ["NOPE-CODE", "eve", None], "rater0003")
     assert out["success"] is False and "code" in str(out["output"]).lower()  # ran, and said the code is unknown
