@@ -8,7 +8,8 @@ that does not exist (not written yet, or an optional part not installed) is skip
 import error is a bug and propagates.
 
 Conventions: every :class:`~explorer.errors.ExplorerError` ends as one line ``error: ...`` on
-stderr and exit code 2 (no traceback); file-system errors likewise with exit code 1. Progress
+stderr and exit code 2 (no traceback); file-system errors likewise with exit code 1; anything
+else is a bug, reported in one line too (``GAN_EXPLORER_DEBUG=1`` shows its traceback). Progress
 bars (tqdm, on stderr) appear for work that runs longer than a second; ``--quiet`` hides them.
 Images are written as lossless PNG with provenance metadata (see ``explorer.images.save_png``).
 Nothing runs at import time.
@@ -17,6 +18,7 @@ Nothing runs at import time.
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import json
 import sys
@@ -186,6 +188,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RecursionError) as exc:
+        print(f"error: the input is too large or too deeply nested to process ({type(exc).__name__})", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug, not bad input: still one line; the traceback on request
+        if os.environ.get("GAN_EXPLORER_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        print(f"error: unexpected {type(exc).__name__}: {first} (set GAN_EXPLORER_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

@@ -226,3 +226,18 @@ def test_one_at_a_time_loading_matches_the_batched_policy(tmp_path):
     got = {name: ds.tensors()[0][i] for i, name in enumerate(ds.names)}
     for i in range(3):
         torch.testing.assert_close(got[f"one/{i}.png"], expected[i])
+
+
+def test_cli_reports_an_unexpected_error_in_one_line(monkeypatch, capsys):
+    from explorer import cli
+
+    def boom(args):
+        raise RuntimeError("deep inside torch\nsecond line")
+
+    monkeypatch.setattr(cli, "cmd_info", boom, raising=False)
+    parser_args = ["info", "whatever.safetensors"]
+    monkeypatch.setattr(cli, "_apply_runtime", lambda args: setattr(args, "func", boom))
+    monkeypatch.delenv("GAN_EXPLORER_DEBUG", raising=False)
+    assert cli.main(parser_args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected RuntimeError: deep inside torch" in err and "Traceback" not in err
