@@ -140,3 +140,18 @@ def test_stylize_samples_are_those_of_the_sections_data():
     assert emoji and all("emoji-" in p for p in emoji)
     assert not any("digits" in p or "fashion" in p for p in emoji)
     assert all("digits_" in p for p in sample_images({"digits"}))
+
+
+# ----- item 8: an honest ETA for training ------------------------------------------------------
+def test_training_message_has_an_eta_from_the_recent_pace():
+    from explorer.ui.jobs import eta_text, format_duration
+
+    assert format_duration(5) == "5 s" and format_duration(245) == "4 min 05 s" and format_duration(4020) == "1 h 07 min"
+    assert eta_text([], 100) == "" and eta_text([{"step": 1, "elapsed_s": 2.0}], 100) == ""
+    # slow warm-up, then 2 s per step: the estimate follows the recent pace, not the average since the start
+    steps = [{"step": 1, "elapsed_s": 30.0}] + [{"step": s, "elapsed_s": 30.0 + 2.0 * (s - 1)} for s in range(2, 101)]
+    text = eta_text(steps, 150)
+    assert "about 1 min 40 s left" in text and "2.00 s/step" in text  # 50 steps x 2 s
+    # across a resume whose clock restarted lower, only the steps after it count
+    resumed = steps + [{"step": 101, "elapsed_s": 10.0}, {"step": 102, "elapsed_s": 14.0}]
+    assert "4.00 s/step" in eta_text(resumed, 150)

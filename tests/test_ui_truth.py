@@ -192,3 +192,18 @@ def test_stylize_offers_emoji_samples_to_the_emoji_translator_and_captions_fit(p
     page.wait_for_selector("#disc-gallery .caption-label")
     cut = page.eval_on_selector_all("#disc-gallery .caption-label", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).length")
     assert cut == 0
+
+
+def test_chart_legends_are_inside_their_block(page):
+    """Item 8: the colour legend of a line chart is visible, not clipped below the plot."""
+    open_tab(page, "Discriminator")
+    page.fill("#disc-num input[type=number]", "64")
+    page.locator("#disc-num input[type=number]").blur()
+    page.click("#disc-hist-btn")
+    page.wait_for_function("() => document.querySelector('#disc-hist-text').innerText.includes('Cohen')")
+    page.wait_for_selector("#disc-hist svg text")
+    boxes = page.evaluate("""() => { const b = document.querySelector('#disc-hist').getBoundingClientRect();
+        const t = Array.from(document.querySelectorAll('#disc-hist svg text')).filter(e => e.textContent === 'generated');
+        return {block: [b.top, b.bottom], legend: t.map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })}; }""")
+    assert boxes["legend"], boxes
+    assert all(boxes["block"][0] <= top and bottom <= boxes["block"][1] for top, bottom in boxes["legend"]), boxes

@@ -149,7 +149,8 @@ class TrainingJobs:
                 if len(v.steps) >= MAX_EVENTS:
                     del v.steps[: MAX_EVENTS // 2 : 2]  # thin the oldest half; the curve keeps its shape
                 v.steps.append({k: d.get(k) for k in ("step", "losses", "d_real", "d_fake", "images_per_s", "elapsed_s", "lr_g", "lr_d")})
-                msg = f"step {d['step']} of {v.iterations} · {d.get('images_per_s', 0):.0f} images/s · {d.get('elapsed_s', 0):.0f} s"
+                msg = (f"step {d['step']} of {v.iterations} · {d.get('images_per_s', 0):.0f} images/s · "
+                       f"{format_duration(d.get('elapsed_s') or 0)} so far" + eta_text(v.steps, v.iterations))
                 self._touch(message=msg)
             elif kind == "samples":
                 if v.samples and v.samples[-1].get("step") == d.get("step"):
@@ -205,6 +206,39 @@ class TrainingJobs:
             verb = f"stopped at step {result.step} of {result.iterations}" if result.stopped else f"finished {result.step} steps"
             self._touch(state=state, model_id=model_id,
                         message=f"{verb} in {result.wall_time_s:.0f} s.{note}" + (" Resume to continue." if result.stopped else ""))
+
+
+#: step events the ETA's pace is measured over (recent ones: the pace changes, e.g. after warm-up)
+ETA_WINDOW = 50
+
+
+def format_duration(seconds: float) -> str:
+    """12 s, 4 min 05 s, 1 h 07 min."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def eta_text(steps: list[dict], iterations: int) -> str:
+    """The message's ETA, e.g. `` · about 3 min 10 s left (2.10 s/step)``: the remaining steps at the
+    pace of the recent ones (sample grids and checkpoints included, as they fall inside the measured
+    wall time); "" until there is a pace. Steps before a resume do not count: their clock restarted."""
+    recent = [e for e in steps[-ETA_WINDOW:] if e.get("elapsed_s") is not None and e.get("step") is not None]
+    for i in range(len(recent) - 1, 0, -1):
+        if recent[i]["elapsed_s"] < recent[i - 1]["elapsed_s"]:  # a resume: the clock started again
+            recent = recent[i:]
+            break
+    if len(recent) < 2:
+        return ""
+    first, last = recent[0], recent[-1]
+    done, took = last["step"] - first["step"], last["elapsed_s"] - first["elapsed_s"]
+    if done <= 0 or took <= 0:
+        return ""
+    left = max(0, int(iterations) - int(last["step"])) * took / done
+    return f" · about {format_duration(left)} left ({took / done:.2f} s/step)"
 
 
 def _history(run_dir: Path) -> tuple[list[dict], list[dict], list[dict]]:
