@@ -241,3 +241,17 @@ def test_cli_reports_an_unexpected_error_in_one_line(monkeypatch, capsys):
     assert cli.main(parser_args) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unexpected RuntimeError: deep inside torch" in err and "Traceback" not in err
+
+
+def test_legacy_pth_claiming_a_huge_storage_costs_nothing(tmp_path):
+    """The pre-zip torch format stores each storage's element count before its bytes: a claim of
+    16 GB in a 1 KB file must fail without allocating it (torch checks the size against the file)."""
+    buf = io.BytesIO()
+    torch.save({"main.0.weight": torch.zeros(4)}, buf, _use_new_zipfile_serialization=False)
+    data = bytearray(buf.getvalue())
+    at = len(data) - 16 - 8  # the int64 element count right before the 4 float32 values
+    assert struct.unpack("<q", data[at:at + 8])[0] == 4
+    data[at:at + 8] = struct.pack("<q", 4 * 1024**3)
+    (tmp_path / "legacy.pth").write_bytes(bytes(data))
+    r = measure("import explorer", f"explorer.load({str(tmp_path / 'legacy.pth')!r})")
+    assert r["error_type"] == "CheckpointError" and r["growth_mb"] < 40, r
