@@ -89,7 +89,9 @@ def _request_dirs() -> set[Path]:
 def test_prepare_download_leaves_no_temp_files(server):
     before = _request_dirs()
     download = fn_index_of(server.demo, "do_download")
-    cleanup = fn_index_of(server.demo, "remove_request_temp")
+    folder_state = server.demo.fns[download].outputs[-1]  # the gr.State holding the request's folder
+    cleanup = next(i for i, f in server.demo.fns.items()
+                   if getattr(f.fn, "__name__", "") == "remove_request_temp" and folder_state in f.inputs)
     for i in range(3):  # what the page does: the click, then its .then clean-up
         session = f"dl-session-{i:04d}"
         r = queue_call(server.url, download, ["shipped:dcgan_digits"], session_hash=session)

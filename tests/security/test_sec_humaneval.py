@@ -165,3 +165,28 @@ def test_a_browser_session_keeps_one_rater_identity(app):
         out = queue_call(app.url, join, [info.code, name, None, None], "rater-session-1")
         assert out["success"], out
     assert len(store.raters(info.code)) == 1
+
+
+def test_results_export_leaves_no_temp_files(app):
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from explorer.ui.common import TEMP_PREFIX
+
+    def ours():
+        return set(Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"))
+
+    store = HumanEvalStore(os.environ["GAN_EXPLORER_HUMANEVAL_DB"])
+    info = store.create_session(rvf(), provider)
+    answer_all(store, store.join(info.code, "x").token, truth)
+    export = fn_index_of(app.demo, "on_export")
+    folder_state = app.demo.fns[export].outputs[-1]
+    cleanup = next(i for i, f in app.demo.fns.items()
+                   if getattr(f.fn, "__name__", "") == "remove_request_temp" and folder_state in f.inputs)
+    before = ours()
+    out = queue_call(app.url, export, [info.code, info.admin_token, True], "organiser03")
+    assert out["success"], out
+    assert len(ours() - before) == 1
+    assert queue_call(app.url, cleanup, [None], "organiser03")["success"]
+    assert ours() - before == set()
