@@ -12,6 +12,8 @@
   that holds the rater page and nothing else — join code, trials, thanks. Its queue knows only the
   rater handlers, so no ``fn_index`` a rater can send reaches an organiser handler: they do not
   exist in that app; its upload and file routes are closed (the page takes no files).
+* Failed organiser logins are limited to ``MAX_LOGIN_FAILURES`` per address and minute.
+* ``--share`` serves the organiser app alone (behind the login) through Gradio's tunnel.
 """
 
 from __future__ import annotations
@@ -89,12 +91,34 @@ def build_server(demo: gr.Blocks, rater: gr.Blocks | None, password: str | None,
     return app
 
 
+#: failed organiser logins one address may make within LOGIN_WINDOW_S before it must wait
+MAX_LOGIN_FAILURES = 10
+LOGIN_WINDOW_S = 60.0
+
+
 def _guard_open_routes(app, organiser_app) -> None:
+    import time
+
     from fastapi.responses import JSONResponse
+
+    failures: dict[str, list[float]] = {}  # client address -> times of its recent failed logins
 
     @app.middleware("http")
     async def organiser_only(request, call_next):
         path = request.url.path
+        if request.method == "POST" and path.rstrip("/") == "/login":
+            # a password chosen by a person can be guessable: slow guessing down per address
+            address = request.client.host if request.client else "?"
+            now = time.monotonic()
+            recent = [t for t in failures.get(address, []) if now - t < LOGIN_WINDOW_S]
+            if len(recent) >= MAX_LOGIN_FAILURES:
+                failures[address] = recent
+                return JSONResponse({"detail": "Too many failed logins; wait a minute"}, status_code=429)
+            response = await call_next(request)
+            if response.status_code >= 400:
+                recent.append(now)
+            failures[address] = recent
+            return response
         if path.startswith(RATER_PATH + "/") and path[len(RATER_PATH):].startswith(_RATER_CLOSED):
             # the rater page takes no files: nobody may fill the upload folder through it
             return JSONResponse({"detail": "Not available on the rater page"}, status_code=403)

@@ -201,3 +201,16 @@ def test_uploaded_training_zip_gets_a_unique_home_in_its_run(tmp_path):
     assert cfg.data != cfg2.data
     assert str(cfg.data).startswith(str(tmp_path / "runs" / "a")) and __import__("os").path.isfile(cfg.data)
     upload.unlink()
+
+
+def test_password_guessing_is_throttled(shipped, tmp_path):
+    from explorer.ui import roles
+
+    with served(tmp_path, shipped, password="a-person-chose-this") as app:
+        for _ in range(roles.MAX_LOGIN_FAILURES):
+            client, r = login(app.url, "guess")
+            client.close()
+            assert r.status_code in (400, 401)
+        client, r = login(app.url, "a-person-chose-this")  # even the right one waits out the window
+        client.close()
+        assert r.status_code == 429
