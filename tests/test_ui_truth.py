@@ -207,3 +207,27 @@ def test_chart_legends_are_inside_their_block(page):
         return {block: [b.top, b.bottom], legend: t.map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })}; }""")
     assert boxes["legend"], boxes
     assert all(boxes["block"][0] <= top and bottom <= boxes["block"][1] for top, bottom in boxes["legend"]), boxes
+
+
+def test_phone_explore_keeps_the_image_in_view_while_a_slider_moves(app, browser):
+    """Item 11: on a 390 x 844 phone the image sits above the controls and stays on screen while the
+    last slider is dragged, and the drag changes it."""
+    from test_ui_browser import _NEW_SRC, _SRC, LOAD_TIMEOUT, drag
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        pg = context.new_page()
+        pg.goto(app.url)
+        pg.wait_for_selector("#explore-image img", timeout=LOAD_TIMEOUT)
+        img, slider = (pg.locator(s).bounding_box() for s in ("#explore-image", "#explore-dir-0"))
+        assert img["y"] < slider["y"]  # the image comes first
+        pg.locator("#explore-dir-7").scroll_into_view_if_needed()
+        before = pg.evaluate(_SRC, "#explore-image")
+        drag(pg, "#explore-dir-7", 0.5, 0.9)
+        box = pg.locator("#explore-image").bounding_box()
+        assert box["y"] >= -1 and box["y"] + box["height"] <= 844 + 1, box  # still on screen
+        last = pg.locator("#explore-dir-7").bounding_box()
+        assert last["y"] >= box["y"] + box["height"] - 1  # the slider being dragged is not under it
+        pg.wait_for_function(_NEW_SRC, arg=["#explore-image", before])
+    finally:
+        context.close()

@@ -80,8 +80,9 @@ class ExploreTab:
 def build(ctx: AppContext) -> ExploreTab:
     catalog = ctx.catalog
 
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=4, min_width=320):
+    # elem_ids: style.css re-orders these on a phone so the image stays in view while a slider moves
+    with gr.Row(equal_height=False, elem_id="explore-main"):
+        with gr.Column(scale=4, min_width=320, elem_id="explore-controls"):
             model_dd = ctx.picker(_is_generator, label="Generator", elem_id="explore-model")
             with gr.Row(equal_height=True):
                 seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed", elem_id="explore-seed", scale=3)
@@ -96,7 +97,7 @@ def build(ctx: AppContext) -> ExploreTab:
                     for k in (2 * row, 2 * row + 1):
                         sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05, label=f"Direction {k + 1}", elem_id=f"explore-dir-{k}", min_width=140))
             reset_btn = gr.Button("Reset sliders", size="sm", elem_id="explore-reset")
-        with gr.Column(scale=5, min_width=320):
+        with gr.Column(scale=5, min_width=320, elem_id="explore-view"):
             image = gr.Image(format="png", label="Image", height=380, interactive=False, elem_id="explore-image", elem_classes=["pixelated"], buttons=["fullscreen"])
             status = gr.Markdown(elem_id="explore-status")
             with gr.Row():
