@@ -155,3 +155,18 @@ def test_training_message_has_an_eta_from_the_recent_pace():
     # across a resume whose clock restarted lower, only the steps after it count
     resumed = steps + [{"step": 101, "elapsed_s": 10.0}, {"step": 102, "elapsed_s": 14.0}]
     assert "4.00 s/step" in eta_text(resumed, 150)
+
+
+def test_stage_clock_estimates_the_time_left_in_the_current_stage():
+    from explorer.ui.jobs import StageClock
+
+    now = [100.0]
+    clock = StageClock(now=lambda: now[0])
+    assert clock("samples", 0, 1000) == "samples 0/1000"
+    now[0] = 110.0  # 200 samples in 10 s -> 800 more in 40 s
+    assert clock("samples", 200, 1000) == "samples 200/1000 · about 40 s left in this stage"
+    now[0] = 150.0
+    assert clock("real features", 0, 500) == "real features 0/500"  # a new stage: a new pace
+    now[0] = 151.0
+    assert clock("real features", 250, 500).endswith("about 1 s left in this stage")
+    assert clock("real features", 500, 500) == "real features 500/500"

@@ -241,6 +241,30 @@ def eta_text(steps: list[dict], iterations: int) -> str:
     return f" · about {format_duration(left)} left ({took / done:.2f} s/step)"
 
 
+class StageClock:
+    """Honest progress text for multi-stage work (metrics, inversion): the stage, its count and the
+    time left *in this stage* at the pace measured in it (Gradio's own estimate comes from earlier,
+    unrelated jobs, and a bar that restarts per stage makes elapsed time look like progress).
+
+    ``clock(stage, done, total)`` returns e.g. ``"samples 320/1000 · about 41 s left in this stage"``.
+    """
+
+    def __init__(self, now=time.monotonic):
+        self._now = now
+        self._stage: str | None = None
+        self._start = (0.0, 0)
+
+    def __call__(self, stage: str, done: int, total: int) -> str:
+        t = self._now()
+        if stage != self._stage:
+            self._stage, self._start = stage, (t, int(done))
+        text = f"{stage} {int(done)}/{int(total)}"
+        t0, d0 = self._start
+        if total and done < total and done > d0 and t > t0:
+            text += f" · about {format_duration((total - done) * (t - t0) / (done - d0))} left in this stage"
+        return text
+
+
 def _history(run_dir: Path) -> tuple[list[dict], list[dict], list[dict]]:
     """Steps, sample grids and alerts of a run's earlier parts, from its ``events.jsonl``."""
     from explorer.train.events import read_events

@@ -24,6 +24,7 @@ from explorer.errors import ExplorerError
 from explorer.latent import latents_from_seeds, parse_seeds
 from explorer.ui import render
 from explorer.ui.common import HEAVY, AppContext, handler
+from explorer.ui.jobs import StageClock
 from explorer.ui.modelinfo import class_choices, dataset_name, md_text
 
 MAX_NN_SAMPLES = 12
@@ -169,8 +170,10 @@ def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
                 raise ExplorerError(f"no classifier trained on {ds_name} is installed; choose the ImageNet trunk")
             options["weights"] = str(clf.path)
 
+        clock = StageClock()
+
         def report(stage, done, total):
-            progress((done, max(1, total)), desc=str(stage))
+            progress((done, max(1, total)), desc=clock(str(stage), done, total))
 
         res = evaluate(model, real=ds_name, metrics=tuple(metrics_v), extractor=extractor_v, num_samples=int(num_v),
                        progress=report, extractor_options=options)

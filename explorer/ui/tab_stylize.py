@@ -28,6 +28,7 @@ from explorer.ui import render
 from explorer.ui.catalog import ModelEntry
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image, upload_name
 from explorer.ui.inversion import invert, psnr
+from explorer.ui.jobs import StageClock
 from explorer.ui.modelinfo import class_choices, dataset_name
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "samples"
@@ -226,9 +227,11 @@ def build(ctx: AppContext) -> StylizeTab:
         feat_net = catalog.load(feat_entry.id)[0] if feat_entry is not None else None
         label = int(label) if (model.num_classes and label is not None) else None
 
+        clock = StageClock()
+
         def report(step, total, loss):
             if step == 1 or step % 5 == 0 or step == total:
-                progress((step, total), desc=f"inverting (loss {loss:.4f})")
+                progress((step, total), desc=f"{clock('inverting: step', step, total)} (loss {loss:.4f})")
 
         result = invert(model, target, space=space or "z", label=label, steps=int(steps), feature_net=feat_net, progress=report)
         origin = f"inversion of {upload_name(payload)}"
