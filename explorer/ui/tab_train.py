@@ -205,6 +205,8 @@ def build(ctx: AppContext) -> TrainTab:
     settings = [family, data, data_b, zip_in, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name]
 
     def start(*args):
+        if jobs.busy:  # before build_config copies an upload into a new run folder
+            raise ExplorerError("a training run is already in progress on this server; wait for it or stop it")
         cfg = build_config(jobs, *args)
         jobs.start(cfg)
         return gr.Timer(active=True), f"Starting **{md_text(cfg.name)}** ({cfg.family} on {md_text(cfg.data)}, {cfg.iterations} iterations)…"
