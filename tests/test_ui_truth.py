@@ -231,3 +231,23 @@ def test_phone_explore_keeps_the_image_in_view_while_a_slider_moves(app, browser
         pg.wait_for_function(_NEW_SRC, arg=["#explore-image", before])
     finally:
         context.close()
+
+
+def test_phone_shows_every_tab(app, browser):
+    """Item 11: at 390 px the six tabs wrap onto two lines instead of hiding behind "•••"."""
+    from test_ui_browser import LOAD_TIMEOUT
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        pg = context.new_page()
+        pg.goto(app.url)
+        pg.wait_for_selector("#explore-image img", timeout=LOAD_TIMEOUT)
+        for name in ("Explore", "Stylize", "Discriminator", "Train", "Evaluate", "Models"):
+            tab = pg.get_by_role("tab", name=name, exact=True)
+            assert tab.is_visible(), name
+            box = tab.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
+        pg.get_by_role("tab", name="Models", exact=True).click()
+        pg.wait_for_selector("#models-table, #models-card, [id^=models]", state="attached")
+    finally:
+        context.close()

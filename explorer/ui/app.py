@@ -78,11 +78,11 @@ def build_app(
             elem_id="app-header",
         )
         api.register(ctx)  # first, so the public endpoint names are not taken by private handlers
-        with gr.Tabs(elem_id="tabs") as tabs:
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:  # a phone shows every tab, none behind "•••"
             with gr.Tab("Explore", id="explore", elem_id="tab-explore") as t_explore:
                 explore = tab_explore.build(ctx)
             with gr.Tab("Stylize", id="stylize", elem_id="tab-stylize") as t_stylize:
-                with gr.Tabs(elem_id="stylize-tabs"):
+                with gr.Tabs(elem_id="stylize-tabs", overflow_behavior="wrap"):
                     stylize = tab_stylize.build(ctx)
             with gr.Tab("Discriminator", id="discriminator", elem_id="tab-discriminator") as t_disc:
                 tab_discriminator.build(ctx)

@@ -32,7 +32,7 @@ def build(ctx: AppContext) -> None:
         model_dd = ctx.picker(lambda e: e.has_discriminator, label="Model", elem_id="disc-model", scale=3)
         domain = gr.Radio([("Domain A", "A"), ("Domain B", "B")], value="A", label="Discriminator", visible=False, elem_id="disc-domain", scale=1)
         klass = gr.Dropdown(choices=[], value=None, label="Class (conditional discriminator)", visible=False, interactive=True, elem_id="disc-class", scale=1)
-    with gr.Tabs(elem_id="disc-tabs"):
+    with gr.Tabs(elem_id="disc-tabs", overflow_behavior="wrap"):
         with gr.Tab("Upload"):
             with gr.Row(equal_height=False):
                 up = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image to judge", height=240, elem_id="disc-upload", elem_classes=["pixelated"])

@@ -50,7 +50,7 @@ def _classifier_for(catalog, entry):
 def build(ctx: AppContext) -> None:
     catalog = ctx.catalog
     model_dd = ctx.picker(lambda e: e.can_generate, label="Generator", elem_id="eval-model")
-    with gr.Tabs(elem_id="eval-tabs"):
+    with gr.Tabs(elem_id="eval-tabs", overflow_behavior="wrap"):
         with gr.Tab("Memorisation check", elem_id="eval-tab-nn"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2, min_width=260):
