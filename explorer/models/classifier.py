@@ -42,6 +42,8 @@ class ClassifierConfig:
             raise ValueError(f"classifier channels must be 1 or 3, got {self.channels}")
         if self.resolution < 8 or self.num_classes < 2 or self.width < 1:
             raise ValueError("classifier needs resolution ≥ 8, num_classes ≥ 2 and width ≥ 1")
+        if self.resolution > 1024:  # bounds what a config in a file can make us build
+            raise ValueError(f"classifier resolution must be ≤ 1024, got {self.resolution}")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ValueError(f"{len(self.class_names)} class names for {self.num_classes} classes")
 

@@ -59,6 +59,8 @@ class CycleGANConfig:
             raise ValueError("channels_a and channels_b must be positive")
         if self.ngf < 1 or self.ndf < 1 or self.num_blocks < 1 or self.num_d_layers < 1:
             raise ValueError("ngf, ndf, num_blocks and num_d_layers must be positive")
+        if self.num_blocks > 64 or self.num_d_layers > 8:  # bounds what a config in a file can make us build
+            raise ValueError(f"num_blocks must be ≤ 64 and num_d_layers ≤ 8, got {self.num_blocks} and {self.num_d_layers}")
         if self.norm != "instance":
             raise ValueError(f"only norm='instance' is supported, got {self.norm!r}")
         if not self.parts or any(p not in _PARTS for p in self.parts) or len(set(self.parts)) != len(self.parts):

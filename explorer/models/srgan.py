@@ -60,6 +60,8 @@ class SRGANConfig:
         for name in ("num_blocks", "num_features", "d_features"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.num_blocks > 64:  # bounds what a config in a file can make us build
+            raise ValueError(f"num_blocks must be ≤ 64, got {self.num_blocks}")
         if self.resolution < 16 or self.resolution % self.scale:
             raise ValueError(f"resolution must be a multiple of {self.scale} and at least 16, got {self.resolution}")
 

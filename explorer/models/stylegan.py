@@ -82,6 +82,8 @@ class StyleGANConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.num_classes < 0:
             raise ValueError(f"num_classes must be ≥ 0, got {self.num_classes}")
+        if self.mapping_layers > 16:  # bounds what a config in a file can make us build
+            raise ValueError(f"mapping_layers must be ≤ 16, got {self.mapping_layers}")
         if self.channel_base // self.resolution < 1:
             raise ValueError(f"channel_base {self.channel_base} leaves no channels at {self.resolution} px")
         if not 0 < self.mapping_lr_mul <= 1 or not 0 <= self.w_avg_beta < 1:

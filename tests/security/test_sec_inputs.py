@@ -255,3 +255,25 @@ def test_legacy_pth_claiming_a_huge_storage_costs_nothing(tmp_path):
     (tmp_path / "legacy.pth").write_bytes(bytes(data))
     r = measure("import explorer", f"explorer.load({str(tmp_path / 'legacy.pth')!r})")
     assert r["error_type"] == "CheckpointError" and r["growth_mb"] < 40, r
+
+
+@pytest.mark.parametrize("family,config", [("cyclegan", {"num_blocks": 65536}), ("srgan", {"num_blocks": 65536}),
+                                           ("stylegan", {"mapping_layers": 65536}), ("classifier", {"resolution": 65536})])
+def test_deep_configs_are_refused_before_even_counting(tmp_path, family, config):
+    """Counting parameters on the meta device costs CPU per layer (8,192 CycleGAN blocks: two
+    minutes), so a family bounds its depths in its config before anything is built or counted."""
+    import time
+
+    from safetensors.torch import load_file, save_file
+    from ui_support import make_tiny_models
+
+    paths = make_tiny_models(tmp_path / "m")
+    stem = {"cyclegan": "cyclegan_emoji", "srgan": "srgan_emoji", "stylegan": "stylegan_emoji",
+            "classifier": "classifier_digits"}[family]
+    meta = explorer.read_metadata(paths[stem])
+    meta["config"].update(config)
+    save_file(load_file(str(paths[stem])), str(tmp_path / "deep.safetensors"), metadata={"explorer": json.dumps(meta)})
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match="≤"):
+        explorer.load(tmp_path / "deep.safetensors")
+    assert time.perf_counter() - t0 < 5
