@@ -6,6 +6,8 @@ its fixtures and helpers are reused.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -207,6 +209,15 @@ def test_chart_legends_are_inside_their_block(page):
         return {block: [b.top, b.bottom], legend: t.map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })}; }""")
     assert boxes["legend"], boxes
     assert all(boxes["block"][0] <= top and bottom <= boxes["block"][1] for top, bottom in boxes["legend"]), boxes
+    # item 11: the x axis's tick labels do not run into each other. They are slanted (-40°): two
+    # parallel slanted strips of text height h, dx apart, are clear of each other when dx·sin 40° >= h.
+    ticks = page.evaluate("""() => Array.from(document.querySelectorAll('#disc-hist svg text'))
+        .filter(e => (e.getAttribute('transform') || '').includes('rotate(320)'))  // Vega writes -40° as 320
+        .map(e => { const m = e.getScreenCTM(); return [m.e, e.getBBox().height]; })""")
+    assert len(ticks) > 4, ticks
+    xs = sorted(t[0] for t in ticks)
+    height = max(t[1] for t in ticks)
+    assert min(b - a for a, b in zip(xs, xs[1:])) * math.sin(math.radians(40)) >= 0.8 * height, (xs, height)
 
 
 def test_phone_explore_keeps_the_image_in_view_while_a_slider_moves(app, browser):

@@ -50,7 +50,7 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         num = gr.Slider(64, 1024, value=256, step=64, label="Images per set", elem_id="disc-num")
         hist_btn = gr.Button("Compare score distributions", variant="primary", elem_id="disc-hist-btn")
-    hist = gr.LinePlot(x="D score (logit)", y="share of images", color="set", label="D-score histograms", height=300, elem_id="disc-hist",
+    hist = gr.LinePlot(x="D score (logit)", y="share of images", color="set", label="D-score histograms", height=300, x_label_angle=-40, elem_id="disc-hist",
                        color_map={"training": "#4f46e5", "held-out real": "#0ea5e9", "generated": "#f97316"})
     hist_text = gr.Markdown(elem_id="disc-hist-text")
 

@@ -185,8 +185,9 @@ def build(ctx: AppContext) -> TrainTab:
             status = gr.Markdown("No training run yet.", elem_id="train-status")
             alerts = gr.Markdown(elem_id="train-alerts")
             with gr.Row():
-                loss_plot = gr.LinePlot(None, x="step", y="value", color="term", label="Losses", height=260, elem_id="train-loss-plot")
-                d_plot = gr.LinePlot(None, x="step", y="value", color="series", label="Discriminator: mean P(real)", y_lim=[0, 1], height=260, elem_id="train-d-plot")
+                # slanted step labels: upright ones ran into each other ("180200") on narrow charts and phones
+                loss_plot = gr.LinePlot(None, x="step", y="value", color="term", label="Losses", height=260, x_label_angle=-40, elem_id="train-loss-plot")
+                d_plot = gr.LinePlot(None, x="step", y="value", color="series", label="Discriminator: mean P(real)", y_lim=[0, 1], height=260, x_label_angle=-40, elem_id="train-d-plot")
             with gr.Row(equal_height=False):
                 grid = gr.Image(format="png", label="Samples on a fixed latent batch", height=320, interactive=False, buttons=["download", "fullscreen"], elem_id="train-grid", elem_classes=["pixelated"])
                 timeline = gr.Gallery(label="Timeline", columns=4, height=320, format="png", elem_id="train-timeline", elem_classes=["pixelated"], buttons=["download", "fullscreen"])
