@@ -72,7 +72,7 @@ def main() -> int:
             page.click("#explore-class input")
             page.get_by_role("option").nth(7).click()
         page.fill("#explore-dir-0 input[type=number]", "2")
-        page.press("#explore-dir-0 input[type=number]", "Enter")
+        page.locator("#explore-dir-0 input[type=number]").blur()  # blur = Gradio's "release": full render
         page.click("#explore-grid-acc .label-wrap, #explore-grid-acc button")
         page.click("#explore-grid-btn")
         page.wait_for_selector("#explore-grid img")
@@ -111,16 +111,15 @@ def main() -> int:
         page.wait_for_function("() => document.querySelector('#stylize-inv-note').innerText.includes('PSNR')")
         shot("stylize-invert")
 
-        # Discriminator: a PatchGAN heat-map, then the overfitting histograms of the DCGAN
+        # Discriminator: a PatchGAN heat-map and the overfitting histograms of the same model (a
+        # model switch clears the previous model's results, so both are the CycleGAN's)
         tab("Discriminator")
         cyc = "· CycleGAN ·"
         if cyc:
             choose(page, "disc-model", cyc)
+            time.sleep(1)
             page.set_input_files("#disc-upload input[type=file]", str(SAMPLES / "emoji-twitter_1f434.png"))
             page.wait_for_selector("#disc-judged img")
-        if dcgan:
-            choose(page, "disc-model", dcgan)
-            time.sleep(1)
         page.click("#disc-hist-btn")
         page.wait_for_function("() => document.querySelector('#disc-hist-text').innerText.includes('Cohen')")
         page.wait_for_selector("#disc-hist canvas, #disc-hist svg")
@@ -153,6 +152,22 @@ def main() -> int:
             choose(page, "models-card-model", dcgan)
             time.sleep(1)
         shot("models")
+
+        # Phone (390 x 844): Explore with the image pinned above the sliders while one is dragged
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+        phone.set_default_timeout(180_000)
+        phone.goto(app.url)
+        phone.wait_for_selector("#explore-image img", timeout=300_000)
+        time.sleep(1.0)
+        phone.screenshot(path=str(args.out / "phone-explore.png"))
+        print("wrote", args.out / "phone-explore.png")
+        phone.locator("#explore-dir-5").scroll_into_view_if_needed()
+        phone.fill("#explore-dir-5 input[type=number]", "2.5")
+        phone.locator("#explore-dir-5 input[type=number]").blur()
+        phone.wait_for_function("() => document.querySelector('#explore-status').innerText.includes('edits')")
+        time.sleep(1.0)
+        phone.screenshot(path=str(args.out / "phone-explore-sliders.png"))
+        print("wrote", args.out / "phone-explore-sliders.png")
         browser.close()
     return 0
 
