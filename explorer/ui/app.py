@@ -143,10 +143,11 @@ def _link_tabs(ctx: AppContext, demo: gr.Blocks, tabs: gr.Tabs, explore, stylize
     def open_in_explore(model_id):  # ψ = 1: the inverted latent is the image's, not to be truncated again
         return gr.Tabs(selected="explore"), gr.update(value=model_id), gr.update(value=1.0)
 
-    stylize.inverted.then(handler(open_in_explore), [stylize.inversion_model], [tabs, explore.model, explore.truncation], api_visibility="private").then(
+    # .success, not .then: a refused step must not run the next ones (which raised the error again)
+    stylize.inverted.success(handler(open_in_explore), [stylize.inversion_model], [tabs, explore.model, explore.truncation], api_visibility="private").success(
         explore.on_model, [explore.model, explore.method, ctx.session], explore.model_outputs, api_visibility="private",
         show_progress_on=explore.image,
-    ).then(explore.full, explore.inputs, explore.render_outputs, api_visibility="private", show_progress="hidden")
+    ).success(explore.full, explore.inputs, explore.render_outputs, api_visibility="private", show_progress="hidden")
 
 
 def launch_options(**overrides: Any) -> dict[str, Any]:

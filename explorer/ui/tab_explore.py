@@ -186,6 +186,7 @@ def build(ctx: AppContext) -> ExploreTab:
     )
 
     # ----- model / method change: re-layout, reset sliders, render ---------------------------
+    # (.success, not .then: a failed re-layout must not render, and raise the same error again)
     def relayout(model_id, method_v, st, label_v=None):
         model, entry = catalog.load(model_id)
         dirs = editing.directions(model, method_v or "pca")
@@ -216,10 +217,10 @@ def build(ctx: AppContext) -> ExploreTab:
             return [gr.update() for _ in model_outputs]
         return relayout(model_id, method_v, st, label_v)
 
-    model_dd.change(handler(on_model), [model_dd, method, state], model_outputs, api_visibility="private", show_progress_on=image).then(
+    model_dd.change(handler(on_model), [model_dd, method, state], model_outputs, api_visibility="private", show_progress_on=image).success(
         full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private"
     )
-    method.change(handler(on_model), [model_dd, method, state, label], model_outputs, api_visibility="private", show_progress_on=image).then(
+    method.change(handler(on_model), [model_dd, method, state, label], model_outputs, api_visibility="private", show_progress_on=image).success(
         full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private"
     )
     reset_btn.click(lambda: [gr.update(value=0.0) for _ in sliders], None, sliders, api_visibility="private", queue=False).then(
