@@ -3,17 +3,6 @@ resume, the memorisation check's numbers, metric names and edge cases, human-eva
 
 from __future__ import annotations
 
-import pytest
-
-from ui_support import make_tiny_models
-
-
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("shipped")
-    make_tiny_models(folder)
-    return folder
-
 
 # ----- item 3: resume is one run, one model, whole history --------------------------------------
 def test_resume_updates_the_same_model_and_keeps_the_whole_history(tmp_path, shipped):

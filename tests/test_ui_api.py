@@ -21,27 +21,9 @@ import explorer
 from explorer.errors import ExplorerError
 from explorer.images import read_png_metadata
 
-from ui_support import ROOT, SAMPLES, make_tiny_models, running_app
+from ui_support import ROOT, SAMPLES
 
 gradio_client = pytest.importorskip("gradio_client")
-
-
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("shipped")
-    make_tiny_models(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def server(shipped, tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app"), shipped) as app:
-        yield app
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return gradio_client.Client(server.url, verbose=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -76,15 +76,27 @@ def make_tiny_models(folder: Path) -> dict[str, Path]:
 
 
 @contextlib.contextmanager
+def scoped_env(env: dict[str, str]):
+    """Set environment variables for the body of a ``with`` and restore the previous values after."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def running_app(tmp: Path, shipped: Path, monkeypatch=None, **build_kwargs):
     """Build the app on ``shipped`` models and serve it on a free port; yields url, demo, ctx paths."""
     from explorer.ui.app import build_app, launch_options
 
     home = tmp / "home"
-    env = {"GAN_EXPLORER_HOME": str(home), "GAN_EXPLORER_CACHE": str(tmp / "cache")}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with scoped_env({"GAN_EXPLORER_HOME": str(home), "GAN_EXPLORER_CACHE": str(tmp / "cache")}):
         demo = build_app(model_dirs=[shipped], user_dir=home / "models", **build_kwargs)
         port = free_port()
         demo.launch(**launch_options(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True))
@@ -92,9 +104,3 @@ def running_app(tmp: Path, shipped: Path, monkeypatch=None, **build_kwargs):
             yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", demo=demo, home=home, user_dir=home / "models")
         finally:
             demo.close()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -233,14 +233,7 @@ def _parse_seed(text) -> int | None:
 
 @dataclass
 class HumanEvalTab:
-    # rater
-    code: gr.Textbox
-    name: gr.Textbox
-    join: gr.Button
-    stimulus: gr.HTML
-    progress: gr.Markdown
-    rvf_buttons: list[gr.Button]
-    pair_buttons: list[gr.Button]
+    rater: "TakePart"
     # organiser
     models: gr.Dropdown
     create: gr.Button
@@ -515,9 +508,7 @@ def build_humaneval_tab(ctx: AppContext, db_path: str | os.PathLike | None = Non
 
     close_btn.click(handler(on_close), [res_code, res_key], None, api_visibility="private")
 
-    return HumanEvalTab(rate.code, rate.name, rate.join, rate.stimulus, rate.progress, rate.rvf_buttons,
-                        rate.pair_buttons, models_dd, create_btn, created_md, res_code, res_key,
-                        results_md, raters_df, store)
+    return HumanEvalTab(rate, models_dd, create_btn, created_md, res_code, res_key, results_md, raters_df, store)
 
 
 def _shipped_sets() -> list[str]:

@@ -110,14 +110,11 @@ def served(tmp: Path, shipped: Path, password: str | None = "organiser-test-pw")
     from explorer.ui import roles
     from explorer.ui.app import build_app, launch_options
     from explorer.ui.humaneval_tab import build_rater_app
-    from ui_support import free_port
+    from ui_support import free_port, scoped_env
 
     home = tmp / "home"
-    env = {"GAN_EXPLORER_HOME": str(home), "GAN_EXPLORER_CACHE": str(tmp / "cache"),
-           "GAN_EXPLORER_HUMANEVAL_DB": str(tmp / "humaneval.sqlite3")}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with scoped_env({"GAN_EXPLORER_HOME": str(home), "GAN_EXPLORER_CACHE": str(tmp / "cache"),
+                     "GAN_EXPLORER_HUMANEVAL_DB": str(tmp / "humaneval.sqlite3")}):
         demo = build_app(model_dirs=[shipped], user_dir=home / "models")
         rater = build_rater_app()
         app = roles.build_server(demo, rater, password, launch_options())
@@ -134,12 +131,6 @@ def served(tmp: Path, shipped: Path, password: str | None = "organiser-test-pw")
         finally:
             server.should_exit = True
             thread.join(timeout=30)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def login(url: str, password: str, user: str = "organiser"):

@@ -3,7 +3,6 @@ behind ``/score``, and temporary files of "Prepare download" removed when their 
 
 from __future__ import annotations
 
-import io
 import tempfile
 from pathlib import Path
 
@@ -11,29 +10,10 @@ import pytest
 from PIL import Image
 
 from conftest import fn_index_of, measure, queue_call
-from ui_support import make_tiny_models, running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\nnewpath 0 0 moveto 8 8 lineto stroke showpage\n%%EOF\n"
-
-
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("shipped")
-    make_tiny_models(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def server(shipped, tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app"), shipped) as app:
-        yield app
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return gradio_client.Client(server.url, verbose=False)
 
 
 def test_large_png_to_translate_is_capped_like_the_ui(shipped, tmp_path):

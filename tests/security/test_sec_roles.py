@@ -10,19 +10,12 @@ import httpx
 import pytest
 
 from conftest import fn_index_of, login, queue_call, served
-from ui_support import make_tiny_models, running_app
+from ui_support import running_app
 
 gradio_client = pytest.importorskip("gradio_client")
 
 #: the only Python functions the raters' app may run
 RATER_FUNCTIONS = {"on_join", "answer_real", "answer_fake", "answer_left", "answer_right", "answer_tie"}
-
-
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("shipped")
-    make_tiny_models(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
