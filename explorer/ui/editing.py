@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from explorer.batching import MicroBatcher
 from explorer.errors import ExplorerError
 from explorer.latent import Directions, apply_directions, find_directions, interpolate, latents_from_seeds, truncate
 
@@ -155,14 +156,38 @@ def torch_threads(n: int):
 
 
 @torch.no_grad()
-def render(model, x: torch.Tensor, label: int | None = None) -> torch.Tensor:
-    """Latents [N, D] in the model's edit space → images [N, C, H, W] in [-1, 1]."""
+def _forward(model, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     if space_of(model) == "w":
         return model.generate_from_w(x)
-    labels = _labels(model, label, x.shape[0])
     if model.kind == "dcgan" and getattr(model, "G", None) is not None and not model.training:
         return _fused_dcgan(model)(x.to(model.device, torch.float32), None if labels is None else labels.to(model.device))
     return model.generate(x, labels)
+
+
+def _forward_batch(model, payloads: Sequence[tuple[torch.Tensor, torch.Tensor | None]]) -> list[torch.Tensor]:
+    """One forward pass for requests that arrived together (see :mod:`explorer.batching`); the
+    key is the model object, so everything that must match (weights, noise, precision) does."""
+    xs = [p[0] for p in payloads]
+    x = xs[0] if len(xs) == 1 else torch.cat([t.to(xs[0].device) for t in xs])  # [sum N, D]
+    labels = None if payloads[0][1] is None else torch.cat([p[1] for p in payloads])  # [sum N]
+    with torch_threads(1):
+        out = _forward(model, x, labels)  # [sum N, C, H, W]
+    return list(out.split([t.shape[0] for t in xs]))
+
+
+#: renders of one model from every session (previews, full renders, the API) share forward passes
+RENDERS = MicroBatcher(_forward_batch)
+
+
+def render(model, x: torch.Tensor, label: int | None = None) -> torch.Tensor:
+    """Latents [N, D] in the model's edit space → images [N, C, H, W] in [-1, 1].
+
+    Batched with other threads' renders of the same model that arrive at the same time; the
+    result is the same as rendering alone (generators treat rows independently)."""
+    labels = None if space_of(model) == "w" else _labels(model, label, x.shape[0])
+    if model.training:  # a model being trained is nobody else's: do not share its passes
+        return _forward(model, x, labels)
+    return RENDERS.submit(model, (x.detach(), labels), rows=x.shape[0])
 
 
 def image_for(model, req: LatentRequest) -> torch.Tensor:

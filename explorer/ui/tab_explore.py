@@ -20,6 +20,7 @@ from explorer.errors import ExplorerError
 from explorer.images import latent_hash, save_png
 from explorer.ui import editing, render
 from explorer.ui.catalog import ModelEntry
+from explorer.ui.inline_image import InlineImage  # previews travel inside the response (issue 15)
 from explorer.ui.common import HEAVY, AppContext, handler, quiet, upload_name, upload_path
 from explorer.ui.modelinfo import class_choices, md_text
 
@@ -98,7 +99,7 @@ def build(ctx: AppContext) -> ExploreTab:
                         sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05, label=f"Direction {k + 1}", elem_id=f"explore-dir-{k}", min_width=140))
             reset_btn = gr.Button("Reset sliders", size="sm", elem_id="explore-reset")
         with gr.Column(scale=5, min_width=320, elem_id="explore-view"):
-            image = gr.Image(format="png", label="Image", height=380, interactive=False, elem_id="explore-image", elem_classes=["pixelated"], buttons=["fullscreen"])
+            image = InlineImage(format="png", label="Image", height=380, interactive=False, elem_id="explore-image", elem_classes=["pixelated"], buttons=["fullscreen"])
             status = gr.Markdown(elem_id="explore-status")
             with gr.Row():
                 export_btn = gr.Button("Export PNG", size="sm", elem_id="explore-export")
