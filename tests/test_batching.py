@@ -141,6 +141,9 @@ def test_inline_image_is_a_lossless_png_data_url():
     assert url.startswith("data:image/png;base64,")
     back = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
     assert size < 8000 and np.array_equal(back, arr)
-    out = InlineImage(format="png").postprocess(arr)
+    img = InlineImage(format="png")
+    out = img.postprocess(arr)
     assert out.url == url and out.path is None
-    assert InlineImage(format="png").get_block_name() == "image"  # the browser's own Image component
+    assert img.get_block_name() == "image"  # the browser's own Image component
+    big = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)  # ~770 KB as PNG
+    assert img.postprocess(big).path  # too big to inline: Gradio's file route

@@ -1,4 +1,4 @@
-"""An image output that travels inside the event's response: ``InlineImage``.
+"""An image output that travels inside the event's response: :func:`InlineImage`.
 
 ``gr.Image`` writes every returned array to a PNG file in Gradio's cache and answers with its
 URL; the browser then fetches that file — a second HTTP round trip per frame, and one file on
@@ -6,7 +6,7 @@ disk per distinct frame a slider ever showed. For the small images a generator d
 PNG) that round trip is most of the time from slider to painted frame, and with many people
 dragging at once it doubles the requests the server must answer.
 
-``InlineImage`` is a ``gr.Image`` (same front-end component, same props) whose arrays leave as a
+``InlineImage(...)`` makes a ``gr.Image`` (same component, same props) whose arrays leave as a
 lossless PNG ``data:`` URL in the response itself: one round trip, no file written. Images whose
 PNG is larger than :data:`MAX_INLINE_BYTES` (not previews) take the ordinary file route. Why PNG
 and not WebP/JPEG: at preview sizes every format encodes in well under a millisecond and PNG is
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import io
+import types
 
 import gradio as gr
 import numpy as np
@@ -40,14 +41,20 @@ def png_data_url(arr: np.ndarray, compress_level: int = 1) -> tuple[str, int]:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii"), len(data)
 
 
-class InlineImage(gr.Image):
-    """``gr.Image`` whose numpy outputs are sent as inline PNG data URLs (see the module docstring)."""
+def _inline_postprocess(self: gr.Image, value):
+    if isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim in (2, 3):
+        url, size = png_data_url(value)
+        if size <= MAX_INLINE_BYTES:
+            return ImageData(url=url, orig_name="image.png", mime_type="image/png")
+    return gr.Image.postprocess(self, value)
 
-    is_template = True  # the front end renders it with the plain Image component
 
-    def postprocess(self, value):  # type: ignore[override]
-        if isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim in (2, 3):
-            url, size = png_data_url(value)
-            if size <= MAX_INLINE_BYTES:
-                return ImageData(url=url, orig_name="image.png", mime_type="image/png")
-        return super().postprocess(value)
+def InlineImage(**kwargs) -> gr.Image:  # noqa: N802 - used like the component it makes
+    """A ``gr.Image(**kwargs)`` whose numpy outputs are sent as inline PNG data URLs.
+
+    (An instance override rather than a subclass: Gradio writes a ``.pyi`` stub next to the
+    source of every component subclass it sees defined.)
+    """
+    image = gr.Image(**kwargs)
+    image.postprocess = types.MethodType(_inline_postprocess, image)
+    return image
