@@ -1,7 +1,7 @@
 """Benchmark: slider-to-image latency of the Explore tab in a real browser.
 
 Run ``python bench/bench_ui_latency.py`` (options: ``--models DIR``, ``--samples N``, ``--out FILE``,
-``--in-process``).
+``--in-process``), or ``--clients 1,8,16`` for many browsers at once (below).
 
 What is measured, per model (the first DCGAN and the first StyleGAN in ``--models``, default
 the shipped ``checkpoints/``):
@@ -21,6 +21,16 @@ the shipped ``checkpoints/``):
 
 Goal: p50 ≤ 40 ms for the shipped DCGAN on this CPU. The machine may be shared: the load
 average is recorded next to the numbers. Writes ``bench/results/ui_latency.json``.
+
+**Many clients** (``--clients 1,8,16``; ``--moves N`` per page, ``--pause-ms``): for each K, K
+Chromium pages drag the Explore truncation slider at once (:mod:`ui_clients`), on GAN Explorer
+(default model: the first DCGAN) and on a plain Gradio app around the same DCGAN
+(``bench/plain_app.py``, Gradio defaults), both served from subprocesses during the same run and
+measured alternately. Table: p50/p95 input-event-to-painted latency, lost frames (not painted
+within 5 s), frames painted per second, the server's CPU (cores, and share of all CPU spent).
+Goals: 8 clients p50 ≤ 100 ms, p95 ≤ 200 ms, no lost frames. It also measures PNG / WebP / JPEG
+encode + paint time of one preview frame (``--formats`` alone runs only that). Writes
+``bench/results/ui_clients.json``.
 """
 
 from __future__ import annotations
@@ -207,7 +217,15 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=60)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ui_latency.json")
     ap.add_argument("--in-process", action="store_true", help="serve from this process instead of a subprocess")
+    ap.add_argument("--clients", default=None, help="comma-separated numbers of browsers dragging at once, e.g. 1,8,16")
+    ap.add_argument("--moves", type=int, default=30, help="slider moves per page with --clients (default 30)")
+    ap.add_argument("--pause-ms", type=float, default=60.0, help="mean pause after each painted move with --clients (default 60 ms)")
+    ap.add_argument("--formats", action="store_true", help="only measure PNG/WebP/JPEG encode + paint time of a preview frame")
     args = ap.parse_args()
+    if args.clients or args.formats:
+        from ui_clients import main_clients
+
+        return main_clients(args, chromium(), CHROMIUM_ARGS, start_server, wait_up, free_port, pick_models)
 
     from playwright.sync_api import sync_playwright
 
