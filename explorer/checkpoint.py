@@ -258,13 +258,14 @@ def load_state_dict_safely(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load(path: str | os.PathLike | Sequence[str | os.PathLike], device: str | torch.device | None = None, kind: str | None = None) -> GANModel:
     """Load a model from our own checkpoint or a foreign one (format auto-detected).
 
-    ``path`` may be one file, a directory (junyanz CycleGAN run folder) or a list of files
-    (e.g. ``[latest_net_G_A.pth, latest_net_G_B.pth]``). ``kind`` asserts the expected model
+    ``path`` may be one file, a directory (junyanz CycleGAN run folder, or a TensorFlow.js model
+    folder holding ``model.json``), a TF.js ``model.json``, or a list of files (e.g.
+    ``[latest_net_G_A.pth, latest_net_G_B.pth]``, or ``model.json`` + its weight shards). ``kind`` asserts the expected model
     kind. The model is returned in eval mode on ``device`` (default: CUDA if present, else CPU).
     """
     device = resolve_device(device)
     paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
-    if len(paths) == 1 and paths[0].is_file() and sniff_format(paths[0]) == "safetensors":
+    if len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() != ".json" and sniff_format(paths[0]) == "safetensors":
         header = _read_safetensors_header(paths[0])
         if METADATA_KEY in (header.get("__metadata__") or {}):
             model = _load_own(paths[0])

@@ -8,6 +8,9 @@ Formats are recognised by layout, not by file name; names only say which role a 
 when the layout cannot (junyanz ``G_A`` vs ``G_B``) and which siblings to pick up.
 
 Registered formats (see each module): ``pytorch-examples-dcgan``, ``junyanz-cyclegan``.
+TensorFlow.js Layers models (``model.json`` + weight shards, or a folder holding them) are not
+PyTorch files: :func:`import_foreign` hands them to :mod:`explorer.importers.upscalerjs`, which
+reads them with the one TF.js reader, :mod:`explorer.importers.tfjs`.
 An importer is any object with ``name``, ``description`` and the methods of :class:`Importer`.
 """
 
@@ -74,7 +77,9 @@ def importers() -> list[Importer]:
 
 def known_formats() -> str:
     """One line per known foreign format, for error messages and ``gan-explorer import --help``."""
-    return "\n".join(f"  - {imp.description}" for imp in importers())
+    from explorer.importers.upscalerjs import DESCRIPTION
+
+    return "\n".join([f"  - {imp.description}" for imp in importers()] + [f"  - {DESCRIPTION}"])
 
 
 def _register_builtins() -> None:
@@ -141,6 +146,12 @@ def import_foreign(paths: list[Path]) -> GANModel:
     paths = [Path(p) for p in paths]
     if not paths:
         raise CheckpointError("no checkpoint file given")
+    tfjs_model = _tfjs_model_json(paths)
+    if tfjs_model is not None:
+        from explorer.importers.upscalerjs import import_tfjs
+
+        shards = {p.name: p for p in paths if p != tfjs_model}
+        return import_tfjs(tfjs_model, shards or None)
     if any(p.is_dir() for p in paths):
         if len(paths) != 1:
             raise CheckpointError("give either one run directory or a list of files, not both")
@@ -169,6 +180,22 @@ def import_foreign(paths: list[Path]) -> GANModel:
     if skipped:
         model.card.setdefault("imported", {}).setdefault("notes", []).append("sibling file(s) not used: " + "; ".join(skipped))
     return model
+
+
+def _tfjs_model_json(paths: list[Path]) -> Path | None:
+    """The ``model.json`` of a TensorFlow.js model among ``paths`` (a folder holding one, or the
+    json plus its shard files given by name), else None."""
+    from explorer.importers.tfjs import find_model_json
+
+    found = [m for m in (find_model_json(p) for p in paths) if m is not None]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise CheckpointError("give one TensorFlow.js model at a time (one model.json and its weight shards)")
+    others = [p for p in paths if find_model_json(p) is None]
+    if any(p.is_dir() for p in others) or (others and any(p.suffix.lower() == ".json" for p in others)):
+        raise CheckpointError("give one TensorFlow.js model at a time (one model.json and its weight shards)")
+    return found[0]
 
 
 def imported_card(format_description: str, files: list[ForeignFile], parts: list[str], notes: list[str]) -> dict:

@@ -10,6 +10,11 @@ After Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a GAN" 
   d, d, 2d, 2d, 4d, 4d, 8d, 8d; then adaptive average pooling (so any input size works, instead
   of the paper's fixed 96x96 flatten), dense 16d, LeakyReLU, dense → 1 logit.
 
+A second generator, ``generator="rdn"`` (:mod:`explorer.models.rdn`), holds Residual Dense
+Networks imported from TensorFlow.js (``@upscalerjs/esrgan-slim``, ×2/×3/×4/×8); such a model
+carries no discriminator (``parts=("G",)``). Everything else here (tiling, the ``x<scale>``
+direction, caps) works the same for both.
+
 Inference: the generator is fully convolutional with stride 1 before the pixel shuffles, so any
 input size works as is — no padding, nothing cropped. Inputs over ``tile_pixel_cap`` input pixels
 are processed in overlapping tiles (``upscale_tiled``) to bound memory. In eval mode BatchNorm is
@@ -33,6 +38,7 @@ from torch import nn
 from explorer.errors import ExplorerError, ImageInputError
 from explorer.models.base import DiscriminatorOutput, GANModel
 from explorer.models.layers import grad_mode_for
+from explorer.models.rdn import RDN
 from explorer.registry import register_family
 
 
@@ -43,6 +49,9 @@ class SRGANConfig:
     ``resolution``: the high-resolution training crop size (the LR input is resolution / scale).
     ``num_features``: generator width; ``d_features``: discriminator base width (paper: 64 → 5.2 M
     parameters; the default 32 gives 1.3 M, near the generator's 0.96 M, for CPU training).
+    ``generator``: "srresnet" (this project's, ×4) or "rdn" (imported; ``rdn_blocks`` D,
+    ``rdn_layers`` C, ``rdn_growth`` G, ``num_features`` G0, ``scale`` 2/3/4/8, ``pixel_max`` the
+    value range it was trained on). ``parts``: the networks present ("G", and "D" if trained here).
     """
 
     channels: int = 3
@@ -51,12 +60,30 @@ class SRGANConfig:
     scale: int = 4
     resolution: int = 64
     d_features: int = 32
+    generator: str = "srresnet"
+    rdn_blocks: int = 2
+    rdn_layers: int = 1
+    rdn_growth: int = 4
+    pixel_max: float = 255.0
+    parts: tuple[str, ...] = ("G", "D")
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.parts))  # JSON brings lists back
         if self.channels not in (1, 3):
             raise ValueError(f"SRGAN channels must be 1 or 3, got {self.channels}")
-        if self.scale != 4:
-            raise ValueError(f"only ×4 super-resolution is supported, got scale {self.scale}")
+        if self.generator not in ("srresnet", "rdn"):
+            raise ValueError(f"generator must be 'srresnet' or 'rdn', got {self.generator!r}")
+        if self.generator == "srresnet" and self.scale != 4:
+            raise ValueError(f"the SRResNet generator upscales ×4 only, got scale {self.scale}")
+        if self.scale not in (2, 3, 4, 8):
+            raise ValueError(f"scale must be 2, 3, 4 or 8, got {self.scale}")
+        if self.parts not in (("G",), ("G", "D")):
+            raise ValueError(f"parts must be ('G',) or ('G', 'D'), got {self.parts}")
+        if not 0 < self.pixel_max <= 65535:
+            raise ValueError(f"pixel_max must lie in (0, 65535], got {self.pixel_max}")
+        for name in ("rdn_blocks", "rdn_layers", "rdn_growth"):  # bounds what a file can make us build
+            if not 1 <= int(getattr(self, name)) <= 64:
+                raise ValueError(f"{name} must lie in 1..64, got {getattr(self, name)}")
         for name in ("num_blocks", "num_features", "d_features"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -144,31 +171,40 @@ class SRDiscriminator(nn.Module):
 
 @register_family("srgan")
 class SRGAN(GANModel):
-    """×4 super-resolution: generator ``G`` (SRResNet) and discriminator ``D``.
+    """Super-resolution ×``scale``: generator ``G`` (SRResNet, or an imported RDN) and discriminator ``D``.
 
-    ``translate(x, "x4")`` / ``upscale(x)``: [N, C, h, w] → [N, C, 4h, 4w], any h, w; inputs over
+    ``translate(x, "x<scale>")`` / ``upscale(x)``: [N, C, h, w] → [N, C, s·h, s·w], any h, w; inputs over
     ``tile_pixel_cap`` input pixels are tiled automatically; over ``max_input_pixels`` refused.
     """
 
     config_cls = SRGANConfig
-    directions = ("x4",)
     #: inputs with more pixels than this (per image) are upscaled tile by tile to bound memory
     tile_pixel_cap = 160 * 160
-    #: refuse larger inputs (the output would have 16x as many pixels)
-    max_input_pixels = 1024 * 1024
+    #: output pixels an input may ask for (1024² input pixels at ×4)
+    max_output_pixels = 16 * 1024 * 1024
 
     def __init__(self, config: SRGANConfig):
         super().__init__(config)
-        self.G = SRResNet(config)
-        self.D = SRDiscriminator(config)
+        if config.generator == "rdn":
+            self.G = RDN(config.channels, config.num_features, config.rdn_blocks, config.rdn_layers, config.rdn_growth,
+                         config.scale, config.pixel_max)
+        else:
+            self.G = SRResNet(config)
+        self.D = SRDiscriminator(config) if "D" in config.parts else None
+        self.scale = int(config.scale)
+        #: the one direction, ``"x<scale>"`` (e.g. ``"x4"``)
+        self.directions = (f"x{self.scale}",)
+        #: larger inputs are refused (the output has scale² as many pixels)
+        self.max_input_pixels = self.max_output_pixels // (self.scale * self.scale)
 
     @property
     def receptive_radius(self) -> int:
         """How many input pixels away (each side) an output pixel can be influenced."""
         return self.G.receptive_radius
 
-    def translate(self, x: torch.Tensor, direction: str = "x4") -> torch.Tensor:
-        """LR images x [N, C, h, w] in [-1, 1] → HR images [N, C, 4h, 4w] in [-1, 1]."""
+    def translate(self, x: torch.Tensor, direction: str | None = None) -> torch.Tensor:
+        """LR images x [N, C, h, w] in [-1, 1] → HR images [N, C, s·h, s·w] in [-1, 1]."""
+        direction = direction or self.directions[0]
         if direction not in self.directions:
             raise ExplorerError(f"an SRGAN model translates in directions {self.directions}, not {direction!r}")
         x = self._check_input(x)
@@ -178,8 +214,8 @@ class SRGAN(GANModel):
             return self.G(x)
 
     def upscale(self, x: torch.Tensor) -> torch.Tensor:
-        """Alias of ``translate(x, "x4")``."""
-        return self.translate(x, "x4")
+        """Alias of ``translate(x, "x<scale>")``."""
+        return self.translate(x, self.directions[0])
 
     def upscale_tiled(self, x: torch.Tensor, tile: int = 128, overlap: int = 16, margin: int | None = None,
                       batch_tiles: int = 4) -> torch.Tensor:
@@ -223,6 +259,8 @@ class SRGAN(GANModel):
 
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None, domain: str | None = None) -> DiscriminatorOutput:
         """HR images x [N, C, H, W] in [-1, 1], any size → ``DiscriminatorOutput(scores [N])`` (logits)."""
+        if self.D is None:
+            raise ExplorerError("this super-resolution model has no discriminator (imported generators carry none)")
         x = self._check_images(x)
         with grad_mode_for(self, x):
             return DiscriminatorOutput(scores=self.D(x))
@@ -234,7 +272,7 @@ class SRGAN(GANModel):
             raise ImageInputError(f"cannot upscale an empty image ({h}x{w})")
         if h * w > self.max_input_pixels:
             raise ImageInputError(
-                f"input of {w}x{h} pixels is too large to upscale ×4 (cap {self.max_input_pixels} input pixels); downscale or crop it first"
+                f"input of {w}x{h} pixels is too large to upscale ×{self.scale} (cap {self.max_input_pixels} input pixels); downscale or crop it first"
             )
         return x
 
