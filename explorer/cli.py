@@ -34,6 +34,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("explorer.metrics.cli", "add_metrics_command"),
     ("explorer.data.cli", "add_data_commands"),
     ("explorer.export.cli", "add_commands"),  # export-onnx, export-dataset, zoo, experiment
+    ("explorer.edit_cli", "add_edit_command"),  # edit: a saved latent edit on a batch of seeds
 ]
 
 #: progress bars appear only for work that takes longer than this many seconds

@@ -328,6 +328,20 @@ class StyleGAN(GANModel):
     def w_avg(self) -> torch.Tensor:
         return self.G.w_avg
 
+    def style_blocks(self) -> list[tuple[int, list[int]]]:
+        """Which style inputs (indices into ws) each resolution's convolutions read, coarse first:
+        at 32 px ``[(4, [0]), (8, [1, 2]), (16, [3, 4]), (32, [5, 6, 7])]``.
+
+        The last index (the final toRGB) goes with the last block. A block's own toRGB reads the
+        next block's first style (StyleGAN2 shares it), so its colour contribution follows that index.
+        """
+        out, i = [], 0
+        for res, block in zip(self.config.resolutions, self.G.blocks):
+            out.append((res, list(range(i, i + block.num_conv))))
+            i += block.num_conv
+        out[-1][1].extend(range(i, self.num_ws))
+        return out
+
     def update_w_avg(self, w: torch.Tensor) -> None:
         """EMA step of the tracked mean w (decay ``config.w_avg_beta``) toward the mean of ``w`` [N, w_dim]."""
         self.G.update_w_avg(w)

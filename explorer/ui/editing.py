@@ -13,8 +13,14 @@ Order of operations (the same for every family, so sliders mean the same thing e
    direction);
 4. render: ``generate`` (z) or ``generate_from_w`` (w).
 
+Layer-aware edits (StyleGAN): a slider may carry a range of style layers (``LatentRequest.layers``);
+then its edit lands on those layers of w+ only and the latent becomes ``ws [1, num_ws, w_dim]``
+(:func:`explorer.edits.apply_deltas`). A saved edit from the library (``saved``) is added the same
+way, at ``saved_amount`` standard deviations.
+
 Latent files (``.npy``, plain float32, no pickle): a 1-D array ``[latent_dim]`` is a z; a 2-D
-array ``[1, w_dim]`` is a StyleGAN w. The class label is not part of the file.
+array ``[1, w_dim]`` is a StyleGAN w; a 3-D array ``[1, num_ws, w_dim]`` a StyleGAN w+ (one w per
+layer, what layer-restricted edits make). The class label is not part of the file.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import numpy as np
 import torch
 
 from explorer.batching import MicroBatcher
+from explorer.edits import apply_deltas, num_styles
 from explorer.errors import ExplorerError
 from explorer.latent import Directions, apply_directions, find_directions, interpolate, latents_from_seeds, truncate
 
@@ -70,7 +77,10 @@ class LatentRequest:
     truncation: float = 1.0
     method: str = "pca"
     coefficients: tuple[float, ...] = ()
-    custom: dict[str, Any] | None = None  # {"space": "z"|"w", "vector": [floats], "origin": str}
+    custom: dict[str, Any] | None = None  # {"space": "z"|"w"|"w+", "vector": [floats], "origin": str}
+    layers: tuple[tuple[int, int] | None, ...] = ()  # per slider: inclusive style range, None = all layers
+    saved: dict[str, Any] | None = None  # a library edit (explorer.edits.Edit.to_dict())
+    saved_amount: float = 0.0  # its amount, in standard deviations
 
 
 def _labels(model, label: int | None, n: int = 1) -> torch.Tensor | None:
@@ -90,9 +100,11 @@ def starting_point(model, seeds: Sequence[int], label: int | None, truncation: f
     space = space_of(model)
     if custom is not None:
         vec = torch.as_tensor(custom["vector"], dtype=torch.float32).reshape(1, -1)  # [1, D]
-        if custom["space"] == "w":
+        if custom["space"] in ("w", "w+"):
             if space != "w":
                 raise ExplorerError("this latent is a StyleGAN w; load it with a StyleGAN model")
+            if custom["space"] == "w+":
+                vec = vec.reshape(1, model.num_ws, -1)  # [1, num_ws, w_dim]
             return truncate(vec.to(model.device), truncation, model.w_avg)
         z = vec
     else:
@@ -106,14 +118,29 @@ def starting_point(model, seeds: Sequence[int], label: int | None, truncation: f
 
 
 def edited_latent(model, req: LatentRequest, seeds: Sequence[int] | None = None) -> torch.Tensor:
-    """Latents [N, D] after truncation and the slider edits (``seeds`` defaults to ``[req.seed]``)."""
+    """Latents after truncation and the edits (``seeds`` defaults to ``[req.seed]``): [N, D], or
+    w+ [N, num_ws, w_dim] when an edit is restricted to some layers (or the custom latent is a w+)."""
     x = starting_point(model, [req.seed] if seeds is None else seeds, req.label, req.truncation, req.custom)
     coeffs = [float(c) for c in req.coefficients]
+    layered = num_styles(model) > 0
+    ranges = list(req.layers) if layered else []
+    deltas = []
     if any(c != 0.0 for c in coeffs):
         dirs = directions(model, req.method)
         coeffs = coeffs[: dirs.num_components]
-        x = apply_directions(x, dirs, coeffs, scale="std")
-    return x
+        if not any(ranges[k] if k < len(ranges) else None for k in range(len(coeffs))):
+            x = apply_directions(x, dirs, coeffs, scale="std")  # whole-latent edits: one matrix product
+        else:
+            for k, c in enumerate(coeffs):
+                if c:
+                    delta = dirs.vectors[k] * (c * float(dirs.stds[k]))  # [D]
+                    deltas.append((delta, ranges[k] if k < len(ranges) else None))
+    if req.saved and req.saved_amount:
+        from explorer.edits import check_fits, edit_from_dict
+
+        edit = check_fits(model, edit_from_dict(req.saved, "saved edit"))
+        deltas.append((edit.delta(req.saved_amount), edit.layers if layered else None))
+    return apply_deltas(x, deltas, num_styles(model)) if deltas else x
 
 
 _FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
@@ -185,6 +212,8 @@ def render(model, x: torch.Tensor, label: int | None = None) -> torch.Tensor:
     Batched with other threads' renders of the same model that arrive at the same time; the
     result is the same as rendering alone (generators treat rows independently)."""
     labels = None if space_of(model) == "w" else _labels(model, label, x.shape[0])
+    if space_of(model) == "w" and x.ndim == 2:  # one shape for all w renders, so w and w+ requests batch together
+        x = x.unsqueeze(1).expand(-1, model.num_ws, -1)  # [N, num_ws, w_dim]
     if model.training:  # a model being trained is nobody else's: do not share its passes
         return _forward(model, x, labels)
     return RENDERS.submit(model, (x.detach(), labels), rows=x.shape[0])
@@ -211,10 +240,14 @@ def style_mix(model, req: LatentRequest, seed_b: int, crossover: int) -> torch.T
     k = int(crossover)
     if not 0 <= k <= model.num_ws:
         raise ExplorerError(f"crossover layer must lie in 0..{model.num_ws}")
-    w1 = edited_latent(model, req)  # [1, w_dim]
-    w2 = starting_point(model, [int(seed_b)], req.label, req.truncation)  # [1, w_dim]
-    ws = torch.cat([w1[:, None].expand(1, k, -1), w2[:, None].expand(1, model.num_ws - k, -1)], dim=1)  # [1, num_ws, w_dim]
-    return model.synthesis(ws)
+    ws1 = to_ws(model, edited_latent(model, req))  # [1, num_ws, w_dim]
+    ws2 = to_ws(model, starting_point(model, [int(seed_b)], req.label, req.truncation))
+    return model.synthesis(torch.cat([ws1[:, :k], ws2[:, k:]], dim=1))
+
+
+def to_ws(model, w: torch.Tensor) -> torch.Tensor:
+    """w [N, w_dim] or w+ [N, num_ws, w_dim] → w+ [N, num_ws, w_dim]."""
+    return w if w.ndim == 3 else w.unsqueeze(1).expand(-1, model.num_ws, -1)
 
 
 def interpolation(model, req: LatentRequest, seed_b: int, num_frames: int, method: str) -> torch.Tensor:
@@ -223,6 +256,10 @@ def interpolation(model, req: LatentRequest, seed_b: int, num_frames: int, metho
         raise ExplorerError("number of frames must lie in 2..64")
     a = edited_latent(model, req)
     b = edited_latent(model, LatentRequest(**{**req.__dict__, "seed": int(seed_b), "custom": None}))
+    if a.ndim == 3 or b.ndim == 3:  # w+: interpolate the stacked per-layer styles, render as w+
+        a, b = to_ws(model, a), to_ws(model, b)
+        frames = interpolate(a[0].reshape(-1), b[0].reshape(-1), int(num_frames), method)  # [F, num_ws·w_dim]
+        return render(model, frames.reshape(int(num_frames), *a.shape[1:]), req.label)
     frames = interpolate(a[0], b[0], int(num_frames), method)  # [F, D]
     return render(model, frames, req.label)
 
@@ -233,7 +270,7 @@ def interpolation(model, req: LatentRequest, seed_b: int, num_frames: int, metho
 def latent_to_npy(model, x: torch.Tensor) -> bytes:
     """Serialise one edited latent [1, D] (see the module docstring for the layout)."""
     arr = x.detach().cpu().float().numpy()
-    arr = arr[0] if space_of(model) == "z" else arr.reshape(1, -1)
+    arr = arr[0] if space_of(model) == "z" else (arr.reshape(1, model.num_ws, -1) if x.ndim == 3 else arr.reshape(1, -1))
     buf = io.BytesIO()
     np.save(buf, arr.astype(np.float32), allow_pickle=False)
     return buf.getvalue()
@@ -259,8 +296,12 @@ def custom_from_npy(model, data: bytes, origin: str) -> dict[str, Any]:
             space, need = "w", int(model.config.w_dim)
         else:
             space, need = "z", model.latent_dim  # DCGAN has no w: a [1, D] row is a z
+    elif arr.ndim == 3 and arr.shape[0] == 1 and space_of(model) == "w":
+        if arr.shape[1] != model.num_ws:
+            raise ExplorerError(f"{origin} holds {arr.shape[1]} per-layer styles; this model has {model.num_ws}")
+        space, need = "w+", model.num_ws * int(model.config.w_dim)
     else:
-        raise ExplorerError(f"{origin} has shape {list(arr.shape)}; expected [latent_dim] (a z) or [1, w_dim] (a StyleGAN w)")
+        raise ExplorerError(f"{origin} has shape {list(arr.shape)}; expected [latent_dim] (a z), [1, w_dim] (a StyleGAN w) or [1, num_ws, w_dim] (a w+)")
     if arr.size != need:
         raise ExplorerError(f"{origin} holds {arr.size} numbers; this model's {space} has {need}")
     return {"space": space, "vector": arr.reshape(-1).tolist(), "origin": origin}

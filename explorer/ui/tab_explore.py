@@ -1,10 +1,12 @@
 """Explore tab: walk a generator's latent space.
 
-Model picker, seed (+ random), class, truncation, one slider per PCA/SeFa direction, a sample
-grid, an interpolation strip + GIF, StyleGAN style mixing, latent save/load (.npy) and lossless
-PNG export with provenance. Sliders preview on ``.input`` (no queue, stale requests dropped by
+Model picker, seed (+ random), class, truncation, one slider per PCA/SeFa direction (with a
+layer range for StyleGAN models), the edit library, a sample grid, an interpolation strip + GIF,
+StyleGAN style mixing (A, B and the mix), the layer view (feature maps), latent save/load (.npy)
+and lossless PNG export with provenance. Sliders preview on ``.input`` (no queue, stale requests dropped by
 ``trigger_mode="always_last"``, no progress overlay) and render fully on ``.release``. The
-latent maths lives in :mod:`explorer.ui.editing`; handlers here only parse and format.
+latent maths lives in :mod:`explorer.ui.editing`; the panels beyond the sliders in
+:mod:`explorer.ui.explore_panels`; handlers here only parse and format.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import gradio as gr
 from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
 from explorer.images import latent_hash, save_png
-from explorer.ui import editing, render
+from explorer.ui import editing, explore_panels as panels, render
 from explorer.ui.catalog import ModelEntry
 from explorer.ui.inline_image import InlineImage  # previews travel inside the response (issue 15)
 from explorer.ui.common import HEAVY, AppContext, handler, quiet, upload_name, upload_path
@@ -48,7 +50,10 @@ def _custom_for(state: dict | None, model_id: str) -> dict | None:
     return custom if custom and custom.get("model") == model_id else None
 
 
-def _request(model, model_id, seed, label, truncation, method, coeffs, state) -> editing.LatentRequest:
+def _request(model, model_id, seed, label, truncation, method, coeffs, state, layer_specs=(), saved=None,
+             amount=0.0, library_root=None) -> editing.LatentRequest:
+    from explorer.edits import EditLibrary
+
     return editing.LatentRequest(
         seed=_seed(seed),
         label=int(label) if (model.num_classes and label is not None) else None,
@@ -56,6 +61,9 @@ def _request(model, model_id, seed, label, truncation, method, coeffs, state) ->
         method=method or "pca",
         coefficients=tuple(float(c or 0.0) for c in coeffs),
         custom=_custom_for(state, model_id),
+        layers=tuple(panels.layer_range(model, *spec) for spec in layer_specs),
+        saved=EditLibrary(library_root).get(model, saved).to_dict() if saved else None,
+        saved_amount=float(amount or 0.0) if saved else 0.0,
     )
 
 
@@ -70,10 +78,10 @@ class ExploreTab:
     image: gr.Image
     status: gr.Markdown
     mixing: gr.Accordion
-    crossover: gr.Slider
-    inputs: list  # what every render handler takes: model, seed, class, ψ, method, sliders, state
+    mix_blocks: gr.CheckboxGroup
+    inputs: list  # what every render handler takes: model, seed, class, ψ, method, sliders, layer ranges, saved edit, state
     render_outputs: list  # [image, status]
-    model_outputs: list  # what a model change updates: class, sliders, mixing group, crossover
+    model_outputs: list  # what a model change updates: class, sliders, layer controls, library, mixing, layer view
     on_model: Callable  # (model_id, method, state) -> updates for model_outputs
     full: Callable  # (*inputs) -> (image, status)
 
@@ -92,12 +100,15 @@ def build(ctx: AppContext) -> ExploreTab:
             truncation = gr.Slider(0.0, 1.5, value=1.0, step=0.01, label="Truncation ψ", info="below 1: more typical, less varied", elem_id="explore-trunc")
             method = gr.Radio(METHODS, value="pca", label="Edit directions", elem_id="explore-method",
                               info="Each slider moves along one direction, in standard deviations of the latents (z for DCGAN, w for StyleGAN).")
-            sliders = []
+            sliders, controls = [], []
             for row in range(editing.NUM_DIRECTIONS // 2):
                 with gr.Row():
                     for k in (2 * row, 2 * row + 1):
-                        sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05, label=f"Direction {k + 1}", elem_id=f"explore-dir-{k}", min_width=140))
+                        with gr.Column(min_width=140, elem_classes=["explore-dir-cell"]):
+                            sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05, label=f"Direction {k + 1}", elem_id=f"explore-dir-{k}", min_width=140))
+                            controls.append(panels.build_layer_control(k))  # StyleGAN: which style layers it moves
             reset_btn = gr.Button("Reset sliders", size="sm", elem_id="explore-reset")
+            library = panels.build_library(SLIDER_RANGE)
         with gr.Column(scale=5, min_width=320, elem_id="explore-view"):
             image = InlineImage(format="png", label="Image", height=380, interactive=False, elem_id="explore-image", elem_classes=["pixelated"], buttons=["fullscreen"])
             status = gr.Markdown(elem_id="explore-status")
@@ -119,23 +130,24 @@ def build(ctx: AppContext) -> ExploreTab:
                 interp_btn = gr.Button("Interpolate", size="sm", elem_id="explore-interp-btn")
                 strip = gr.Image(format="png", label="Frames", height=120, interactive=False, buttons=["download", "fullscreen"], elem_id="explore-strip", elem_classes=["pixelated"])
                 gif = gr.Image(type="filepath", label="Animation (GIF)", height=220, interactive=False, buttons=["download", "fullscreen"], elem_id="explore-gif", elem_classes=["pixelated"])
-            with gr.Accordion("Style mixing (StyleGAN)", open=False, visible=False, elem_id="explore-mixing") as mixing:
-                gr.Markdown("Coarse layers (below the crossover) from the current image, fine layers (colour, texture) from seed B.")
-                with gr.Row():
-                    mix_seed = gr.Number(value=7, precision=0, minimum=0, maximum=2**31 - 1, label="Seed B", elem_id="explore-mix-seed", min_width=100)
-                    crossover = gr.Slider(0, 8, value=4, step=1, label="Crossover layer", elem_id="explore-crossover", min_width=140)
-                mix_btn = gr.Button("Mix", size="sm", elem_id="explore-mix-btn")
-                mix_img = gr.Image(format="png", label="Mixed", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="explore-mix", elem_classes=["pixelated"])
+            mix = panels.build_mixing()
+            layer_view = panels.build_layer_view()
 
     state = ctx.session
-    inputs = [model_dd, seed, label, truncation, method, *sliders, state]
+    n = editing.NUM_DIRECTIONS
+    layer_inputs = [comp for c in controls for comp in (c.preset, c.first, c.last)]
+    inputs = [model_dd, seed, label, truncation, method, *sliders, *layer_inputs, library.saved, library.amount, state]
+    library_root = catalog.user_dir.parent / "edits"  # beside the user's models (<app_home>/edits)
 
     def unpack(args):
         model_id, seed_v, label_v, trunc_v, method_v = args[:5]
-        coeffs = args[5 : 5 + editing.NUM_DIRECTIONS]
-        st = args[5 + editing.NUM_DIRECTIONS]
+        coeffs = args[5 : 5 + n]
+        flat = args[5 + n : 5 + 4 * n]
+        specs = [tuple(flat[3 * k : 3 * k + 3]) for k in range(n)]
+        saved_v, amount_v, st = args[5 + 4 * n :]
         model, entry = catalog.load(model_id)
-        return model, entry, _request(model, model_id, seed_v, label_v, trunc_v, method_v, coeffs, st), st
+        req = _request(model, model_id, seed_v, label_v, trunc_v, method_v, coeffs, st, specs, saved_v, amount_v, library_root)
+        return model, entry, req, st
 
     # ----- rendering ---------------------------------------------------------------------
     # Every full render also stores what it drew in `spec` (per session). A slider's preview then
@@ -158,6 +170,8 @@ def build(ctx: AppContext) -> ExploreTab:
                 coeffs = list(req.coefficients) + [0.0] * (editing.NUM_DIRECTIONS - len(req.coefficients))
                 coeffs[change["k"]] = float(value)
                 req = editing.LatentRequest(**{**req.__dict__, "coefficients": tuple(coeffs)})
+            elif "saved" in change:
+                req = editing.LatentRequest(**{**req.__dict__, "saved_amount": float(value)})
             else:
                 req = editing.LatentRequest(**{**req.__dict__, "truncation": float(value)})
             return render.to_uint8(editing.image_for(model, req))
@@ -170,6 +184,7 @@ def build(ctx: AppContext) -> ExploreTab:
     for k, s in enumerate(sliders):
         s.input(preview_with(k=k), [s, spec], image, **fast)
         s.release(full_h, inputs, render_outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    library.amount.input(preview_with(saved=True), [library.amount, spec], image, **fast)
     truncation.input(preview_with(truncation=True), [truncation, spec], image, **fast)
     truncation.release(full_h, inputs, render_outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
     label.input(full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private")
@@ -191,6 +206,7 @@ def build(ctx: AppContext) -> ExploreTab:
     def relayout(model_id, method_v, st, label_v=None):
         model, entry = catalog.load(model_id)
         dirs = editing.directions(model, method_v or "pca")
+        visible = min(dirs.num_components, n)
         upd_sliders = []
         for k in range(editing.NUM_DIRECTIONS):
             if k < dirs.num_components:
@@ -205,13 +221,16 @@ def build(ctx: AppContext) -> ExploreTab:
         if label_v is not None and any(c[1] == label_v for c in classes):
             first = label_v  # a method switch keeps the class the user chose
         upd_label = gr.update(choices=classes, value=first, visible=True) if classes else gr.update(choices=[], value=None, visible=False)
-        is_style = editing.space_of(model) == "w"
-        upd_mix = gr.update(visible=is_style)
-        upd_cross = gr.update(maximum=model.num_ws, value=min(4, model.num_ws)) if is_style else gr.update()
+        upd_library = [panels.library_update(sh, model), gr.update(value=0.0), "",
+                       gr.update(choices=panels.source_choices(dirs, visible), value=0)]
+        upd_views = [*panels.relayout_mixing(model, mix), *panels.relayout_layer_view(model)]
         # a download made from the previous model must not stay offered under its file name
-        return [upd_label, *upd_sliders, upd_mix, upd_cross, gr.update(value=None, visible=False)]
+        return [upd_label, *upd_sliders, *panels.relayout_layers(model, controls, visible), *upd_library, *upd_views,
+                gr.update(value=None, visible=False)]
 
-    model_outputs = [label, *sliders, mixing, crossover, download]
+    layer_outputs = [comp for c in controls for comp in (c.preset, c.custom, c.first, c.last)]
+    model_outputs = [label, *sliders, *layer_outputs, library.saved, library.amount, library.note, library.source,
+                     mix.accordion, mix.blocks, layer_view.layer, layer_view.image, layer_view.note, download]
 
     def on_model(model_id, method_v, st, label_v=None):
         if not model_id:
@@ -224,7 +243,8 @@ def build(ctx: AppContext) -> ExploreTab:
     method.change(handler(on_model), [model_dd, method, state, label], model_outputs, api_visibility="private", show_progress_on=image).success(
         full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private"
     )
-    reset_btn.click(lambda: [gr.update(value=0.0) for _ in sliders], None, sliders, api_visibility="private", queue=False).then(
+    reset_btn.click(lambda: [gr.update(value=0.0) for _ in sliders] + [gr.update(value=0.0)], None, [*sliders, library.amount],
+                    api_visibility="private", queue=False).then(
         full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private"
     )
 
@@ -251,12 +271,11 @@ def build(ctx: AppContext) -> ExploreTab:
 
     interp_btn.click(handler(show_interp), [seed_b, num_frames, interp_method, *inputs], [strip, gif], api_visibility="private", **HEAVY)
 
-    def show_mix(mix_seed_v, cross_v, *args):
-        model, _, req, _ = unpack(args)
-        return render.to_uint8(editing.style_mix(model, req, _seed(mix_seed_v), int(cross_v)))
-
-    mix_btn.click(handler(show_mix), [mix_seed, crossover, *inputs], mix_img, api_visibility="private")
-    crossover.release(handler(show_mix), [mix_seed, crossover, *inputs], mix_img, show_progress="hidden", api_visibility="private")
+    sh = panels.Shared(catalog, inputs, unpack, full_h, render_outputs, download, spec, library_root)
+    panels.wire_layer_controls(controls, sh)
+    panels.wire_library(library, sh, sliders, controls)
+    panels.wire_mixing(mix, sh)
+    panels.wire_layer_view(layer_view, sh)
 
     # ----- files -------------------------------------------------------------------------
     def export_png(*args):
@@ -303,18 +322,22 @@ def build(ctx: AppContext) -> ExploreTab:
         st["custom"] = {**custom, "model": model_id}
         # The file holds the latent after truncation and edits: start ψ at 1 (identity) and the
         # sliders at 0 from it, so the image is the one that was saved, whatever ψ was then.
-        zero = [0.0] * editing.NUM_DIRECTIONS
-        out = full(args[0], args[1], args[2], 1.0, args[4], *zero, st)
-        return (*out, st, gr.update(value=1.0), *[gr.update(value=0.0) for _ in sliders])
+        fresh = list(args)
+        fresh[3] = 1.0
+        fresh[5 : 5 + n] = [0.0] * n
+        fresh[-2] = 0.0  # the saved edit's amount
+        fresh[-1] = st
+        out = full(*fresh)
+        return (*out, st, gr.update(value=1.0), *[gr.update(value=0.0) for _ in sliders], gr.update(value=0.0))
 
     load_latent_btn.upload(
-        handler(load_latent), [load_latent_btn, *inputs], [*render_outputs, state, truncation, *sliders], preprocess=False, api_visibility="private",
+        handler(load_latent), [load_latent_btn, *inputs], [*render_outputs, state, truncation, *sliders, library.amount], preprocess=False, api_visibility="private",
         show_progress_on=image,
     )
 
     return ExploreTab(
         model=model_dd, seed=seed, label=label, truncation=truncation, method=method, sliders=sliders,
-        image=image, status=status, mixing=mixing, crossover=crossover, inputs=inputs,
+        image=image, status=status, mixing=mix.accordion, mix_blocks=mix.blocks, inputs=inputs,
         render_outputs=render_outputs, model_outputs=model_outputs, on_model=handler(on_model), full=full_h,
     )
 
@@ -325,7 +348,10 @@ def _status(entry: ModelEntry, req: editing.LatentRequest) -> str:
     if req.label is not None:
         parts.append(f"class {req.label}")
     parts.append(f"ψ = {req.truncation:.2f}")
-    edits = [f"{k + 1}: {c:+.2f}" for k, c in enumerate(req.coefficients) if c]
+    edits = [f"{k + 1}: {c:+.2f}" + (f" @ layers {r[0]}–{r[1]}" if k < len(req.layers) and (r := req.layers[k]) else "")
+             for k, c in enumerate(req.coefficients) if c]
     if edits:
         parts.append(f"{req.method.upper()} edits ({', '.join(edits)})")
+    if req.saved and req.saved_amount:
+        parts.append(f"saved edit *{md_text(req.saved['name'])}* {req.saved_amount:+.2f}")
     return " · ".join(parts)
