@@ -50,6 +50,24 @@ setup_test_data() {
         (cd .cache && npm pack nsfwjs@4.4.0 --silent >/dev/null 2>&1) || echo "    (npm pack failed; that test will be skipped)"
     fi
     [ -f "$tgz" ] && export NSFWJS_TARBALL="$PWD/$tgz"
+    # The TensorFlow.js importer is checked against TensorFlow.js itself: the models of
+    # @upscalerjs/esrgan-slim 1.0.0 (4 MB) run in node by @tensorflow/tfjs 4.22.0 (pure-JS CPU
+    # backend; ~300 MB installed), both from the npm registry into .cache/. tests/test_tfjs.py
+    # fetches them itself when this did not, and skips only where npm is absent.
+    if command -v npm >/dev/null 2>&1; then
+        mkdir -p .cache
+        if [ ! -f .cache/esrgan-slim/package/models/x4/model.json ]; then
+            echo "==> fetching @upscalerjs/esrgan-slim 1.0.0 from the npm registry (TF.js import tests)"
+            (cd .cache && npm pack @upscalerjs/esrgan-slim@1.0.0 --silent >/dev/null 2>&1 \
+                && mkdir -p esrgan-slim && tar xzf upscalerjs-esrgan-slim-1.0.0.tgz -C esrgan-slim) \
+                || echo "    (npm pack failed; tests/test_tfjs.py will try again and say why)"
+        fi
+        if [ ! -f .cache/tfjs/node_modules/@tensorflow/tfjs/package.json ]; then
+            echo "==> installing @tensorflow/tfjs 4.22.0 into .cache/tfjs (TF.js equality test)"
+            npm install --prefix .cache/tfjs --no-save --no-audit --no-fund --ignore-scripts --silent \
+                @tensorflow/tfjs@4.22.0 >/dev/null 2>&1 || echo "    (npm install failed; tests/test_tfjs.py will try again and say why)"
+        fi
+    fi
     return 0
 }
 

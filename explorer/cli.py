@@ -103,7 +103,7 @@ def build_parser(include_modules: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output .png (one input) or folder (default ./translated)")
     p.set_defaults(func=cmd_translate)
 
-    p = sub.add_parser("upscale", parents=common, help="×4 super-resolution (SRGAN), tiled for large images")
+    p = sub.add_parser("upscale", parents=common, help="super-resolution at the model's scale (×2/×3/×4/×8), tiled for large images")
     p.add_argument("checkpoint")
     p.add_argument("images", nargs="+")
     p.add_argument("--tile", type=int, default=128, help="tile side in input pixels")

@@ -12,7 +12,7 @@ stylegan   ``z``, ``labels`` as above; ``truncation`` float32 []   ``image`` [N,
            (default; or fixed at export with truncation=ψ)
 cyclegan   ``image`` float32 [N, C, H, W], H and W multiples of 4  ``output`` [N, C', H, W]
            (one file per direction: ``direction="AtoB"|"BtoA"``)
-srgan      ``image`` float32 [N, C, h, w], any h, w                ``output`` [N, C, 4h, 4w]
+srgan      ``image`` float32 [N, C, h, w], any h, w                ``output`` [N, C, s·h, s·w] (s = scale)
 =========  =====================================================  =============================
 
 Every batch axis is dynamic; so are H, W of the image-to-image models. Images are in [-1, 1]
@@ -304,7 +304,8 @@ def _translator_spec(model: GANModel, direction: str | None) -> _Spec:
         side = max(model.resolution // model.config.scale, 8)
         size, fresh_size = (side, side), (side + 3, side - 1)
         inputs = {"image": f"float32 [N, {c_in}, h, w]: low-resolution images in [-1, 1], any h, w ≥ 1"}
-        outputs = {"output": f"float32 [N, {c_out}, 4h, 4w]: ×4 upscaled images in [-1, 1]"}
+        s = model.config.scale
+        outputs = {"output": f"float32 [N, {c_out}, {s}h, {s}w]: ×{s} upscaled images in [-1, 1]"}
         dynamic = {"image": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "out_height", 3: "out_width"}}
     gen = torch.Generator().manual_seed(0)
     example = (torch.rand(2, c_in, *size, generator=gen) * 2 - 1,)

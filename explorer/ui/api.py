@@ -52,7 +52,8 @@ def _cap_like_the_stylize_tab(img: Image.Image, direction: str) -> Image.Image:
     used as they are)."""
     from explorer.ui import tab_stylize
 
-    longest = tab_stylize.MAX_SIDE_UPSCALE if direction == "x4" else tab_stylize.MAX_SIDE_TRANSLATE
+    upscaling = direction in ("x2", "x3", "x4", "x8")
+    longest = tab_stylize.MAX_SIDE_UPSCALE if upscaling else tab_stylize.MAX_SIDE_TRANSLATE
     if max(img.size) > longest:
         img = fit_to(img, tab_stylize._capped(img.size, longest), "resize")
     return img
@@ -90,7 +91,7 @@ def register(ctx: AppContext) -> None:
         return gr.FileData(path=str(path))
 
     def translate(model_id: str, image: gr.FileData, direction: str = "AtoB") -> gr.FileData:
-        """Translate an image with a CycleGAN ("AtoB"/"BtoA") or upscale it ×4 with an SR model ("x4").
+        """Translate an image with a CycleGAN ("AtoB"/"BtoA") or upscale it with an SR model ("x4"; "x2"/"x3"/"x8" for those scales).
 
         Inputs larger than the Stylize tab's caps (longer side 256 px to translate, 160 px to upscale)
         are shrunk to them first, aspect kept."""

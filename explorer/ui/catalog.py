@@ -37,7 +37,7 @@ KIND_NAMES = {
     "dcgan": "DCGAN",
     "stylegan": "StyleGAN",
     "cyclegan": "CycleGAN",
-    "srgan": "SR ×4",
+    "srgan": "super-resolution",
     "classifier": "classifier",
 }
 _SAFE_STEM = re.compile(r"[^A-Za-z0-9._-]+")
@@ -108,7 +108,10 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
-        return f"{self.name} · {KIND_NAMES.get(self.kind, self.kind)} · {self.origin}"
+        kind = KIND_NAMES.get(self.kind, self.kind)
+        if self.kind == "srgan":
+            kind = f"SR ×{self.config.get('scale', 4)}"
+        return f"{self.name} · {kind} · {self.origin}"
 
     @property
     def deletable(self) -> bool:
@@ -124,15 +127,15 @@ class ModelEntry:
     def has_discriminator(self) -> bool:
         if self.kind == "cyclegan":
             return any(p in ("D_A", "D_B") for p in self.config.get("parts", ("D_A", "D_B")))
-        if self.kind in ("dcgan",):
+        if self.kind in ("dcgan", "srgan"):
             return "D" in tuple(self.config.get("parts", ("D",)))
-        return self.kind in ("stylegan", "srgan")
+        return self.kind == "stylegan"
 
     def translates(self, direction: str) -> bool:
         if self.kind == "cyclegan":
             part = {"AtoB": "G_AB", "BtoA": "G_BA"}.get(direction)
             return part in tuple(self.config.get("parts", ("G_AB", "G_BA")))
-        return self.kind == "srgan" and direction == "x4"
+        return self.kind == "srgan" and direction == f"x{self.config.get('scale', 4)}"
 
 
 class Catalog:
@@ -147,7 +150,7 @@ class Catalog:
         self.user_dir = Path(user_dir) if user_dir is not None else default_user_dir()
         self._lock = threading.Lock()
         self._meta_cache: dict[tuple[str, float, int], dict[str, Any]] = {}
-        self._models: dict[tuple[str, float, int], Any] = {}
+        self._hashes: dict[tuple[str, float, int], str] = {}  # file hashes, not models: the model cache bounds those
 
     # ----- listing ----------------------------------------------------------------------
     def entries(self, predicate: Callable[[ModelEntry], bool] | None = None) -> list[ModelEntry]:
@@ -197,20 +200,21 @@ class Catalog:
     def load(self, model_id: str | None):
         """The loaded model (eval mode, shared; do not modify it) and its entry.
 
-        Backed by :func:`explorer.load_cached` (keyed by file hash), with a front cache keyed by
+        Backed by :func:`explorer.load_cached` (keyed by file hash, LRU-bounded: models are
+        shared by every session and dropped when unused); the file hashes are remembered by
         (path, mtime, size) so that a slider event does not re-hash a checkpoint file.
         """
         entry = self.resolve(model_id)
         st = entry.path.stat()
         key = (str(entry.path), st.st_mtime, st.st_size)
         with self._lock:
-            model = self._models.get(key)
-        if model is None:
-            model = explorer.load_cached(entry.path)
+            digest = self._hashes.get(key)
+        if digest is None:
+            digest = explorer.file_hash(entry.path)
             with self._lock:
-                self._models = {k: v for k, v in self._models.items() if k[0] != key[0]}  # drop stale versions
-                self._models[key] = model
-        return model, entry
+                self._hashes = {k: v for k, v in self._hashes.items() if k[0] != key[0]}  # drop stale versions
+                self._hashes[key] = digest
+        return explorer.load_cached(entry.path, file_key=digest), entry
 
     # ----- user folder ------------------------------------------------------------------
     def user_path(self, stem: str) -> Path:

@@ -32,7 +32,7 @@ from explorer.ui.common import (HEAVY, MAX_UPLOAD_MB, AppContext, handler, remov
                                 upload_name, upload_path)
 from explorer.ui.modelinfo import card_markdown, md_text
 
-IMPORT_TYPES = [".pth", ".pt", ".bin", ".safetensors"]
+IMPORT_TYPES = [".pth", ".pt", ".bin", ".safetensors", ".json"]  # .json + .bin: a TensorFlow.js Layers model
 MAX_IMPORT_FILES = 4
 MAX_SYNTHETIC_IMAGES = 5000  # per export from the app (the CLI has no cap)
 

@@ -1,8 +1,9 @@
 """Stylize tab: image-to-image with the shipped models, and inversion of an upload into a generator.
 
 * CycleGAN: the upload read as domain A → B, and as domain B → A, side by side.
-* Super-resolution ×4 next to bicubic ×4 (optionally shrinking the upload first, so both can be
-  compared with the original and scored by PSNR).
+* Super-resolution with any upscaler in the catalog (shipped, imported from TensorFlow.js, trained),
+  at the model's own scale (×2/×3/×4/×8), next to bicubic; optionally shrinking the upload first so
+  both are scored against the original by PSNR (:func:`explorer.superres.compare`).
 * Inversion (:mod:`explorer.ui.inversion`): optimise z or w until the generator reproduces the
   upload; the result goes into the session, and "Edit in Explore" opens it under the sliders.
 
@@ -17,17 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import torch
 from PIL import Image
 
+from explorer import superres
 from explorer.data.dataset import prepare_image
 from explorer.errors import ExplorerError
 from explorer.images import fit_to, pil_to_tensor
 from explorer.ui import render
 from explorer.ui.catalog import ModelEntry
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image, upload_name
-from explorer.ui.inversion import invert, psnr
+from explorer.ui.inversion import invert
 from explorer.ui.jobs import StageClock
 from explorer.ui.modelinfo import class_choices, dataset_name
 
@@ -126,50 +127,29 @@ def build(ctx: AppContext) -> StylizeTab:
     cyc_in.upload(trans_h, [cyc_model, cyc_in], [a2b, b2a, cyc_note], preprocess=False, **HEAVY, api_visibility="private")
 
     # ----- super-resolution --------------------------------------------------------------
-    with gr.Tab("Super-resolution ×4", elem_id="stylize-tab-sr"):
+    with gr.Tab("Super-resolution", elem_id="stylize-tab-sr"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=240):
                 sr_model = ctx.picker(upscales, label="Upscaler", elem_id="stylize-sr-model")
                 sr_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-sr-input", elem_classes=["pixelated"])
                 if samples := sample_images(_datasets_of(catalog, upscales)):
                     gr.Examples(samples, inputs=sr_in, label="Samples", examples_per_page=12, api_visibility="private", elem_id="stylize-sr-examples")
-                shrink = gr.Checkbox(value=True, label="Shrink the upload ×4 first and compare with the original", elem_id="stylize-sr-shrink")
-                sr_btn = gr.Button("Upscale ×4", variant="primary", elem_id="stylize-sr-btn")
+                shrink = gr.Checkbox(value=True, label="Shrink the upload by the model's scale first and compare with the original", elem_id="stylize-sr-shrink")
+                sr_btn = gr.Button("Upscale", variant="primary", elem_id="stylize-sr-btn")
             with gr.Column(scale=3, min_width=300):
                 with gr.Row():
-                    bicubic = gr.Image(format="png", label="Bicubic ×4", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-bicubic", elem_classes=["pixelated"])
-                    sr_out = gr.Image(format="png", label="Model ×4", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-sr", elem_classes=["pixelated"])
+                    bicubic = gr.Image(format="png", label="Bicubic", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-bicubic", elem_classes=["pixelated"])
+                    sr_out = gr.Image(format="png", label="Model", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-sr", elem_classes=["pixelated"])
                     original = gr.Image(format="png", label="Original", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-original", elem_classes=["pixelated"])
                 sr_note = gr.Markdown(elem_id="stylize-sr-note")
 
     def upscale(model_id, payload, shrink_first):
         model, entry = catalog.load(model_id)
         img = read_upload_image(payload, _mode(model.image_channels))
-        notes = []
-        if shrink_first:
-            w, h = img.size
-            w4, h4 = max(4, w // 4 * 4), max(4, h // 4 * 4)
-            hi = img.crop((0, 0, w4, h4)) if (w4, h4) != (w, h) else img
-            if max(hi.size) > 4 * MAX_SIDE_UPSCALE:
-                hi = fit_to(hi, _capped(hi.size, 4 * MAX_SIDE_UPSCALE), "resize")
-            lo = hi.resize((hi.size[0] // 4, hi.size[1] // 4), Image.BICUBIC)
-        else:
-            hi, lo = None, img
-            if max(lo.size) > MAX_SIDE_UPSCALE:
-                lo = fit_to(lo, _capped(lo.size, MAX_SIDE_UPSCALE), "resize")
-                notes.append(f"The upload was shrunk to {lo.size[0]}×{lo.size[1]} first (the app's limit; `gan-explorer upscale` has none).")
-        x = pil_to_tensor(lo)  # [1, C, h, w]
-        with torch.no_grad():
-            y = model.translate(x, "x4")  # [1, C, 4h, 4w]
-        sr = render.to_uint8(y)
-        lo_arr = np.asarray(lo)
-        bic = render.resize_to(lo_arr, (lo.size[0] * 4, lo.size[1] * 4))
-        if hi is not None:
-            ref = pil_to_tensor(hi)
-            p_sr = psnr(y, ref)
-            p_bic = psnr(pil_to_tensor(Image.fromarray(bic)), ref)
-            notes.insert(0, f"PSNR against the original: **model {p_sr:.2f} dB**, bicubic {p_bic:.2f} dB (input {lo.size[0]}×{lo.size[1]} → {4 * lo.size[0]}×{4 * lo.size[1]}).")
-        return bic, sr, (np.asarray(hi) if hi is not None else None), " ".join(notes)
+        result = superres.compare(model, img, shrink_first=bool(shrink_first), max_side=MAX_SIDE_UPSCALE)
+        s = result.scale
+        return (gr.update(value=result.bicubic, label=f"Bicubic ×{s}"), gr.update(value=result.output, label=f"Model ×{s}"),
+                result.reference, result.summary())
 
     up_h = handler(upscale)
     sr_btn.click(up_h, [sr_model, sr_in, shrink], [bicubic, sr_out, original, sr_note], preprocess=False, **HEAVY, api_visibility="private")

@@ -1,0 +1,363 @@
+"""TensorFlow.js Layers models: the reader, the Keras-graph builder, the UpscalerJS importer.
+
+The equality test runs the real ``@upscalerjs/esrgan-slim`` 1.0.0 models in node with
+``@tensorflow/tfjs`` 4.22.0 (pure-JS CPU backend; ``tests/js/tfjs_predict.js``) and compares
+with our import on the same input. ``./run.sh test`` installs both into ``.cache/``; this module
+installs them itself when they are missing, and skips those tests only where npm/node are absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import explorer
+from explorer.errors import CheckpointError
+from explorer.importers.tfjs import read_tfjs
+from explorer.importers.tfjs_layers import build_graph
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache"
+ESRGAN = Path(os.environ.get("ESRGAN_SLIM_DIR", CACHE / "esrgan-slim" / "package"))
+TFJS_PREFIX = CACHE / "tfjs"
+PREDICT_JS = Path(__file__).parent / "js" / "tfjs_predict.js"
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+# ----- the real package and TF.js in node ------------------------------------------------------
+def _npm(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(["npm", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if proc.returncode:
+        pytest.fail(f"npm {' '.join(args)} failed (npm is installed, so this is a real failure): {proc.stderr[-500:]}")
+
+
+@pytest.fixture(scope="session")
+def esrgan_dir() -> Path:
+    """The unpacked @upscalerjs/esrgan-slim 1.0.0 package (fetched with npm when missing)."""
+    if not (ESRGAN / "models" / "x4" / "model.json").is_file():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is not installed: cannot fetch @upscalerjs/esrgan-slim (./run.sh test fetches it where npm exists)")
+        CACHE.mkdir(exist_ok=True)
+        _npm("pack", "@upscalerjs/esrgan-slim@1.0.0", "--silent", cwd=CACHE)
+        with tarfile.open(CACHE / "upscalerjs-esrgan-slim-1.0.0.tgz") as tar:
+            tar.extractall(CACHE / "esrgan-slim", filter="data")
+    return ESRGAN
+
+
+@pytest.fixture(scope="session")
+def tfjs_node() -> Path:
+    """node_modules holding @tensorflow/tfjs 4.22.0 (installed with npm when missing)."""
+    modules = TFJS_PREFIX / "node_modules"
+    if not (modules / "@tensorflow" / "tfjs" / "package.json").is_file():
+        if shutil.which("npm") is None or shutil.which("node") is None:
+            pytest.skip("npm/node are not installed: the TensorFlow.js equality test needs @tensorflow/tfjs in node")
+        TFJS_PREFIX.mkdir(parents=True, exist_ok=True)
+        _npm("install", "--prefix", str(TFJS_PREFIX), "--no-save", "--no-audit", "--no-fund", "--ignore-scripts",
+             "@tensorflow/tfjs@4.22.0", cwd=TFJS_PREFIX)
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    return modules
+
+
+def tfjs_predict(modules: Path, model_json: Path, x_nhwc: np.ndarray, tmp: Path) -> tuple[np.ndarray, dict]:
+    """TF.js's own output (NHWC float32) for ``x_nhwc`` (fed as is) and the run's info."""
+    src, dst = tmp / "in.f32", tmp / "out.f32"
+    x_nhwc.astype("<f4").tofile(src)
+    proc = subprocess.run(["node", str(PREDICT_JS), str(model_json), str(src), *map(str, x_nhwc.shape), str(dst)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "NODE_PATH": str(modules)})
+    assert proc.returncode == 0, proc.stderr[-800:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    return np.fromfile(dst, dtype="<f4").reshape(info["shape"]), info
+
+
+@pytest.mark.parametrize("scale,size", [(4, (16, 16)), (2, (12, 16)), (3, (10, 12)), (8, (8, 10))])
+def test_import_equals_tensorflow_js(esrgan_dir, tfjs_node, tmp_path, scale, size):
+    """explorer.load(model folder) upscales exactly as TensorFlow.js does (max abs diff ≤ 1e-4 in [-1, 1])."""
+    model = explorer.load(esrgan_dir / "models" / f"x{scale}", device="cpu")
+    assert model.kind == "srgan" and model.directions == (f"x{scale}",) and model.config.generator == "rdn"
+    x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(scale)) * 2 - 1  # [1, 3, h, w] in [-1, 1]
+    ref, info = tfjs_predict(tfjs_node, esrgan_dir / "models" / f"x{scale}" / "model.json",
+                             ((x + 1) * 127.5).permute(0, 2, 3, 1).numpy(), tmp_path)  # the package feeds 0..255
+    assert info["backend"] == "cpu" and info["version"] == "4.22.0"
+    assert ref.shape == (1, size[0] * scale, size[1] * scale, 3)
+    ref = torch.from_numpy(ref).permute(0, 3, 1, 2) / 127.5 - 1  # TF.js's 0..255 → ours
+    with torch.no_grad():
+        ours = model.translate(x)
+    assert ours.shape == ref.shape
+    assert (ours - ref.clamp(-1, 1)).abs().max() <= 1e-4
+    # the generic Keras graph agrees too, before any clamping (TF.js units)
+    graph = build_graph(*_topology_and_weights(esrgan_dir / "models" / f"x{scale}")).eval()
+    with torch.no_grad():
+        raw = graph((x + 1) * 127.5)
+    assert ((raw / 127.5 - 1) - ref).abs().max() <= 1e-4
+
+
+def _topology_and_weights(path: Path):
+    tm = read_tfjs(path)
+    return tm.topology, tm.weights
+
+
+def test_import_via_cli_and_round_trip(esrgan_dir, tmp_path):
+    from explorer.cli import main
+
+    out = tmp_path / "esrgan-x3.safetensors"
+    x3 = esrgan_dir / "models" / "x3"
+    assert main(["import", str(x3 / "model.json"), str(x3 / "group1-shard1of1.bin"), "--out", str(out)]) == 0
+    saved = explorer.load(out, device="cpu")
+    direct = explorer.load(x3, device="cpu")
+    assert saved.kind == "srgan" and saved.config == direct.config and saved.config.scale == 3
+    assert saved.D is None and saved.config.parts == ("G",)
+    imported = saved.card["imported"]
+    assert imported["files"] == ["model.json", "group1-shard1of1.bin"] and "MIT" in saved.card["licence"]
+    x = torch.rand(2, 3, 7, 9) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(saved.translate(x), direct.translate(x))
+    with pytest.raises(explorer.ExplorerError, match="no discriminator"):
+        saved.discriminate(torch.zeros(1, 3, 12, 12))
+    # the CLI upscales with the model's scale
+    from PIL import Image
+
+    src = tmp_path / "small.png"
+    Image.new("RGB", (20, 14), (200, 40, 30)).save(src)
+    assert main(["upscale", str(out), str(src), "--out", str(tmp_path / "big.png")]) == 0
+    assert Image.open(tmp_path / "big.png").size == (60, 42)
+
+
+def test_imported_model_exports_to_onnx(esrgan_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from explorer.export.onnx import export_onnx
+
+    model = explorer.load(esrgan_dir / "models" / "x2", device="cpu")
+    report = export_onnx(model, tmp_path / "x2.onnx")
+    assert report.kind == "srgan" and report.max_abs_diff <= 1e-4
+    assert "[N, 3, 2h, 2w]" in report.outputs["output"]
+
+
+# ----- the reader, on small files written here ---------------------------------------------------
+def _conv_layer(name, filters, k, inbound, padding="same", strides=1, bias=True, activation="linear"):
+    return {"class_name": "Conv2D", "name": name, "inbound_nodes": [[[inbound, 0, 0, {}]]],
+            "config": {"name": name, "filters": filters, "kernel_size": [k, k], "strides": [strides, strides],
+                       "padding": padding, "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
+                       "activation": activation, "use_bias": bias}}
+
+
+def write_tiny(folder: Path, quant: str | None = None, extra_layers=(), shard_name="group1-shard1of1.bin") -> dict:
+    """Input → conv 3x3/2 'same' (odd size: asymmetric padding) → relu → BN → 1x1 conv; returns the float weights."""
+    rng = np.random.default_rng(0)
+    weights = {
+        "c1/kernel": rng.standard_normal((3, 3, 3, 5)).astype(np.float32), "c1/bias": rng.standard_normal(5).astype(np.float32),
+        "bn/gamma": rng.uniform(0.5, 1.5, 5).astype(np.float32), "bn/beta": rng.standard_normal(5).astype(np.float32),
+        "bn/moving_mean": rng.standard_normal(5).astype(np.float32), "bn/moving_variance": rng.uniform(0.5, 2, 5).astype(np.float32),
+        "c2/kernel": rng.standard_normal((1, 1, 5, 2)).astype(np.float32), "c2/bias": rng.standard_normal(2).astype(np.float32),
+    }
+    layers = [
+        {"class_name": "InputLayer", "name": "inp", "inbound_nodes": [], "config": {"name": "inp", "batch_input_shape": [None, None, None, 3]}},
+        _conv_layer("c1", 5, 3, "inp", strides=2, activation="relu"),
+        {"class_name": "BatchNormalization", "name": "bn", "inbound_nodes": [[["c1", 0, 0, {}]]],
+         "config": {"name": "bn", "axis": -1, "epsilon": 1e-3, "center": True, "scale": True}},
+        _conv_layer("c2", 2, 1, "bn", padding="valid"),
+        *extra_layers,
+    ]
+    specs, blobs, stored = [], [], {}
+    for name, w in weights.items():
+        spec = {"name": name, "shape": list(w.shape), "dtype": "float32"}
+        if quant in ("uint8", "uint16"):
+            lo, hi = float(w.min()), float(w.max())
+            levels = 255 if quant == "uint8" else 65535
+            scale = (hi - lo) / levels
+            q = np.round((w - lo) / scale).astype(quant)
+            spec["quantization"] = {"dtype": quant, "scale": scale, "min": lo}
+            blobs.append(q.astype("<u2" if quant == "uint16" else "u1").tobytes())
+            stored[name] = q.astype(np.float64) * scale + lo
+        elif quant == "float16":
+            spec["quantization"] = {"dtype": "float16"}
+            blobs.append(w.astype("<f2").tobytes())
+            stored[name] = w.astype(np.float16).astype(np.float64)
+        else:
+            blobs.append(w.astype("<f4").tobytes())
+            stored[name] = w
+        specs.append(spec)
+    out_layer = extra_layers[-1]["name"] if extra_layers else "c2"
+    model = {"format": "layers-model", "modelTopology": {"model_config": {"class_name": "Functional", "config": {
+        "name": "tiny", "layers": layers, "input_layers": [["inp", 0, 0]], "output_layers": [[out_layer, 0, 0]]}}},
+        "weightsManifest": [{"paths": [shard_name], "weights": specs}]}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.json").write_text(json.dumps(model))
+    (folder / shard_name).write_bytes(b"".join(blobs))
+    return stored
+
+
+def _reference_tiny(w: dict, x: torch.Tensor) -> torch.Tensor:
+    """The tiny model written with plain torch ops; TF 'same' at stride 2 on an odd size pads 1 before, 1 after."""
+    k = lambda n: torch.from_numpy(np.asarray(w[n], np.float32))  # noqa: E731
+    h = torch.relu(torch.nn.functional.conv2d(x, k("c1/kernel").permute(3, 2, 0, 1), k("c1/bias"), stride=2, padding=1))
+    h = (h - k("bn/moving_mean")[:, None, None]) / torch.sqrt(k("bn/moving_variance")[:, None, None] + 1e-3)
+    h = h * k("bn/gamma")[:, None, None] + k("bn/beta")[:, None, None]
+    return torch.nn.functional.conv2d(h, k("c2/kernel").permute(3, 2, 0, 1), k("c2/bias"))
+
+
+@pytest.mark.parametrize("quant", [None, "uint8", "uint16", "float16"])
+def test_reader_decodes_weights_and_builds_the_graph(tmp_path, quant):
+    stored = write_tiny(tmp_path, quant)
+    tm = read_tfjs(tmp_path / "model.json")
+    assert [s.name for s in tm.specs][:2] == ["c1/kernel", "c1/bias"]
+    assert tm.weights["c1/kernel"].shape == (3, 3, 3, 5) and tm.weights["c1/kernel"].dtype == np.float32
+    for name, value in stored.items():
+        np.testing.assert_allclose(tm.weights[name], value, rtol=0, atol=1e-6 * max(1.0, np.abs(value).max()))
+    graph = build_graph(tm.topology, tm.weights).eval()
+    x = torch.randn(2, 3, 9, 7)  # odd sizes: TF's 'same' padding at stride 2 is exercised
+    with torch.no_grad():
+        got = graph(x)
+    assert got.shape == (2, 2, 5, 4)
+    assert (got - _reference_tiny(stored, x)).abs().max() <= 1e-4
+
+
+def test_reader_keeps_quantised_values_exactly(tmp_path):
+    write_tiny(tmp_path, "uint8")
+    tm = read_tfjs(tmp_path, keep_quantized=True)
+    q = tm.weights["c1/kernel"]
+    assert q.q.dtype == np.uint8 and q.q.shape == (3, 3, 3, 5) and q.q.min() == 0 and q.q.max() == 255
+
+
+def test_missing_shard_wrong_size_and_escaping_paths(tmp_path):
+    write_tiny(tmp_path / "a")
+    (tmp_path / "a" / "group1-shard1of1.bin").unlink()
+    with pytest.raises(CheckpointError, match="shard 'group1-shard1of1.bin' is missing"):
+        read_tfjs(tmp_path / "a")
+    write_tiny(tmp_path / "b")
+    shard = tmp_path / "b" / "group1-shard1of1.bin"
+    shard.write_bytes(shard.read_bytes()[:-4])  # truncated by one float
+    with pytest.raises(CheckpointError, match=r"describes 688 bytes of weights but the shards .* hold 684"):
+        read_tfjs(tmp_path / "b")
+    shard.write_bytes(b"\0" * 692)
+    with pytest.raises(CheckpointError, match="hold 692"):
+        read_tfjs(tmp_path / "b" / "model.json")
+    write_tiny(tmp_path / "c" / "inner", shard_name="../outside.bin")
+    with pytest.raises(CheckpointError, match="leaves the model's folder"):
+        read_tfjs(tmp_path / "c" / "inner")
+
+
+def test_bad_huge_and_corrupt_model_json(tmp_path, monkeypatch):
+    from explorer.importers import tfjs
+
+    write_tiny(tmp_path)
+    mj = tmp_path / "model.json"
+    good = json.loads(mj.read_text())
+    cases = {
+        "not json {": "not valid JSON",
+        json.dumps({"weightsManifest": []}): "no 'modelTopology'",
+        json.dumps({**good, "format": "graph-model"}): "only Layers models",
+        json.dumps({**good, "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": [{"name": "x", "shape": [-1], "dtype": "float32"}]}]}): "malformed shape",
+        json.dumps({**good, "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": [{"name": "x", "shape": [2], "dtype": "string"}]}]}): "dtype 'string'",
+        json.dumps({**good, "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": [{"name": "x", "shape": [2], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": float("nan"), "min": 0}}]}]}).replace("NaN", "1e999"): "finite 'scale'",
+        "[" * 100_000 + "]" * 100_000: "not valid JSON",
+    }
+    for text, message in cases.items():
+        mj.write_text(text)
+        with pytest.raises(CheckpointError, match=message):
+            read_tfjs(mj)
+    mj.write_text(json.dumps(good))
+    monkeypatch.setattr(tfjs, "MAX_MODEL_JSON_BYTES", 1000)
+    with pytest.raises(CheckpointError, match="refused before parsing"):
+        read_tfjs(mj)
+    monkeypatch.setattr(tfjs, "MAX_MODEL_JSON_BYTES", 1 << 20)
+    monkeypatch.setenv("GAN_EXPLORER_MAX_TFJS_BYTES", "100")
+    with pytest.raises(CheckpointError, match="refused before reading them"):
+        read_tfjs(mj)
+
+
+def test_huge_declared_weights_refused_before_reading(tmp_path):
+    write_tiny(tmp_path)
+    mj = tmp_path / "model.json"
+    obj = json.loads(mj.read_text())
+    obj["weightsManifest"][0]["weights"].append({"name": "big", "shape": [1 << 20, 1 << 10], "dtype": "float32"})
+    mj.write_text(json.dumps(obj))
+    with pytest.raises(CheckpointError, match=r"4,295.* MB, more than"):
+        read_tfjs(mj)
+
+
+def test_unsupported_layers_and_non_sr_models_are_refused_by_name(tmp_path):
+    extra = [{"class_name": "Dense", "name": "fc", "inbound_nodes": [[["c2", 0, 0, {}]]], "config": {"name": "fc", "units": 3}}]
+    write_tiny(tmp_path / "dense", extra_layers=extra)
+    tm = read_tfjs(tmp_path / "dense")
+    with pytest.raises(CheckpointError, match="cannot run: Dense"):
+        build_graph(tm.topology, tm.weights)
+    write_tiny(tmp_path / "tiny")
+    with pytest.raises(CheckpointError, match="not a super-resolution network GAN Explorer knows"):
+        explorer.load(tmp_path / "tiny", device="cpu")
+
+
+def test_rewired_rdn_is_refused(esrgan_dir, tmp_path):
+    """A file with RDN's layer names but other wiring fails the check against its own graph."""
+    folder = tmp_path / "x4"
+    shutil.copytree(esrgan_dir / "models" / "x4", folder)
+    obj = json.loads((folder / "model.json").read_text())
+    for layer in obj["modelTopology"]["model_config"]["config"]["layers"]:
+        if layer["name"] == "FDF":  # the global skip now adds F_0 instead of F_m1
+            layer["inbound_nodes"] = [[["GFF_2", 0, 0, {}], ["F_0", 0, 0, {}]]]
+    (folder / "model.json").write_text(json.dumps(obj))
+    with pytest.raises(CheckpointError, match="not wired like an RDN"):
+        explorer.load(folder, device="cpu")
+
+
+# ----- the imported model in the app ---------------------------------------------------------------
+def test_stylize_comparison_with_an_imported_model(esrgan_dir):
+    """What the Stylize tab shows: model and bicubic at the model's scale, PSNR against the original."""
+    from PIL import Image
+
+    from explorer import superres
+
+    model = explorer.load(esrgan_dir / "models" / "x3", device="cpu")
+    photo = Image.open(esrgan_dir / "assets" / "fixture.png").convert("RGB")
+    result = superres.compare(model, photo, shrink_first=True, max_side=40)
+    h, w = result.low.shape[:2]
+    assert max(h, w) <= 40 and result.scale == 3
+    assert result.output.shape == result.bicubic.shape == result.reference.shape == (3 * h, 3 * w, 3)
+    ref = torch.from_numpy(result.reference).permute(2, 0, 1)[None].float() / 127.5 - 1
+    lo = superres.degrade(ref, 3)
+    assert np.array_equal(superres._arr(lo), result.low)
+    assert result.psnr_bicubic == pytest.approx(superres.psnr_8bit(superres.bicubic_upscale(lo, 3), ref))
+    assert 15 < result.psnr_model < 60 and "×3" in result.summary()
+    plain = superres.compare(model, photo, shrink_first=False, max_side=30)
+    assert plain.reference is None and plain.psnr_model is None and max(plain.low.shape[:2]) == 30
+    assert plain.output.shape[:2] == (3 * plain.low.shape[0], 3 * plain.low.shape[1])
+
+
+@pytest.fixture(scope="module")
+def app_with_import(esrgan_dir, tmp_path_factory):
+    from ui_support import make_tiny_models, running_app
+
+    shipped = tmp_path_factory.mktemp("shipped-tfjs")
+    make_tiny_models(shipped)
+    explorer.save(explorer.load(esrgan_dir / "models" / "x3", device="cpu"), shipped / "esrgan_x3.safetensors")
+    with running_app(tmp_path_factory.mktemp("app-tfjs"), shipped) as app:
+        yield app
+
+
+def test_api_upscales_with_an_imported_model(app_with_import, tmp_path):
+    gradio_client = pytest.importorskip("gradio_client")
+    from PIL import Image
+
+    from explorer.images import read_png_metadata
+
+    client = gradio_client.Client(app_with_import.url, verbose=False)
+    listed = {m["id"]: m for m in client.predict(api_name="/models")}
+    assert listed["shipped:esrgan_x3"]["kind"] == "srgan" and not listed["shipped:esrgan_x3"]["has_discriminator"]
+    src = tmp_path / "in.png"
+    Image.new("RGB", (40, 30), (20, 120, 220)).save(src)
+    out = client.predict("shipped:esrgan_x3", gradio_client.handle_file(str(src)), "x3", api_name="/translate")
+    assert Image.open(out).size == (120, 90) and read_png_metadata(out)["direction"] == "x3"
+    with pytest.raises(Exception, match="esrgan_x3 cannot translate"):
+        client.predict("shipped:esrgan_x3", gradio_client.handle_file(str(src)), "x4", api_name="/translate")
