@@ -10,14 +10,17 @@ What it does, step by step:
    object literal: ``modelTopology`` + ``weightsManifest``) and the six ``group1-shardNof6.min.js``
    files (wrappers around one base64 string each) straight from the tarball.
 2. Parses the object literal with a small JS-literal parser (unquoted keys, ``!0``/``!1``,
-   ``.5``-style numbers), base64-decodes and concatenates the shards, and slices them per
-   tensor in manifest order (each tensor: prod(shape) uint8 values, row-major, Keras layout).
+   ``.5``-style numbers) and base64-decodes the shards; from there on it is an ordinary TF.js
+   Layers model, read by the project's one TF.js reader (:mod:`explorer.importers.tfjs`: manifest
+   checks, byte counts, uint8 values kept exactly as stored).
 3. Checks the Keras topology layer by layer against ``explorer.metrics.imagenet_trunk`` up to
    ``mixed5``: filters, kernel sizes, strides, padding, BN settings (no scale, eps 1e-3),
    every conv's input (through pools), every concat's inputs and order, and that all these
    layers are frozen (``trainable: false``, i.e. untouched ImageNet weights).
 4. Spot-checks the layout: a numpy NHWC convolution with the raw HWIO kernels against our
-   OIHW torch layers (a stride-2 'valid' 3x3, a 'same' 1x7 and a 'same' 7x1 conv, plus BN).
+   OIHW torch layers (a stride-2 'valid' 3x3, a 'same' 1x7 and a 'same' 7x1 conv, plus BN), and
+   the whole trunk against the generic Keras graph the TF.js reader builds from the same topology
+   and weights (:func:`graph_check`, ``mixed5`` activations).
 5. Writes the uint8 values (original Keras HWIO layout) and per-tensor (scale, min) to a
    safetensors file with JSON provenance metadata (source package and version, licences,
    SHA-256 of the source files). Dequantisation (value = q * scale + min) happens at load time,
@@ -154,21 +157,21 @@ def parse_shard_js(text: str) -> bytes:
 
 
 def decode_weights(files: dict[str, bytes]) -> tuple[dict, dict[str, dict]]:
-    """Return (model_json, {weight name: {"q": uint8 array (Keras shape), "scale", "min"}})."""
+    """Return (model_json, {weight name: {"q": uint8 array (Keras shape), "scale", "min"}}).
+
+    The manifest and the byte slicing are the TF.js reader's (:mod:`explorer.importers.tfjs`);
+    only the JS wrappers around model.json and the shards are this package's own.
+    """
+    from explorer.importers.tfjs import Quantized, decode_weights as tfjs_decode, parse_manifest
+
     model = parse_model_js(files["model.min.js"].decode("utf-8"))
-    (group,) = model["weightsManifest"]
-    blob = b"".join(parse_shard_js(files[f"{p}.min.js"].decode("ascii")) for p in group["paths"])
-    weights, offset = {}, 0
-    for entry in group["weights"]:
-        quant = entry.get("quantization") or {}
-        if entry["dtype"] != "float32" or quant.get("dtype") != "uint8":
-            raise ValueError(f"{entry['name']}: expected uint8-quantised float32, got {entry['dtype']}/{quant}")
-        n = math.prod(entry["shape"])
-        q = np.frombuffer(blob, dtype=np.uint8, count=n, offset=offset).reshape(entry["shape"])
-        weights[entry["name"]] = {"q": q, "scale": float(quant["scale"]), "min": float(quant["min"])}
-        offset += n
-    if offset != len(blob):
-        raise ValueError(f"manifest covers {offset} bytes but the shards hold {len(blob)}")
+    ((paths, specs),) = parse_manifest(model["weightsManifest"], "model.min.js")
+    blob = b"".join(parse_shard_js(files[f"{p}.min.js"].decode("ascii")) for p in paths)
+    weights = {}
+    for name, w in tfjs_decode(specs, blob, keep_quantized=True, name="model.min.js").items():
+        if not isinstance(w, Quantized) or w.q.dtype != np.uint8:
+            raise ValueError(f"{name}: expected uint8-quantised float32")
+        weights[name] = {"q": w.q, "scale": w.scale, "min": w.min}
     return model, weights
 
 
@@ -322,6 +325,29 @@ def input_range_evidence(weights: dict) -> dict:
     return out
 
 
+def graph_check(model_json: dict, weights: dict, trunk, size: int = 83, seed: int = 0) -> float:
+    """Max |ours - Keras graph| / max |Keras graph| of the ``mixed5`` activations on one random image.
+
+    The reference is the generic graph :func:`explorer.importers.tfjs_layers.build_graph` makes from
+    the package's own topology and weights (inbound nodes, 'same'/'valid' padding, pools, BN as
+    Keras defines them), so it checks the hand-written trunk's wiring end to end.
+    """
+    import torch
+
+    from explorer.importers.tfjs import Quantized
+    from explorer.importers.tfjs_layers import build_graph
+
+    values = {n: Quantized(w["q"], w["scale"], w["min"]) for n, w in weights.items()}
+    graph = build_graph(model_json["modelTopology"], values, output=LAST_LAYER).eval()
+    x = torch.rand(1, 3, size, size + 6, generator=torch.Generator().manual_seed(seed)) * 2 - 1  # [-1, 1]
+    with torch.no_grad():
+        ref = graph((x + 1) / 2)  # the package's [0, 1] input
+        got = trunk.feature_map(x)
+    if ref.shape != got.shape:
+        raise AssertionError(f"graph check: shapes {list(ref.shape)} vs {list(got.shape)}")
+    return float((got - ref).abs().max() / ref.abs().max())
+
+
 # ----- writing -------------------------------------------------------------------------------
 def convert(source: str | Path, out: str | Path) -> dict:
     """Run the whole conversion; returns a summary dict (also printed by main)."""
@@ -382,8 +408,12 @@ def convert(source: str | Path, out: str | Path) -> dict:
 
     loaded = load_imagenet_trunk(out, device="cpu")
     spot = spot_check(weights, loaded)
+    graph_err = graph_check(model_json, weights, loaded)
+    if not graph_err < 1e-4:
+        raise AssertionError(f"graph check failed: relative difference {graph_err:.2g}")
     return {"out": str(out), "bytes": out.stat().st_size, "num_values": num_values,
-            "layers_checked": len(checked), "spot_check_rel_err": spot, "bn1_moving_mean_fit": bn_fit}
+            "layers_checked": len(checked), "spot_check_rel_err": spot, "graph_check_rel_err": graph_err,
+            "bn1_moving_mean_fit": bn_fit}
 
 
 # ----- validation ------------------------------------------------------------------------------

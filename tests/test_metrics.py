@@ -375,12 +375,15 @@ def test_conversion_against_source_package(trunk):
     assert evidence["[0,1]"] > 0.99 > abs(evidence["[-1,1]"]) + 0.5
     errors = conv.spot_check(weights, trunk.net)
     assert max(errors.values()) < 1e-5
+    # the whole trunk equals the Keras graph the TF.js reader builds from the package's own topology
+    assert conv.graph_check(model_json, weights, trunk.net) < 1e-5
     broken = type(trunk.net)()
     broken.load_state_dict(trunk.net.state_dict())
     with torch.no_grad():
         broken.conv2d_1.weight.copy_(broken.conv2d_1.weight.transpose(2, 3).clone())  # swap kernel H and W
     with pytest.raises(AssertionError, match="spot check"):
         conv.spot_check(weights, broken)
+    assert conv.graph_check(model_json, weights, broken) > 1e-2
 
 
 # ----- inception-v3 (user-supplied weights) --------------------------------------------------------

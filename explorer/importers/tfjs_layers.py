@@ -226,6 +226,11 @@ def build_graph(topology: dict[str, Any], weights: dict[str, Any], output: str |
     dangling inputs, or weights that do not fit their layers.
     """
     layers_cfg = model_layers(topology)
+    if output is not None:  # only the layers up to the requested one must be runnable
+        ends = [i for i, ly in enumerate(layers_cfg) if output in (ly.get("name"), (ly.get("config") or {}).get("name"))]
+        if not ends:
+            raise CheckpointError(f"output layer {output!r} is not a layer of the model")
+        layers_cfg = layers_cfg[: ends[0] + 1]
     unknown = sorted({ly["class_name"] for ly in layers_cfg} - set(SUPPORTED))
     if unknown:
         raise CheckpointError(f"this TensorFlow.js model uses layer types GAN Explorer cannot run: {', '.join(unknown)} "
