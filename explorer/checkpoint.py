@@ -19,7 +19,6 @@ import json
 import math
 import os
 import struct
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -385,23 +384,5 @@ def file_hash(path: str | os.PathLike, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
-_CACHE: dict[tuple[str, str], GANModel] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def load_cached(path: str | os.PathLike, device: str | torch.device | None = None) -> GANModel:
-    """Process-wide cache of loaded models keyed by (file hash, device). Do not mutate the result."""
-    device = resolve_device(device)
-    key = (file_hash(path), str(device))
-    with _CACHE_LOCK:
-        model = _CACHE.get(key)
-    if model is None:
-        model = load(path, device=device)
-        with _CACHE_LOCK:
-            model = _CACHE.setdefault(key, model)
-    return model
-
-
-def clear_cache() -> None:
-    with _CACHE_LOCK:
-        _CACHE.clear()
+# the process-wide model cache lives in explorer.model_cache; re-exported here, where it always was
+from explorer.model_cache import cache_info, clear_cache, load_cached  # noqa: E402,F401

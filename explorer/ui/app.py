@@ -24,8 +24,8 @@ from typing import Any, Iterable
 
 import gradio as gr
 
-from explorer import __version__
-from explorer.ui import api, tab_discriminator, tab_evaluate, tab_explore, tab_models, tab_stylize, tab_train
+from explorer import __version__, memory
+from explorer.ui import api, sessions, tab_discriminator, tab_evaluate, tab_explore, tab_models, tab_stylize, tab_train
 from explorer.ui.catalog import Catalog
 from explorer.ui.command import add_serve_command  # noqa: F401  (re-exported for the CLI)
 from explorer.ui.common import MAX_UPLOAD_MB, AppContext, handler, new_session
@@ -96,6 +96,7 @@ def build_app(
                 models = tab_models.build(ctx)
 
         _link_tabs(ctx, demo, tabs, explore, stylize, train, models)
+        sessions.install(demo)  # a closed tab's session state is freed (Gradio would keep it)
         if train is not None:
             # the training dashboard polls only while its tab is open
             t_train.select(lambda: gr.Timer(active=True), None, train.timer, api_visibility="private", queue=False)
@@ -176,6 +177,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, model_
     from explorer.ui import roles
     from explorer.ui.humaneval_tab import build_rater_app
 
+    memory.limit_arenas()  # before the worker threads exist: freed memory stays reusable and trimmable
     demo = build_app(model_dirs=model_dirs, user_dir=user_dir, enable_training=enable_training)
     password = None
     if share or not roles.is_loopback(host):

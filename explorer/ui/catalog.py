@@ -150,7 +150,7 @@ class Catalog:
         self.user_dir = Path(user_dir) if user_dir is not None else default_user_dir()
         self._lock = threading.Lock()
         self._meta_cache: dict[tuple[str, float, int], dict[str, Any]] = {}
-        self._models: dict[tuple[str, float, int], Any] = {}
+        self._hashes: dict[tuple[str, float, int], str] = {}  # file hashes, not models: the model cache bounds those
 
     # ----- listing ----------------------------------------------------------------------
     def entries(self, predicate: Callable[[ModelEntry], bool] | None = None) -> list[ModelEntry]:
@@ -200,20 +200,21 @@ class Catalog:
     def load(self, model_id: str | None):
         """The loaded model (eval mode, shared; do not modify it) and its entry.
 
-        Backed by :func:`explorer.load_cached` (keyed by file hash), with a front cache keyed by
+        Backed by :func:`explorer.load_cached` (keyed by file hash, LRU-bounded: models are
+        shared by every session and dropped when unused); the file hashes are remembered by
         (path, mtime, size) so that a slider event does not re-hash a checkpoint file.
         """
         entry = self.resolve(model_id)
         st = entry.path.stat()
         key = (str(entry.path), st.st_mtime, st.st_size)
         with self._lock:
-            model = self._models.get(key)
-        if model is None:
-            model = explorer.load_cached(entry.path)
+            digest = self._hashes.get(key)
+        if digest is None:
+            digest = explorer.file_hash(entry.path)
             with self._lock:
-                self._models = {k: v for k, v in self._models.items() if k[0] != key[0]}  # drop stale versions
-                self._models[key] = model
-        return model, entry
+                self._hashes = {k: v for k, v in self._hashes.items() if k[0] != key[0]}  # drop stale versions
+                self._hashes[key] = digest
+        return explorer.load_cached(entry.path, file_key=digest), entry
 
     # ----- user folder ------------------------------------------------------------------
     def user_path(self, stem: str) -> Path:

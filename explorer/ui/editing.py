@@ -47,7 +47,8 @@ NUM_DIRECTIONS = 8
 MAX_LATENT_FILE_BYTES = 1 << 20
 
 _DIR_LOCK = threading.Lock()
-_DIRECTIONS: dict[tuple[int, str], tuple[weakref.ref, Directions]] = {}
+#: per model (weakly: an evicted model takes its directions with it) and method
+_DIRECTIONS: "weakref.WeakKeyDictionary[torch.nn.Module, dict[str, Directions]]" = weakref.WeakKeyDictionary()
 
 
 def space_of(model) -> str:
@@ -57,14 +58,13 @@ def space_of(model) -> str:
 
 def directions(model, method: str) -> Directions:
     """The model's first :data:`NUM_DIRECTIONS` edit directions by ``method`` ("pca" or "sefa"), memoised."""
-    key = (id(model), method)
     with _DIR_LOCK:
-        hit = _DIRECTIONS.get(key)
-    if hit is not None and hit[0]() is model:
-        return hit[1]
+        hit = _DIRECTIONS.get(model, {}).get(method)
+    if hit is not None:
+        return hit
     dirs = find_directions(model, method=method, num_components=NUM_DIRECTIONS)
     with _DIR_LOCK:
-        _DIRECTIONS[key] = (weakref.ref(model), dirs)
+        _DIRECTIONS.setdefault(model, {})[method] = dirs
     return dirs
 
 
