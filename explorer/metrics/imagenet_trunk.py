@@ -217,9 +217,11 @@ def default_weights_path() -> Path:
 
 
 def dequantise(q: torch.Tensor, quant: torch.Tensor) -> torch.Tensor:
-    """uint8 → float64 with TF.js affine quantisation: value = q * scale + min."""
-    scale, minimum = float(quant[0]), float(quant[1])
-    return q.to(torch.float64) * scale + minimum
+    """uint8 → float32 with TF.js affine quantisation (value = q * scale + min), by the TF.js
+    reader's own rule (:class:`explorer.importers.tfjs.Quantized`), so the two cannot drift apart."""
+    from explorer.importers.tfjs import Quantized
+
+    return torch.from_numpy(Quantized(q.numpy(), float(quant[0]), float(quant[1])).dequantize())
 
 
 def read_metadata(path: str | os.PathLike | None = None) -> dict:
