@@ -102,6 +102,8 @@ def build_app(
             t_train.select(lambda: gr.Timer(active=True), None, train.timer, api_visibility="private", queue=False)
             for other in (t_explore, t_stylize, t_disc, t_eval, t_models):
                 other.select(lambda: gr.Timer(active=False), None, train.timer, api_visibility="private", queue=False)
+                # the 2-D playground pauses too (Play resumes it): no frames computed for a hidden tab
+                other.select(lambda: gr.Timer(active=False), None, train.playground_timer, api_visibility="private", queue=False)
         t_models.select(handler(models.refresh), None, models.table, api_visibility="private")
 
     demo.queue(api_open=False, default_concurrency_limit=concurrency or default_concurrency())

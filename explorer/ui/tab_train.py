@@ -5,7 +5,8 @@ Settings → :class:`explorer.train.TrainConfig`; the run goes to :class:`explor
 store once a second (only while this tab is open) and redraws: loss curves and D(x)/D(G(z)) as
 ``gr.LinePlot`` (bucket-averaged to at most :data:`MAX_POINTS` points per series), the latest
 fixed-latent sample grid, a timeline of earlier grids, alerts (NaN rollback, mode collapse) and a
-status line. A finished run's model enters every model picker (wired in ``app.py``).
+status line. A finished run's model enters every model picker (wired in ``app.py``). Under it, the
+2-D playground (:mod:`explorer.ui.train_playground`): a tiny GAN on points, trained live, for teaching.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 
 from explorer.errors import ExplorerError
 from explorer.images import load_image
+from explorer.ui import train_playground
 from explorer.ui.catalog import safe_stem
 from explorer.ui.common import AppContext, handler, upload_name, upload_path
 from explorer.ui.jobs import RunView
@@ -42,6 +44,7 @@ SMALL_MODELS = {
 class TrainTab:
     finished: gr.State  # catalog id of the last finished model this session has seen (app.py refreshes pickers)
     timer: gr.Timer
+    playground_timer: gr.Timer  # the 2-D playground's frames (app.py pauses it when another tab opens)
 
 
 def _shipped() -> list[str]:
@@ -192,6 +195,7 @@ def build(ctx: AppContext) -> TrainTab:
                 grid = gr.Image(format="png", label="Samples on a fixed latent batch", height=320, interactive=False, buttons=["download", "fullscreen"], elem_id="train-grid", elem_classes=["pixelated"])
                 timeline = gr.Gallery(label="Timeline", columns=4, height=320, format="png", elem_id="train-timeline", elem_classes=["pixelated"], buttons=["download", "fullscreen"])
 
+    playground = train_playground.build()
     seen = gr.State(-1)
     finished = gr.State("")
     timer = gr.Timer(1.0, active=False)
@@ -250,4 +254,4 @@ def build(ctx: AppContext) -> TrainTab:
                 v.version, resumables)
 
     timer.tick(poll, [seen], outputs, show_progress="hidden", api_visibility="private", queue=False)
-    return TrainTab(finished=finished, timer=timer)
+    return TrainTab(finished=finished, timer=timer, playground_timer=playground.timer)
