@@ -1,0 +1,192 @@
+"""Benchmark: super-resolution ×4 — every shipped srgan-kind model vs the imported ESRGAN vs bicubic.
+
+Run ``python bench/bench_superres.py`` (options: ``--esrgan``, ``--num``, ``--threads``, ``--out``).
+
+Quality: on held-out images of each kind — Noto emoji and Twemoji (64 px, the sets' held-out
+10 %), MNIST digits and Fashion-MNIST items (held-out 10 %, native 28 px, grey shown as RGB) and
+natural photographs that ship offline inside pip packages and are **not** used for training
+(:data:`HELDOUT_PHOTOS`, full size, cropped to a multiple of 4) — the reference is shrunk ×4
+with antialiased bicubic (:func:`explorer.superres.degrade`, as the shipped model was trained) and
+upscaled back by each method. PSNR is measured on 8-bit RGB (both images rounded to 8 bits, peak
+255, every pixel and channel including the borders; :func:`explorer.superres.psnr_8bit`), averaged
+over the images of a kind.
+
+Speed: images/s at 64 → 256 px (batch 1 and 8, ``--threads`` intra-op threads, best of rounds of
+at least ``--min-time`` seconds each, bicubic measured the same way in the same run).
+
+The imported ESRGAN is ``@upscalerjs/esrgan-slim`` 1.0.0's ``models/x4`` (MIT; an RDN network,
+see :mod:`explorer.importers.upscalerjs`), read from ``--esrgan`` (default: where ``./run.sh
+test`` unpacks it, ``.cache/esrgan-slim/package/models/x4``). Writes ``bench/results/superres.json``
+(including the list of held-out photographs, so training recipes can avoid them) and prints a
+Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: photographs this benchmark scores on; a model trained here must not see them. "<package>:<name>"
+HELDOUT_PHOTOS = ("skimage:coffee", "skimage:chelsea", "sklearn:flower.jpg")
+SCALE = 4
+
+
+def photo(name: str):
+    """One held-out photograph as a uint8 [H, W, 3] array, from a pip package's bundled samples."""
+    package, item = name.split(":", 1)
+    if package == "skimage":
+        from skimage import data
+
+        return getattr(data, item)()
+    from sklearn.datasets import load_sample_image
+
+    return load_sample_image(item)
+
+
+def held_out_sets(num: int) -> dict[str, list]:
+    """{kind: list of [1, 3, H, W] tensors in [-1, 1]} (H, W multiples of 4)."""
+    import torch
+
+    from explorer.data import get_dataset
+
+    sets = {}
+    for label, name, res in (("Noto emoji", "emoji-google", 64), ("Twemoji", "emoji-twitter", 64),
+                             ("digits (MNIST)", "digits", 28), ("Fashion-MNIST", "fashion", 28)):
+        images, _ = get_dataset(name, resolution=res, channels=3, split="heldout").tensors()
+        sets[label] = [images[i : i + 1] for i in range(min(num, len(images)))]
+    photos = []
+    for name in HELDOUT_PHOTOS:
+        arr = photo(name)
+        h, w = arr.shape[0] // SCALE * SCALE, arr.shape[1] // SCALE * SCALE
+        x = torch.from_numpy(arr[:h, :w].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+        photos.append(x)
+    sets["photographs"] = photos
+    return sets
+
+
+def methods(esrgan: Path | None) -> dict:
+    """{name: (model or None for bicubic, provenance)} — every shipped srgan-kind checkpoint, the import, bicubic."""
+    import explorer
+    from explorer.checkpoint import read_metadata
+
+    out = {"bicubic": (None, "torch bicubic, clamped")}
+    for path in sorted((ROOT / "checkpoints").glob("*.safetensors")):
+        try:
+            meta = read_metadata(path)
+        except explorer.ExplorerError:
+            continue
+        if meta["kind"] == "srgan" and int(meta["config"].get("scale", 4)) == SCALE:
+            out[path.stem] = (explorer.load(path, device="cpu"), f"checkpoints/{path.name} ({explorer.file_hash(path)})")
+    if esrgan is not None:
+        out["esrgan-slim x4 (imported)"] = (explorer.load(esrgan, device="cpu"), "@upscalerjs/esrgan-slim 1.0.0 models/x4 (MIT)")
+    return out
+
+
+def upscale(model, lo):
+    import torch
+
+    from explorer.superres import bicubic_upscale
+
+    with torch.inference_mode():
+        return bicubic_upscale(lo, SCALE) if model is None else model.translate(lo)
+
+
+def quality(all_methods: dict, sets: dict) -> dict:
+    from explorer.superres import degrade, psnr_8bit
+
+    table = {}
+    for kind, images in sets.items():
+        row = {}
+        for name, (model, _) in all_methods.items():
+            scores = [psnr_8bit(upscale(model, degrade(x, SCALE)), x) for x in images]
+            row[name] = sum(scores) / len(scores)
+        sizes = sorted({tuple(x.shape[-2:]) for x in images})
+        table[kind] = {"num_images": len(images), "sizes_hw": [list(hw) for hw in sizes], "psnr_db": row}
+        print(f"  {kind}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), file=sys.stderr)
+    return table
+
+
+def speed(all_methods: dict, min_time: float, rounds: int) -> dict:
+    import torch
+
+    out = {}
+    for batch in (1, 8):
+        x = torch.rand(batch, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        best = {name: 0.0 for name in all_methods}
+        for _ in range(rounds):  # all methods back to back in each round; keep each one's best
+            for name, (model, _) in all_methods.items():
+                upscale(model, x)  # warm-up
+                n, t0 = 0, time.perf_counter()
+                while (elapsed := time.perf_counter() - t0) < min_time or n < 2:
+                    upscale(model, x)
+                    n += 1
+                best[name] = max(best[name], n * batch / elapsed)
+        out[f"batch {batch}"] = best
+    return out
+
+
+def markdown(results: dict) -> str:
+    names = list(results["methods"])
+    lines = ["| held-out kind (images, size) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for kind, row in results["psnr"].items():
+        best = max(row["psnr_db"].values())
+        cells = [f"**{v:.2f}**" if v == best else f"{v:.2f}" for v in row["psnr_db"].values()]
+        sizes = row["sizes_hw"]
+        size = f"{sizes[0][1]}×{sizes[0][0]}" if len(sizes) == 1 else f"{min(w for _, w in sizes)}–{max(w for _, w in sizes)} px wide"
+        lines.append(f"| {kind} ({row['num_images']}, {size}) | " + " | ".join(cells) + " |")
+    for batch, row in results["images_per_s_64_to_256"].items():
+        lines.append(f"| images/s at 64→256 px, {batch} | " + " | ".join(f"{row[n]:.1f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--esrgan", default=str(ROOT / ".cache" / "esrgan-slim" / "package" / "models" / "x4"),
+                    help="the esrgan-slim x4 model folder (npm pack @upscalerjs/esrgan-slim@1.0.0); 'none' to skip")
+    ap.add_argument("--num", type=int, default=188, help="held-out images per data set (photographs: all)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--min-time", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "superres.json"))
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    esrgan = None if args.esrgan == "none" else Path(args.esrgan)
+    if esrgan is not None and not (esrgan / "model.json").is_file():
+        print(f"error: {esrgan}/model.json not found; `cd .cache && npm pack @upscalerjs/esrgan-slim@1.0.0` and unpack it "
+              "into .cache/esrgan-slim (./run.sh test does), or pass --esrgan none", file=sys.stderr)
+        return 2
+    all_methods = methods(esrgan)
+    t0 = time.time()
+    results = {
+        "methods": {name: prov for name, (_, prov) in all_methods.items()},
+        "scale": SCALE,
+        "degradation": "antialiased bicubic ×1/4 (explorer.superres.degrade)",
+        "psnr_on": "8-bit RGB, peak 255, whole image including borders, mean over images",
+        "heldout_photos": list(HELDOUT_PHOTOS),
+        "psnr": quality(all_methods, held_out_sets(args.num)),
+        "images_per_s_64_to_256": speed(all_methods, args.min_time, args.rounds),
+        "threads": args.threads,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "load_average": os.getloadavg(), "torch": torch.__version__},
+        "wall_time_s": round(time.time() - t0, 1),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(markdown(results))
+    print(f"\nheld-out photographs: {', '.join(HELDOUT_PHOTOS)}; load average {os.getloadavg()[0]:.1f}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
