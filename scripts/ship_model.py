@@ -39,7 +39,7 @@ import explorer  # noqa: E402
 from explorer.data import get_dataset  # noqa: E402
 from explorer.data.dataset import resize_center_crop  # noqa: E402
 from explorer.images import make_grid, save_png  # noqa: E402
-from explorer.train.tasks import bicubic_degrade  # noqa: E402
+from explorer.data.sr_mix import bicubic_degrade  # noqa: E402
 
 LIMIT_BYTES = 20_000_000  # every shipped checkpoint ≤ 20 MB
 INTENDED_USE = {

@@ -18,7 +18,6 @@ The work is vectorised with torch, once per ``get_dataset`` call, not per item.
 
 from __future__ import annotations
 
-import math
 import os
 from collections import defaultdict
 
@@ -30,11 +29,11 @@ from torch.utils.data import Dataset
 from explorer.errors import DataError
 
 from . import shipped as _shipped
+from . import sr_mix as _sr_mix
+from .splits import HELDOUT_FRACTION, SPLITS, split_indices
 from .augment import Augmenter, make_augment
 from .sources import DEFAULT_LIMITS, ImageRejected, Limits, list_entries, load_image_bytes, probe_image, split_layout
 
-SPLITS = ("train", "heldout", "all")
-HELDOUT_FRACTION = 0.1
 SPLIT_SEED = 1234  # fixed so the held-out images of a folder never change between runs
 DEFAULT_FOLDER_RESOLUTION = 64
 MAX_RESOLUTION = 1024
@@ -174,18 +173,6 @@ def prepare_image(img, channels: int, resolution: int | None = None, max_side: i
     return x.expand(-1, channels, -1, -1).contiguous() if x.shape[1] < channels else x
 
 
-def split_indices(n: int, split: str) -> np.ndarray:
-    """Positions (in stored order) of a split: last ceil(10 %) held out (0 when n < 2)."""
-    if split not in SPLITS:
-        raise DataError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
-    num_heldout = math.ceil(n * HELDOUT_FRACTION) if n >= 2 else 0
-    if split == "train":
-        return np.arange(0, n - num_heldout)
-    if split == "heldout":
-        return np.arange(n - num_heldout, n)
-    return np.arange(n)
-
-
 def _check_resolution(resolution) -> None:
     if not isinstance(resolution, (int, np.integer)) or isinstance(resolution, bool) \
             or not 4 <= resolution <= MAX_RESOLUTION:
@@ -245,6 +232,8 @@ def get_dataset(name_or_path: str | os.PathLike, resolution: int | None = None,
     if split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
 
+    if name_or_path == _sr_mix.NAME:
+        return _sr_mix_dataset(resolution, channels, split)
     if _shipped.is_shipped(name_or_path):
         name = str(name_or_path)
         arrays = _shipped.shipped_arrays(name)
@@ -351,3 +340,28 @@ def get_dataset(name_or_path: str | os.PathLike, resolution: int | None = None,
     return ImageDataset(images, labels, name=name, class_names=class_names,
                         preprocessing=preprocessing, names=names, background=background,
                         augment=augment)
+
+
+def _sr_mix_dataset(resolution: int | None, channels: int | None, split: str) -> ImageDataset:
+    """The generated mixed-content super-resolution set (``explorer.data.sr_mix``): 64x64 RGB only."""
+    if resolution not in (None, _sr_mix.RESOLUTION) or channels not in (None, 3):
+        raise DataError(f"{_sr_mix.NAME} is 64x64 RGB; resolution {resolution} / channels {channels} are not available")
+    if split == "train":
+        images = _sr_mix.training_images()
+    else:
+        images = torch.cat([_sr_mix.heldout_images(kind) for kind in _sr_mix.KINDS])
+        if split == "all":
+            images = torch.cat([_sr_mix.training_images(), images])
+    preprocessing = {
+        "source_kind": "generated", "source": _sr_mix.NAME, "split": split, "num_images": int(images.shape[0]),
+        "resolution": _sr_mix.RESOLUTION, "channels": 3,
+        "content": "photo crops (scikit-image / scikit-learn sample photos), Noto and Twemoji on varied backgrounds, "
+                   "digits and Fashion items resized 28->64; see explorer/data/sr_mix.py",
+        "heldout_photos": [f for _, f in _sr_mix.HELDOUT_PHOTOS],
+        "normalisation": "x / 127.5 - 1 -> float32 in [-1, 1]",
+    }
+    n = images.shape[0]
+    return ImageDataset(images, torch.zeros(n, dtype=torch.int64), name=_sr_mix.NAME, class_names=["mixed"],
+                        preprocessing=preprocessing, names=[f"{_sr_mix.NAME}/{i}" for i in range(n)],
+                        background=_border_colour(images), augment=None)
+

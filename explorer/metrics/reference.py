@@ -87,7 +87,7 @@ def _row(key: str, label: str, compared: str, fake_features, real_features, batc
 def _named_rows(real: str, ext, split, num_samples, num_real, resolution, channels, batch_size, use_cache,
                 progress, notes, one_nn_batch_size) -> tuple[dict, list]:
     from explorer.data import get_dataset, list_shipped, shipped_info
-    from explorer.data.dataset import split_indices
+    from explorer.data.splits import split_indices
 
     compared = _real_features(real, ext, resolution, channels, num_real if num_real is not None else num_samples,
                               split, batch_size, progress, use_cache, notes)

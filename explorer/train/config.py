@@ -42,7 +42,7 @@ class TrainConfig:
     ``lambda_cyc`` / ``lambda_id`` / ``pool_size`` (CycleGAN; ``lambda_id_until``: the identity
     weight falls linearly from ``lambda_id`` to 0 at this iteration — it anchors colours early,
     when a CycleGAN would otherwise settle on a colour permutation, and later stops rewarding
-    doing nothing; None = constant), ``sr_content`` / ``sr_adv_weight``
+    doing nothing; None = constant), ``sr_content`` / ``sr_adv_weight`` / ``sr_degrade``
     / ``sr_pretrain_steps`` / ``sr_perceptual`` (SRGAN).
     Schedule of the learning rates: ``lr_decay_start`` (iteration from which both decay linearly
     to 0 at ``iterations``, as in CycleGAN's recipe; None = constant).
@@ -96,6 +96,7 @@ class TrainConfig:
     sr_adv_weight: float = 1e-3
     sr_pretrain_steps: int = 0
     sr_perceptual: float = 0.0
+    sr_degrade: str = "bicubic"
     lr_decay_start: int | None = None
     mixed_precision: str = "auto"
     channels_last: bool = True
@@ -149,6 +150,8 @@ class TrainConfig:
             raise TrainingError(f"lr_decay_start must be an iteration in [0, iterations), not {self.lr_decay_start!r}")
         if self.split not in ("train", "heldout", "all"):
             raise TrainingError(f"split must be 'train', 'heldout' or 'all', not {self.split!r}")
+        if self.sr_degrade not in ("bicubic", "mixture"):
+            raise TrainingError(f"sr_degrade must be 'bicubic' or 'mixture', not {self.sr_degrade!r}")
         if self.sr_content not in ("l1", "mse"):
             raise TrainingError(f"sr_content must be 'l1' or 'mse', not {self.sr_content!r}")
         if self.family == "cyclegan" and not self.data_b:

@@ -18,6 +18,7 @@ not train that network, e.g. D inside the G step).
 from __future__ import annotations
 
 import contextlib
+import random
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer import losses as L
+from explorer.data.sr_mix import bicubic_degrade, degrade_mixture
 from explorer.errors import TrainingError
 
 Batch = dict[str, Any]
@@ -437,11 +439,6 @@ def _interleave_rows(inputs: torch.Tensor, outputs: torch.Tensor, per_row: int =
     return torch.cat(rows)
 
 
-def bicubic_degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
-    """The default low-resolution input of super-resolution training: antialiased bicubic ÷ ``scale``."""
-    return F.interpolate(hr, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
-
-
 # ================================================================================ SRGAN
 @register_task("srgan")
 class SRGANTask(Task):
@@ -449,7 +446,10 @@ class SRGANTask(Task):
     ``sr_pretrain_steps`` iterations, then content + ``sr_adv_weight`` · adversarial.
 
     Low-resolution inputs are made from each real (high-resolution) batch by the model's
-    ``degrade`` method when it has one, else antialiased bicubic downscaling by ``config.scale``.
+    ``degrade`` method when it has one, else by ``cfg.sr_degrade``: "bicubic" (antialiased bicubic
+    downscaling by ``config.scale``) or "mixture" (:func:`explorer.data.sr_mix.degrade_mixture`:
+    blur, four resize kernels, noise, JPEG). Sample grids always use plain bicubic, the evaluation's
+    degradation. The mixture's random stream restarts from the seed on ``--resume``.
     """
 
     generative = False
@@ -458,6 +458,7 @@ class SRGANTask(Task):
         super().__init__(model, cfg, device)
         self.scale = int(getattr(model.config, "scale", 4))
         self.iteration = 0
+        self._degrade_rng = random.Random(cfg.seed)
         self._perceptual = None
         if cfg.sr_perceptual > 0:
             self._perceptual = _load_classifier_features(cfg, device)
@@ -475,9 +476,14 @@ class SRGANTask(Task):
     def adversarial(self) -> bool:
         return self.iteration >= self.cfg.sr_pretrain_steps
 
+    def train_degrade(self, hr: torch.Tensor) -> torch.Tensor:
+        if self.cfg.sr_degrade == "mixture" and not hasattr(self.model, "degrade"):
+            return degrade_mixture(hr, self.scale, self._degrade_rng)
+        return self.degrade(hr)
+
     def d_step(self, batch: Batch, keep_graph: bool) -> dict[str, torch.Tensor]:
         hr = batch["x"]
-        lr = self.degrade(hr)
+        lr = self.train_degrade(hr)
         with self.autocast():
             sr = self._gen(lambda: self.nets["G"](lr), keep_graph)  # [N, C, sH, sW]
         self._fake = (sr, lr) if keep_graph else None

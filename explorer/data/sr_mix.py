@@ -1,0 +1,238 @@
+"""Mixed-content data for general super-resolution: the ``sr-mix`` training set, its held-out kinds,
+and the degradation mixture applied on the fly during training.
+
+Content (high-resolution 64x64 RGB patches, built in memory from a fixed seed):
+
+- **photos**: random crops, at random scales, of natural photographs that ship inside two PyPI
+  packages — scikit-image's bundled sample images (CC0 / public domain, as their docstrings state)
+  and scikit-learn's two sample photos (CC BY 2.0, by danielbuechele and vultilion on Flickr).
+  :data:`HELDOUT_PHOTOS` never enter training; they are the held-out ``photos`` kind.
+- **emoji** of both styles (Noto and Twemoji, shipped, train split) on white, on dark and on random
+  colours, and on photo crops: the shipped files are composited on white, so a soft alpha is
+  recovered from whiteness (white inside an emoji turns transparent too; for learning edges that is
+  harmless).
+- **digits** and **Fashion items** (train split), resized 28 → 64 (antialiased bicubic), some inverted.
+
+Degradations (:func:`degrade_mixture`, after Real-ESRGAN's idea of a mixture, much milder): per image,
+optional Gaussian blur, a downscale by one of antialiased bicubic / bilinear / area / box, optional
+Gaussian noise, optional JPEG. A share of images gets the plain antialiased bicubic downscale, the
+degradation every evaluation here uses (:func:`bicubic_degrade`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import io
+import os
+import random
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from explorer.data.shipped import shipped_arrays
+from explorer.data.splits import split_indices
+from explorer.errors import DataError
+
+NAME = "sr-mix"
+RESOLUTION = 64
+#: natural photographs used for training: (package, file name inside its data folder)
+TRAIN_PHOTOS = [
+    ("skimage", "astronaut.png"), ("skimage", "chelsea.png"), ("skimage", "motorcycle_left.png"),
+    ("skimage", "motorcycle_right.png"), ("skimage", "hubble_deep_field.jpg"), ("skimage", "grass.png"),
+    ("skimage", "gravel.png"), ("skimage", "brick.png"), ("skimage", "camera.png"), ("skimage", "moon.png"),
+    ("skimage", "coins.png"), ("skimage", "ihc.png"), ("skimage", "retina.jpg"), ("skimage", "page.png"),
+    ("skimage", "text.png"),
+]
+#: natural photographs held out: never seen in training, used by the ``photos`` kind
+HELDOUT_PHOTOS = [("sklearn", "china.jpg"), ("sklearn", "flower.jpg"), ("skimage", "coffee.png"),
+                  ("skimage", "rocket.jpg")]
+KINDS = ("noto", "twemoji", "emoji-dark", "digits", "fashion", "photos")
+_MIX = {"photos": 0.4, "emoji": 0.35, "digits": 0.125, "fashion": 0.125}
+
+
+def _package_dir(package: str) -> str:
+    sub = {"skimage": "data", "sklearn": os.path.join("datasets", "images")}[package]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pip = {"skimage": "scikit-image", "sklearn": "scikit-learn"}[package]
+        raise DataError(f"the photographs of the sr-mix data come from the PyPI package {pip}; "
+                        f"install it (pip install {pip}, or pip install -e '.[test]')")
+    return os.path.join(list(spec.submodule_search_locations)[0], sub)
+
+
+@functools.lru_cache(maxsize=None)
+def load_photo(package: str, filename: str) -> np.ndarray:
+    """One bundled photograph as uint8 [H, W, 3] (grey ones repeated to RGB)."""
+    path = os.path.join(_package_dir(package), filename)
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _to_model(x: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, C] → float [N, 3, H, W] in [-1, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return t.expand(-1, 3, -1, -1).contiguous() if t.shape[1] == 1 else t
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    return F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+
+
+def _photo_crops(photos: list[np.ndarray], num: int, rng: np.random.Generator, min_scale: float) -> torch.Tensor:
+    """``num`` random 64x64 crops, each from a random photo downscaled by a random factor in [min_scale, 1]."""
+    out = torch.empty(num, 3, RESOLUTION, RESOLUTION)
+    for i in range(num):
+        img = photos[rng.integers(len(photos))]
+        h, w = img.shape[:2]
+        s = float(np.exp(rng.uniform(np.log(max(min_scale, RESOLUTION / min(h, w))), 0.0)))
+        nh, nw = max(RESOLUTION, round(h * s)), max(RESOLUTION, round(w * s))
+        y, x0 = rng.integers(nh - RESOLUTION + 1), rng.integers(nw - RESOLUTION + 1)
+        t = _to_model(img[None])
+        if (nh, nw) != (h, w):
+            t = F.interpolate(t, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+        crop = t[0, :, y : y + RESOLUTION, x0 : x0 + RESOLUTION]
+        out[i] = crop.flip(-1) if rng.random() < 0.5 else crop
+    return out
+
+
+def _emoji_alpha(x: torch.Tensor) -> torch.Tensor:
+    """Soft alpha [N, 1, H, W] of emoji composited on white: 0 where a pixel is white, 1 where it is clearly not."""
+    whiteness = x.min(dim=1, keepdim=True).values  # [N, 1, H, W] in [-1, 1]; 1 = white
+    return ((1.0 - whiteness) / 0.12).clamp(0, 1)
+
+
+def _backgrounds(num: int, rng: np.random.Generator, photos: list[np.ndarray]) -> torch.Tensor:
+    """White, dark, random-colour and photo backgrounds, a quarter each (in random order)."""
+    out = torch.empty(num, 3, RESOLUTION, RESOLUTION)
+    kinds = rng.integers(4, size=num)
+    crops = _photo_crops(photos, int((kinds == 3).sum()), rng, 0.2)
+    j = 0
+    for i, k in enumerate(kinds):
+        if k == 0:
+            out[i] = 1.0
+        elif k == 1:
+            out[i] = torch.from_numpy(rng.uniform(-1.0, -0.6, size=(3, 1, 1))).float()
+        elif k == 2:
+            out[i] = torch.from_numpy(rng.uniform(-1.0, 1.0, size=(3, 1, 1))).float()
+        else:
+            out[i] = crops[j]
+            j += 1
+    return out
+
+
+def _emoji(name: str, split: str) -> torch.Tensor:
+    arrays = shipped_arrays(name)
+    idx = split_indices(len(arrays["labels"]), split)
+    return _to_model(arrays["images"][idx])  # [N, 3, 64, 64]
+
+
+def _grey(name: str, split: str, limit: int | None = None) -> torch.Tensor:
+    arrays = shipped_arrays(name)
+    idx = split_indices(len(arrays["labels"]), split)[:limit]
+    return _resize(_to_model(arrays["images"][idx]), RESOLUTION)
+
+
+def training_images(num: int = 24000, seed: int = 0) -> torch.Tensor:
+    """The ``sr-mix`` training set: float [num, 3, 64, 64] in [-1, 1], mixed as in ``_MIX``; deterministic in ``seed``."""
+    if not 16 <= num <= 200_000:
+        raise DataError(f"sr-mix size must be from 16 to 200,000 images, not {num}")
+    rng = np.random.default_rng(seed)
+    photos = [load_photo(*p) for p in TRAIN_PHOTOS]
+    counts = {k: int(round(num * f)) for k, f in _MIX.items()}
+    counts["photos"] += num - sum(counts.values())
+    parts = [_photo_crops(photos, counts["photos"], rng, 0.15)]
+    emoji = torch.cat([_emoji("emoji-google", "train"), _emoji("emoji-twitter", "train")])
+    pick = torch.from_numpy(rng.integers(len(emoji), size=counts["emoji"]))
+    fg = emoji[pick]
+    fg = torch.where(torch.from_numpy(rng.random(len(fg)) < 0.5)[:, None, None, None], fg.flip(-1), fg)
+    alpha = _emoji_alpha(fg)
+    parts.append(alpha * fg + (1 - alpha) * _backgrounds(len(fg), rng, photos))
+    for name in ("digits", "fashion"):
+        grey = _grey(name, "train")
+        g = grey[torch.from_numpy(rng.integers(len(grey), size=counts[name]))]
+        invert = torch.from_numpy(rng.random(len(g)) < 0.5)[:, None, None, None]
+        parts.append(torch.where(invert, -g, g))
+    images = torch.cat(parts)
+    return images[torch.from_numpy(rng.permutation(len(images)))]
+
+
+def heldout_images(kind: str, num: int = 200, seed: int = 1) -> torch.Tensor:
+    """Held-out HR images of one kind (:data:`KINDS`): float [n ≤ num, 3, 64, 64] in [-1, 1], deterministic.
+
+    ``noto``/``twemoji``: the shipped held-out split on white; ``emoji-dark``: Noto held-out on dark
+    colours; ``digits``/``fashion``: held-out split resized 28 → 64; ``photos``: crops of
+    :data:`HELDOUT_PHOTOS` at full and half scale.
+    """
+    rng = np.random.default_rng(seed)
+    if kind in ("noto", "twemoji"):
+        return _emoji("emoji-google" if kind == "noto" else "emoji-twitter", "heldout")[:num]
+    if kind == "emoji-dark":
+        fg = _emoji("emoji-google", "heldout")[:num]
+        alpha = _emoji_alpha(fg)
+        bg = torch.from_numpy(rng.uniform(-1.0, -0.6, size=(len(fg), 3, 1, 1))).float()
+        return alpha * fg + (1 - alpha) * bg
+    if kind in ("digits", "fashion"):
+        return _grey(kind, "heldout", num)
+    if kind == "photos":
+        return _photo_crops([load_photo(*p) for p in HELDOUT_PHOTOS], num, rng, 0.5)
+    raise DataError(f"unknown held-out kind {kind!r}; choose from {', '.join(KINDS)}")
+
+
+def bicubic_degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Antialiased bicubic downscale by ``scale``: [N, C, H, W] → [N, C, H/scale, W/scale], clamped to [-1, 1]."""
+    return F.interpolate(hr, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    r = max(1, int(round(2.5 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma) ** 2)
+    k = (k / k.sum()).to(x.device)
+    c = x.shape[1]
+    x = F.pad(x, (r, r, r, r), mode="replicate")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """JPEG round trip of one image [C, h, w] in [-1, 1] (through PIL, in memory)."""
+    arr = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr.squeeze(-1) if arr.shape[-1] == 1 else arr).save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        back = np.asarray(im.convert("RGB" if arr.shape[-1] == 3 else "L"), dtype=np.uint8)
+    back = back[..., None] if back.ndim == 2 else back
+    return torch.from_numpy(back.copy()).permute(2, 0, 1).float().div(127.5).sub(1.0).to(x.device)
+
+
+def degrade_mixture(hr: torch.Tensor, scale: int, generator: random.Random, clean_share: float = 0.4) -> torch.Tensor:
+    """Low-resolution inputs for training: [N, C, H, W] → [N, C, H/scale, W/scale], one random chain per image.
+
+    With probability ``clean_share`` the plain antialiased bicubic downscale; otherwise: blur
+    (p 0.4, σ 0.3–1.2 HR px), downscale by bicubic / bilinear (antialiased) / area / box, Gaussian noise
+    (p 0.4, σ 1–6 of 255), JPEG (p 0.3, quality 60–95).
+    """
+    out = []
+    for img in hr.detach():
+        x = img[None]
+        if generator.random() < clean_share:
+            out.append(bicubic_degrade(x, scale)[0])
+            continue
+        if generator.random() < 0.4:
+            x = _blur(x, generator.uniform(0.3, 1.2))
+        mode = generator.choice(("bicubic", "bilinear", "area", "box"))
+        if mode in ("bicubic", "bilinear"):
+            x = F.interpolate(x, scale_factor=1 / scale, mode=mode, antialias=True, align_corners=False)
+        else:  # "area": the exact box average; "box": nearest ÷2 then a 2x2 average (cruder, aliases a little)
+            x = F.avg_pool2d(x, scale) if mode == "area" else F.avg_pool2d(x[..., ::scale // 2, ::scale // 2], 2)
+        if generator.random() < 0.4:
+            x = x + torch.randn(x.shape, generator=torch.Generator().manual_seed(generator.getrandbits(31))).to(x) \
+                * (generator.uniform(1.0, 6.0) / 127.5)
+        x = x.clamp(-1, 1)
+        if generator.random() < 0.3:
+            x = _jpeg(x[0], generator.randint(60, 95))[None]
+        out.append(x[0])
+    return torch.stack(out)
