@@ -160,7 +160,7 @@ def test_stylize_translate_upscale_and_invert_into_explore(page):
     page.wait_for_selector("#stylize-b2a img")
     assert "32×32" in page.inner_text("#stylize-cyc-note")  # the tiny model trained at 32 px
 
-    open_tab(page, "Super-resolution ×4")
+    open_tab(page, "Super-resolution")
     page.set_input_files("#stylize-sr-input input[type=file]", str(SAMPLES / "emoji-twitter_1f33b.png"))
     page.wait_for_selector("#stylize-sr img")
     page.wait_for_selector("#stylize-bicubic img")
