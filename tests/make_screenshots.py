@@ -96,7 +96,7 @@ def main() -> int:
         page.set_input_files("#stylize-cyc-input input[type=file]", str(SAMPLES / "emoji-google_1f434.png"))
         page.wait_for_selector("#stylize-b2a img")
         shot("stylize-translate")
-        tab("Super-resolution ×4")
+        tab("Super-resolution")
         page.set_input_files("#stylize-sr-input input[type=file]", str(SAMPLES / "emoji-twitter_1f33b.png"))
         page.wait_for_selector("#stylize-sr img")
         shot("stylize-superres")
