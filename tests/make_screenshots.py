@@ -2,6 +2,7 @@
 
     python tests/make_screenshots.py                     # checkpoints/ → assets/screenshots/
     python tests/make_screenshots.py --models DIR --out DIR
+    python tests/make_screenshots.py --only explore-extras   # just the layer/library/mixing/layer-view shots
 
 Serves the app on the given models (with an empty, temporary user folder), drives Debian
 Chromium through a representative action per tab, and writes one PNG per view. Not a test
@@ -37,11 +38,78 @@ def choose(page, elem_id: str, label: str, tries: int = 4) -> None:
                 raise
 
 
+def explore_extras(page, browser, url: str, out: Path) -> None:
+    """StyleGAN layer-range edits (the same direction on coarse vs fine layers), the edit library,
+    style mixing A/B/mix, the layer view, and the layer controls at phone width (issue 16)."""
+
+    def save(locator, name: str) -> None:
+        time.sleep(1.0)
+        locator.screenshot(path=str(out / f"{name}.png"))
+        print("wrote", out / f"{name}.png")
+
+    def status_has(text: str) -> None:
+        page.wait_for_function("(t) => document.querySelector('#explore-status').innerText.includes(t)", arg=text)
+
+    choose(page, "explore-model", "· StyleGAN ·")
+    page.wait_for_selector("#explore-layers-1", state="visible")
+    page.fill("#explore-seed input", "1")
+    page.press("#explore-seed input", "Enter")
+    status_has("seed **1**".replace("**", ""))
+    main = page.locator("#explore-main")
+    for preset, layers in (("coarse", "0–2"), ("fine", "5–7")):
+        choose(page, "explore-layers-1", f"{preset} ·")
+        page.fill("#explore-dir-1 input[type=number]", "4")
+        page.locator("#explore-dir-1 input[type=number]").blur()
+        status_has(f"2: +4.00 @ layers {layers}")
+        save(main, f"explore-layers-{preset}")
+
+    # the library: save the coarse edit, reset the sliders, apply it from the library
+    choose(page, "explore-layers-1", "coarse ·")
+    page.fill("#explore-dir-1 input[type=number]", "4")
+    page.locator("#explore-dir-1 input[type=number]").blur()
+    status_has("@ layers 0–2")
+    page.click("#explore-library .label-wrap, #explore-library button")
+    page.fill("#explore-edit-name input, #explore-edit-name textarea", "PC 2 shape (coarse)")
+    choose(page, "explore-edit-source", "PC 2")
+    page.click("#explore-edit-save")
+    page.wait_for_function("() => document.querySelector('#explore-library-note').innerText.includes('Saved')")
+    page.click("#explore-reset")
+    page.wait_for_function("() => !document.querySelector('#explore-status').innerText.includes('edits')")
+    choose(page, "explore-saved", "PC 2 shape (coarse)")
+    status_has("saved edit")
+    save(main, "explore-library")
+
+    page.click("#explore-mixing .label-wrap, #explore-mixing button")
+    page.click("#explore-mix-btn")
+    page.wait_for_selector("#explore-mix img")
+    page.wait_for_selector("#explore-mix-a img")
+    save(page.locator("#explore-mixing"), "explore-mixing")
+
+    page.click("#explore-layerview .label-wrap, #explore-layerview button")
+    page.wait_for_selector("#explore-fmaps img")
+    save(page.locator("#explore-layerview"), "explore-layerview")
+
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    phone.set_default_timeout(180_000)
+    phone.goto(url)
+    phone.wait_for_selector("#explore-image img", timeout=300_000)
+    choose(phone, "explore-model", "· StyleGAN ·")
+    phone.wait_for_selector("#explore-layers-1", state="visible")
+    phone.locator("#explore-dir-1").scroll_into_view_if_needed()
+    choose(phone, "explore-layers-1", "custom range")
+    phone.wait_for_selector("#explore-layers-1-custom", state="visible")
+    time.sleep(1.0)
+    phone.screenshot(path=str(out / "phone-explore-layers.png"))
+    print("wrote", out / "phone-explore-layers.png")
+    phone.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", type=Path, default=ROOT / "checkpoints")
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "screenshots")
     ap.add_argument("--train-seconds", type=float, default=25.0)
+    ap.add_argument("--only", choices=["explore-extras"], default=None, help="take only these shots")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -53,6 +121,10 @@ def main() -> int:
         page.set_default_timeout(180_000)
         page.goto(app.url)
         page.wait_for_selector("#explore-image img", timeout=300_000)
+        if args.only == "explore-extras":
+            explore_extras(page, browser, app.url, args.out)
+            browser.close()
+            return 0
 
         def shot(name: str) -> None:
             time.sleep(1.0)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
 import threading
 import weakref
 from dataclasses import dataclass
@@ -81,6 +82,10 @@ class LatentRequest:
     layers: tuple[tuple[int, int] | None, ...] = ()  # per slider: inclusive style range, None = all layers
     saved: dict[str, Any] | None = None  # a library edit (explorer.edits.Edit.to_dict())
     saved_amount: float = 0.0  # its amount, in standard deviations
+
+    def __hash__(self) -> int:
+        # the dict fields are not hashable; Gradio hashes state values to see whether they changed
+        return hash(json.dumps(self.__dict__, sort_keys=True, default=str))
 
 
 def _labels(model, label: int | None, n: int = 1) -> torch.Tensor | None:

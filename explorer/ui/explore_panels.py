@@ -52,8 +52,8 @@ def build_layer_control(k: int) -> LayerControl:
     preset = gr.Dropdown(choices=[("all layers", ALL)], value=ALL, label=f"Layers (direction {k + 1})", show_label=False,
                          container=False, visible=False, interactive=True, elem_id=f"explore-layers-{k}", min_width=120)
     with gr.Row(visible=False, elem_id=f"explore-layers-{k}-custom") as row:
-        first = gr.Number(value=0, precision=0, minimum=0, label="from layer", elem_id=f"explore-layers-{k}-from", min_width=60)
-        last = gr.Number(value=0, precision=0, minimum=0, label="to layer", elem_id=f"explore-layers-{k}-to", min_width=60)
+        first = gr.Number(value=0, precision=0, minimum=0, label="from", elem_id=f"explore-layers-{k}-from", min_width=60)
+        last = gr.Number(value=0, precision=0, minimum=0, label="to", elem_id=f"explore-layers-{k}-to", min_width=60)
     return LayerControl(preset, row, first, last)
 
 
@@ -280,7 +280,7 @@ def build_layer_view() -> LayerView:
         with gr.Row():
             layer = gr.Dropdown(choices=[], value=None, label="Generator layer", interactive=True, elem_id="explore-layer", min_width=180)
             channels = gr.Slider(4, 64, value=16, step=4, label="Channels shown", elem_id="explore-layer-k", min_width=140)
-        image = gr.Image(format="png", label="Top channels by activation energy (#channel)", height=360, interactive=False,
+        image = gr.Image(format="png", label="Top channels by activation energy (#channel)", show_label=False, height=360, interactive=False,
                          buttons=["download", "fullscreen"], elem_id="explore-fmaps", elem_classes=["pixelated"])
         note = gr.Markdown(elem_id="explore-fmaps-note")
     return LayerView(acc, layer, channels, image, note, gr.State(False))
