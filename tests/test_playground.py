@@ -163,7 +163,7 @@ def test_presets_one_covers_the_ring_one_collapses():
     with torch.no_grad():  # collapse is visible as geometry too: the generated points bunch up
         spread = {name: (f - f.mean(0)).norm(dim=1).mean().item() for name, f in
                   (("good", covers.G(covers.z_shown)), ("bad", collapses.G(collapses.z_shown)))}
-    assert spread["bad"] < 0.3 < spread["good"]
+    assert spread["bad"] < 0.5 < spread["good"]  # the real ring: about 1.0
 
 
 def test_store_is_bounded_and_drops():

@@ -19,9 +19,9 @@ readout, the per-server store), ``render`` (the picture).
 
 from explorer.playground.data import DISTRIBUTIONS, EXTENT, MAX_DRAWN_POINTS, check_points, parse_points_csv, sample_real
 from explorer.playground.engine import PRESETS, Frame, Playground, PlaygroundConfig, PlaygroundStore
-from explorer.playground.render import blank_frame, render_frame, to_plane
+from explorer.playground.render import blank_frame, frame_png, render_frame, to_plane
 
 __all__ = [
     "DISTRIBUTIONS", "EXTENT", "MAX_DRAWN_POINTS", "PRESETS", "Frame", "Playground", "PlaygroundConfig", "PlaygroundStore",
-    "blank_frame", "check_points", "parse_points_csv", "render_frame", "sample_real", "to_plane",
+    "blank_frame", "check_points", "frame_png", "parse_points_csv", "render_frame", "sample_real", "to_plane",
 ]

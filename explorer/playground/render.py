@@ -11,6 +11,7 @@ so they show directions and relative strength, not absolute size.
 from __future__ import annotations
 
 import functools
+import io
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -123,6 +124,14 @@ def render_frame(frame: Frame) -> np.ndarray:
     _step_label(draw, frame.step)
     canvas.paste(_legend_strip(), (0, SIZE))
     return np.asarray(canvas)
+
+
+def frame_png(picture: np.ndarray) -> bytes:
+    """A rendered frame as PNG bytes (lossless). zlib level 1: a third of the default level's time
+    for a file about 1.4× larger, the better trade for a picture sent ten times a second."""
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def blank_frame(points=None) -> Frame:

@@ -10,12 +10,16 @@ data (the store key, the settings, the drawn points); the model lives in one
 
 from __future__ import annotations
 
+import base64
 from dataclasses import asdict, dataclass
 
 import gradio as gr
+import numpy as np
 
 from explorer.errors import ExplorerError
-from explorer.playground import MAX_DRAWN_POINTS, PRESETS, Playground, PlaygroundConfig, PlaygroundStore, blank_frame, render_frame, to_plane
+from explorer.playground import (
+    MAX_DRAWN_POINTS, PRESETS, Playground, PlaygroundConfig, PlaygroundStore, blank_frame, frame_png, render_frame, to_plane,
+)
 from explorer.playground.data import MAX_CSV_BYTES, MIN_DRAWN_POINTS, check_points, parse_points_csv
 from explorer.ui.common import handler, message, upload_path
 
@@ -25,6 +29,16 @@ DISTRIBUTIONS = [("Ring of 8 Gaussians", "ring"), ("Two moons", "moons"), ("Spir
 SPEEDS = [("slow motion (1 frame/s)", 1.0), ("normal (4 frames/s)", 0.25), ("fast", 0.05)]
 #: settings widgets, in the order :func:`config_from` takes them
 FIELDS = ("distribution", "loss", "lr_g", "lr_d", "d_steps", "seed")
+PLOT_CSS = "img { display: block; width: 100%; max-width: 560px; height: auto; margin: 0 auto; cursor: crosshair; }"
+# a click on the picture reports its position in the picture's own pixels (whatever size it is shown at)
+PLOT_JS = """
+element.addEventListener('click', (e) => {
+  const img = e.target.closest('img');
+  if (!img || !img.naturalWidth) return;
+  const r = img.getBoundingClientRect();
+  trigger('click', {x: (e.clientX - r.left) * img.naturalWidth / r.width, y: (e.clientY - r.top) * img.naturalHeight / r.height});
+});
+"""
 
 
 @dataclass
@@ -41,6 +55,13 @@ def config_from(distribution, loss, lr_g, lr_d, d_steps, seed) -> PlaygroundConf
         raise ExplorerError("learning rates, D steps and seed must be numbers") from None
     cfg.check()
     return cfg
+
+
+def picture_html(picture: np.ndarray) -> str:
+    """A frame as an inline PNG: sent with the event's reply, so ten frames a second leave no files
+    behind in Gradio's cache (a ``gr.Image`` output writes one file per frame)."""
+    data = base64.b64encode(frame_png(picture)).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="2-D playground: real and generated points over the discriminator\'s verdict">'
 
 
 def readout_md(r: dict) -> str:
@@ -68,10 +89,10 @@ class _Sessions:
         points = state.get("points") or []
         if cfg.distribution == "drawn" and len(points) < MIN_DRAWN_POINTS:
             note = f"Click on the plot to add points ({len(points)} so far; at least {MIN_DRAWN_POINTS}), or upload a CSV of x,y pairs."
-            return state, render_frame(blank_frame(points)), note
+            return state, picture_html(render_frame(blank_frame(points))), note
         pg = Playground(cfg, points if cfg.distribution == "drawn" else None)
         state["key"] = self.store.add(pg)
-        return state, render_frame(pg.frame()), readout_md(pg.readout())
+        return state, picture_html(render_frame(pg.frame())), readout_md(pg.readout())
 
     def advance(self, state: dict, steps: int):
         """Train ``steps`` and redraw; a model the store dropped (server busy, long idle) restarts."""
@@ -84,7 +105,7 @@ class _Sessions:
             if pg is None:
                 return state, image, text
         pg.train(max(1, min(int(steps or 1), 200)))
-        return state, render_frame(pg.frame()), readout_md(pg.readout())
+        return state, picture_html(render_frame(pg.frame())), readout_md(pg.readout())
 
 
 def build() -> PlaygroundSection:
@@ -119,7 +140,7 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
                 csv_in = gr.File(file_types=[".csv", ".txt"], label=f"Points as CSV (x,y per line; at most {MAX_DRAWN_POINTS})", elem_id="pg-csv")
                 clear = gr.Button("Clear drawn points", size="sm", elem_id="pg-clear")
         with gr.Column(scale=3, min_width=300):
-            plot = gr.Image(format="png", label="Playground", interactive=False, buttons=["download"], height=520, elem_id="pg-plot")
+            plot = gr.HTML("", css_template=PLOT_CSS, js_on_load=PLOT_JS, elem_id="pg-plot")
             readout = gr.Markdown(elem_id="pg-readout")
             with gr.Row():
                 play = gr.Button("▶ Play", variant="primary", elem_id="pg-play", min_width=80)
@@ -150,14 +171,19 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
     def on_setting(state_v, *values):  # a hand-made change leaves the preset
         return ("", *sessions.fresh(state_v, config_from(*values)))
 
-    def on_click(state_v, distribution_v, loss_v, lr_g_v, lr_d_v, d_steps_v, seed_v, evt: gr.SelectData):
+    def on_click(state_v, distribution_v, loss_v, lr_g_v, lr_d_v, d_steps_v, seed_v, evt: gr.EventData):
         values = (distribution_v, loss_v, lr_g_v, lr_d_v, d_steps_v, seed_v)  # Gradio passes evt only to named parameters
         if distribution_v != "drawn":
-            raise ExplorerError("choose the 'Drawn set' data to add points by clicking")
+            gr.Info("Choose the data 'Drawn set' to add points by clicking on the plot.")
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            x, y = float(evt.x), float(evt.y)
+        except (AttributeError, TypeError, ValueError):
+            raise ExplorerError("a click on the plot did not say where it was") from None
         points = list(state_v.get("points") or [])
         if len(points) >= MAX_DRAWN_POINTS:
             raise ExplorerError(f"a drawn set holds at most {MAX_DRAWN_POINTS} points")
-        points.append(list(to_plane(*evt.index[:2])))
+        points.append(list(to_plane(x, y)))
         return sessions.fresh({**state_v, "points": points}, config_from(*values))
 
     def on_csv(payload, state_v, *values):
@@ -192,7 +218,7 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
         event(handler(on_setting), [state, *settings], [preset, *outs], **private)
     distribution.change(lambda d: gr.update(visible=d == "drawn"), distribution, drawn_box, api_visibility="private", queue=False)
     reset.click(handler(on_reset), [state, *settings], outs, **private)
-    plot.select(handler(on_click), [state, *settings], outs, **private)
+    plot.click(handler(on_click), [state, *settings], outs, **private)
     csv_in.upload(handler(on_csv), [csv_in, state, *settings], [distribution, *outs], preprocess=False, **private)
     clear.click(handler(on_clear), [state, *settings], outs, **private)
     play.click(lambda: gr.Timer(active=True), None, timer, api_visibility="private", queue=False)
