@@ -361,3 +361,34 @@ def test_api_upscales_with_an_imported_model(app_with_import, tmp_path):
     assert Image.open(out).size == (120, 90) and read_png_metadata(out)["direction"] == "x3"
     with pytest.raises(Exception, match="esrgan_x3 cannot translate"):
         client.predict("shipped:esrgan_x3", gradio_client.handle_file(str(src)), "x4", api_name="/translate")
+
+
+@pytest.mark.browser
+def test_stylize_tab_upscales_with_an_imported_model_in_a_browser(app_with_import):
+    """Stylize → Super-resolution with the imported ×3 model: model and bicubic at ×3, PSNR shown."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from ui_support import CHROMIUM_ARGS, SAMPLES, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("no chromium found (apt-get install chromium, or set GAN_EXPLORER_CHROMIUM)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(60_000)
+            page.goto(app_with_import.url)
+            page.wait_for_selector("#explore-image img", timeout=120_000)
+            page.get_by_role("tab", name="Stylize", exact=True).click()
+            page.get_by_role("tab", name="Super-resolution", exact=True).click()
+            page.click("#stylize-sr-model input")
+            page.get_by_role("option", name="esrgan_x3 · SR ×3").first.click()
+            page.set_input_files("#stylize-sr-input input[type=file]", str(SAMPLES / "emoji-google_1f434.png"))
+            page.wait_for_function("() => { const n = document.querySelector('#stylize-sr-note'); return n && n.innerText.includes('×3'); }")
+            note = page.inner_text("#stylize-sr-note")
+            assert "PSNR against the original" in note and "21×21 → 63×63" in note  # 64 px cropped to 63, shrunk ×3
+            page.wait_for_function("() => { const i = document.querySelector('#stylize-sr img'); return i && i.complete && i.naturalWidth > 0; }")
+            size = page.evaluate("() => { const i = document.querySelector('#stylize-sr img'); return [i.naturalWidth, i.naturalHeight]; }")
+            assert size == [63, 63]
+            assert "Bicubic ×3" in page.inner_text("#stylize-bicubic") and "Model ×3" in page.inner_text("#stylize-sr")
+        finally:
+            browser.close()
