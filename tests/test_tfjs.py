@@ -52,7 +52,9 @@ def esrgan_dir() -> Path:
         CACHE.mkdir(exist_ok=True)
         _npm("pack", "@upscalerjs/esrgan-slim@1.0.0", "--silent", cwd=CACHE)
         with tarfile.open(CACHE / "upscalerjs-esrgan-slim-1.0.0.tgz") as tar:
-            tar.extractall(CACHE / "esrgan-slim", filter="data")
+            members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith("package/") and ".." not in m.name]
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python < 3.10.12 has no filters
+            tar.extractall(CACHE / "esrgan-slim", members=members, **safe)
     return ESRGAN
 
 
