@@ -292,7 +292,8 @@ def test_nothing_outside_the_ui_imports_gradio():
     code = (
         "import sys, explorer, explorer.models, explorer.data, explorer.train, explorer.metrics, explorer.cli, "
         "explorer.ui, explorer.ui.command, explorer.ui.catalog, explorer.ui.editing, explorer.ui.inversion, "
-        "explorer.ui.insights, explorer.ui.jobs, explorer.ui.render\n"
+        "explorer.ui.insights, explorer.ui.jobs, explorer.ui.render, explorer.edits, explorer.edit_cli, explorer.featuremaps, "
+        "explorer.ui.layerviews\n"
         "bad = [m for m in sys.modules if m == 'gradio' or m.startswith('gradio.')]\n"
         "assert not bad, bad[:5]"
     )
@@ -350,3 +351,57 @@ def test_train_plots_are_numeric_even_before_the_first_step():
     assert plot.postprocess(df).datatypes == {"step": "quantitative", "value": "quantitative", "term": "nominal"}
     assert df["term"].tolist() == ["d_loss"] and df["value"].tolist() == [0.5]
     assert sorted(d_frame(one)["value"].tolist()) == [0.3, 0.7]
+
+
+# ---------------------------------------------------------------------------------------------
+# Explore's layer ranges, edit library and style mixing through the served app (issue 16)
+# ---------------------------------------------------------------------------------------------
+def _security_helpers():
+    """queue_call/fn_index_of from tests/security/conftest.py: UI handlers are private (no api_name),
+    so they are called the way the page calls them, by fn_index through the queue."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("security_helpers", ROOT / "tests" / "security" / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_explore_layer_ranges_library_and_mixing_through_the_server(server, client):
+    from explorer.ui.editing import NUM_DIRECTIONS as n
+
+    sec = _security_helpers()
+    call = lambda name, data: sec.queue_call(server.url, sec.fn_index_of(server.demo, name), data, "issue16s1")  # noqa: E731
+    out = call("on_model", ["shipped:stylegan_emoji", "pca", None])
+    assert out["success"], out
+    presets = out["output"]["data"][1 + n]  # the first slider's layer control
+    assert presets["visible"] and [c[1] for c in presets["choices"]] == ["all", "coarse", "fine", "custom"]
+    inputs = ["shipped:stylegan_emoji", 3, None, 1.0, "pca", 2.5, *[0.0] * (n - 1), "coarse", 0, 5, *["all", 0, 5] * (n - 1), None, 0.0, None]
+    out = call("full", inputs)
+    assert out["success"] and "1: +2.50 @ layers 0–2" in out["output"]["data"][1]
+    custom = list(inputs)
+    custom[5 + n : 8 + n] = ["custom", 4, 2]  # from 4 to 2: backwards
+    out = call("full", custom)
+    assert out["success"] is False and "first ≤ last" in str(out["output"])
+    # save the slider as a named edit: it lands beside the user's models, as JSON
+    out = call("save_edit", ["pose", 0, *inputs])
+    assert out["success"] and out["output"]["data"][0]["choices"] == [["pose", "pose"]]
+    files = list((server.home / "edits").glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["edits"][0]["layers"] == [0, 2]
+    out = call("save_edit", ["pose", 0, *inputs])
+    assert out["success"] is False and "exists already" in str(out["output"])
+    # choose it: the strength comes back, and the render applies it (sliders at 0)
+    plain = list(inputs)
+    plain[5] = 0.0
+    out = call("pick_edit", ["pose", *plain])
+    assert out["success"] and out["output"]["data"][0]["value"] == 2.5
+    plain[-3:-1] = ["pose", 2.5]
+    out = call("full", plain)
+    assert out["success"] and "saved edit *pose* +2.50" in out["output"]["data"][1]
+    # style mixing: A, B and the mix
+    out = call("show_mix_view", [7, [16], "resampled", 3, *plain])
+    assert out["success"] and len(out["output"]["data"]) == 3 and "seed 7" in out["output"]["data"][1]["label"]
+    out = call("show_mix_view", [7, [64], "frozen", 0, *plain])
+    assert out["success"] is False and "not in the list of choices" in str(out["output"])  # the checkbox group refuses it
+    # none of this is public API
+    assert not {"save_edit", "show_mix_view", "pick_edit"} & set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
