@@ -17,8 +17,6 @@ from __future__ import annotations
 import numbers
 
 import torch
-from torchvision import tv_tensors
-from torchvision.transforms import v2
 
 from explorer.errors import DataError
 
@@ -74,6 +72,10 @@ class Augmenter:
         self.spec = norm
         self.seed = int(seed)
         self._generator = torch.Generator().manual_seed(self.seed)
+        # imported here, not at the top: torchvision pulls in torch._dynamo (seconds at start) and
+        # the web app imports this module long before anyone trains with augmentation
+        from torchvision.transforms import v2
+
         ops: list = []
         if norm.get("hflip", 0) > 0:
             ops.append(v2.RandomHorizontalFlip(norm["hflip"]))
@@ -99,6 +101,8 @@ class Augmenter:
             # CPU generator only: torch.manual_seed would also queue a CUDA seeding (and record
             # a stack trace for it) on every call, which costs more than the transform itself.
             torch.default_generator.manual_seed(image_seed)
+            from torchvision import tv_tensors
+
             return self._transform(tv_tensors.Image(x)).as_subclass(torch.Tensor)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
