@@ -209,10 +209,10 @@ def test_srgan_default_architecture():
     assert sum(p.numel() for p in m.G.parameters()) < 1_500_000
 
 
-@pytest.mark.parametrize("num_blocks", [1, 8])
-def test_srgan_tiled_equals_untiled(num_blocks):
+@pytest.mark.parametrize("num_blocks,padding", [(1, "zeros"), (8, "zeros"), (2, "replicate")])
+def test_srgan_tiled_equals_untiled(num_blocks, padding):
     """The default margin is the receptive radius, so tiling changes nothing but float rounding."""
-    m = tiny_srgan(num_blocks=num_blocks)
+    m = tiny_srgan(num_blocks=num_blocks, padding=padding)
     assert m.receptive_radius == 8 + 2 * num_blocks
     x = torch.rand(1, 3, 60, 100) * 2 - 1
     full = m.G(x).detach()
@@ -220,6 +220,17 @@ def test_srgan_tiled_equals_untiled(num_blocks):
     tiled = m.upscale_tiled(x, tile=tile, overlap=4, batch_tiles=3)
     assert tiled.shape == full.shape
     torch.testing.assert_close(tiled, full, atol=1e-4, rtol=0)
+
+
+def test_srgan_padding_option():
+    """``padding="replicate"`` reaches every generator conv (the discriminator keeps zeros); others are refused."""
+    m = tiny_srgan(num_blocks=2, padding="replicate")
+    g_convs = [mod for mod in m.G.modules() if isinstance(mod, torch.nn.Conv2d)]
+    assert len(g_convs) == 2 * 2 + 5 and all(c.padding_mode == "replicate" for c in g_convs)
+    assert all(mod.padding_mode == "zeros" for mod in m.D.modules() if isinstance(mod, torch.nn.Conv2d))
+    assert all(c.padding_mode == "zeros" for c in tiny_srgan().G.modules() if isinstance(c, torch.nn.Conv2d))
+    with pytest.raises(ValueError, match="padding"):
+        SRGANConfig(padding="reflect")
 
 
 def test_srgan_tiling_with_small_margin_stays_close():
