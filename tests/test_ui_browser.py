@@ -153,6 +153,72 @@ def test_explore_stylegan_style_mixing(page):
     assert not errors(page)
 
 
+def test_explore_layer_ranges_edit_library_mixing_and_layer_view(page, tmp_path):
+    """Issue 16: a slider's layer range, a named edit saved/exported/imported, A/B/mix, feature maps."""
+    import json
+
+    status_has = lambda text: page.wait_for_function("(t) => document.querySelector('#explore-status').innerText.includes(t)", arg=text)  # noqa: E731
+    assert not page.is_visible("#explore-layers-0")  # the DCGAN edits whole latents: no layer control
+    choose(page, "explore-model", "tiny StyleGAN emoji")
+    page.wait_for_selector("#explore-layers-0", state="visible")
+    choose(page, "explore-layers-0", "coarse ·")
+    page.fill("#explore-dir-0 input[type=number]", "3")
+    page.locator("#explore-dir-0 input[type=number]").blur()
+    status_has("1: +3.00 @ layers 0–2")
+    coarse = page.evaluate(_SRC, "#explore-image")
+    choose(page, "explore-layers-0", "fine ·")
+    status_has("1: +3.00 @ layers 3–5")
+    assert wait_new_image(page, "#explore-image", coarse) != coarse
+    choose(page, "explore-layers-0", "custom range")
+    page.wait_for_selector("#explore-layers-0-custom", state="visible")
+    page.fill("#explore-layers-0-from input", "1")
+    page.fill("#explore-layers-0-to input", "2")
+    status_has("1: +3.00 @ layers 1–2")
+
+    # the library: save slider 1 as "pose", apply it with the sliders at 0, export, import under a new name
+    page.click("#explore-library button, #explore-library .label-wrap")
+    page.fill("#explore-edit-name input, #explore-edit-name textarea", "pose")
+    choose(page, "explore-edit-source", "PC 1")
+    page.click("#explore-edit-save")
+    page.wait_for_function("() => document.querySelector('#explore-library-note').innerText.includes('Saved pose')")
+    page.click("#explore-reset")
+    page.wait_for_function("() => !document.querySelector('#explore-status').innerText.includes('edits')")
+    choose(page, "explore-saved", "pose")
+    status_has("saved edit pose +3.00")
+    assert page.input_value("#explore-saved-amount input[type=number]") == "3"
+    page.click("#explore-edit-export")
+    link = page.wait_for_selector("#explore-download a[href*='.json']")
+    with page.expect_download() as dl:
+        link.click()
+    exported = json.loads(open(dl.value.path()).read())
+    assert exported["name"] == "pose" and exported["layers"] == [1, 2] and exported["strength"] == 3.0
+    (tmp_path / "twin.json").write_text(json.dumps({**exported, "name": "pose twin"}))
+    page.set_input_files("#explore-edit-import input[type=file], input[type=file][accept*='.json']", str(tmp_path / "twin.json"))
+    page.wait_for_function("() => document.querySelector('#explore-library-note').innerText.includes('Imported pose twin')")
+    (tmp_path / "bad.json").write_text("{oops")
+    page.set_input_files("#explore-edit-import input[type=file], input[type=file][accept*='.json']", str(tmp_path / "bad.json"))
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=\"toast-body\"]')).some(t => t.innerText.includes('not a JSON edit'))")
+
+    # style mixing: A, B and the mix; ticking another block changes the mix
+    page.click("#explore-mixing button, #explore-mixing .label-wrap")
+    page.click("#explore-mix-btn")
+    for sel in ("#explore-mix-a", "#explore-mix-b", "#explore-mix"):
+        page.wait_for_selector(f"{sel} img")
+    mixed = page.evaluate(_SRC, "#explore-mix")
+    page.get_by_label("4 px · layer 0").check()
+    wait_new_image(page, "#explore-mix", mixed)
+
+    # the layer view follows the image
+    page.click("#explore-layerview button, #explore-layerview .label-wrap")
+    page.wait_for_selector("#explore-fmaps img")
+    maps = page.evaluate(_SRC, "#explore-fmaps")
+    assert "channels" in page.inner_text("#explore-fmaps-note")
+    page.fill("#explore-seed input", "11")
+    page.press("#explore-seed input", "Enter")
+    wait_new_image(page, "#explore-fmaps", maps)
+    assert not [t for t in errors(page) if "not a JSON edit" not in t]
+
+
 def test_stylize_translate_upscale_and_invert_into_explore(page):
     open_tab(page, "Stylize")
     page.set_input_files("#stylize-cyc-input input[type=file]", str(SAMPLES / "emoji-google_1f434.png"))
