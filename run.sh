@@ -51,7 +51,7 @@ setup_test_data() {
     fi
     [ -f "$tgz" ] && export NSFWJS_TARBALL="$PWD/$tgz"
     # The TensorFlow.js importer is checked against TensorFlow.js itself: the models of
-    # @upscalerjs/esrgan-slim 1.0.0 (4 MB) run in node by @tensorflow/tfjs 4.22.0 (pure-JS CPU
+    # @upscalerjs/esrgan-slim 1.0.0 and 1.0.0-beta.6 (4 MB each) run in node by @tensorflow/tfjs 4.22.0 (pure-JS CPU
     # backend; ~300 MB installed), both from the npm registry into .cache/. tests/test_tfjs.py
     # fetches them itself when this did not, and skips only where npm is absent.
     if command -v npm >/dev/null 2>&1; then
@@ -60,6 +60,12 @@ setup_test_data() {
             echo "==> fetching @upscalerjs/esrgan-slim 1.0.0 from the npm registry (TF.js import tests)"
             (cd .cache && npm pack @upscalerjs/esrgan-slim@1.0.0 --silent >/dev/null 2>&1 \
                 && mkdir -p esrgan-slim && tar xzf upscalerjs-esrgan-slim-1.0.0.tgz -C esrgan-slim) \
+                || echo "    (npm pack failed; tests/test_tfjs.py will try again and say why)"
+        fi
+        if [ ! -f .cache/esrgan-slim-1.0.0-beta.6/package/models/model.json ]; then
+            echo "==> fetching @upscalerjs/esrgan-slim 1.0.0-beta.6 (its ESRGAN generator; TF.js import tests)"
+            (cd .cache && npm pack @upscalerjs/esrgan-slim@1.0.0-beta.6 --silent >/dev/null 2>&1 \
+                && mkdir -p esrgan-slim-1.0.0-beta.6 && tar xzf upscalerjs-esrgan-slim-1.0.0-beta.6.tgz -C esrgan-slim-1.0.0-beta.6) \
                 || echo "    (npm pack failed; tests/test_tfjs.py will try again and say why)"
         fi
         if [ ! -f .cache/tfjs/node_modules/@tensorflow/tfjs/package.json ]; then

@@ -43,19 +43,32 @@ def _npm(*args: str, cwd: Path) -> None:
         pytest.fail(f"npm {' '.join(args)} failed (npm is installed, so this is a real failure): {proc.stderr[-500:]}")
 
 
-@pytest.fixture(scope="session")
-def esrgan_dir() -> Path:
-    """The unpacked @upscalerjs/esrgan-slim 1.0.0 package (fetched with npm when missing)."""
-    if not (ESRGAN / "models" / "x4" / "model.json").is_file():
+def _fetch_package(version: str, folder: Path, probe: str) -> Path:
+    """``folder``/package of @upscalerjs/esrgan-slim@``version``, fetched with npm when ``probe`` is missing."""
+    if not (folder / "package" / probe).is_file():
         if shutil.which("npm") is None:
             pytest.skip("npm is not installed: cannot fetch @upscalerjs/esrgan-slim (./run.sh test fetches it where npm exists)")
         CACHE.mkdir(exist_ok=True)
-        _npm("pack", "@upscalerjs/esrgan-slim@1.0.0", "--silent", cwd=CACHE)
-        with tarfile.open(CACHE / "upscalerjs-esrgan-slim-1.0.0.tgz") as tar:
+        _npm("pack", f"@upscalerjs/esrgan-slim@{version}", "--silent", cwd=CACHE)
+        with tarfile.open(CACHE / f"upscalerjs-esrgan-slim-{version}.tgz") as tar:
             members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith("package/") and ".." not in m.name]
             safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python < 3.10.12 has no filters
-            tar.extractall(CACHE / "esrgan-slim", members=members, **safe)
-    return ESRGAN
+            tar.extractall(folder, members=members, **safe)
+    return folder / "package"
+
+
+@pytest.fixture(scope="session")
+def esrgan_dir() -> Path:
+    """The unpacked @upscalerjs/esrgan-slim 1.0.0 package: RDNs ×2/×3/×4/×8 (fetched with npm when missing)."""
+    if (ESRGAN / "models" / "x4" / "model.json").is_file():
+        return ESRGAN
+    return _fetch_package("1.0.0", CACHE / "esrgan-slim", "models/x4/model.json")
+
+
+@pytest.fixture(scope="session")
+def esrgan_beta6() -> Path:
+    """@upscalerjs/esrgan-slim 1.0.0-beta.6: its one model is a real ESRGAN (RRDN), uint8-quantised."""
+    return _fetch_package("1.0.0-beta.6", CACHE / "esrgan-slim-1.0.0-beta.6", "models/model.json") / "models"
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +117,33 @@ def test_import_equals_tensorflow_js(esrgan_dir, tfjs_node, tmp_path, scale, siz
     with torch.no_grad():
         raw = graph((x + 1) * 127.5)
     assert ((raw / 127.5 - 1) - ref).abs().max() <= 1e-4
+
+
+def test_esrgan_import_equals_tensorflow_js(esrgan_beta6, tfjs_node, tmp_path):
+    """The beta.6 ESRGAN (uint8 weights, MultiplyBeta/PixelShuffle layers) upscales as TF.js does."""
+    spec = json.loads((esrgan_beta6 / "model.json").read_text())["weightsManifest"][0]["weights"][0]
+    assert spec["quantization"]["dtype"] == "uint8"
+    model = explorer.load(esrgan_beta6, device="cpu")
+    assert model.config.generator == "rrdn" and model.config.rdn_blocks == 10 and model.directions == ("x4",)
+    x = torch.rand(1, 3, 10, 13, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    ref, info = tfjs_predict(tfjs_node, esrgan_beta6 / "model.json", ((x + 1) / 2).permute(0, 2, 3, 1).numpy(), tmp_path)
+    assert ref.shape == (1, 40, 52, 3) and info["backend"] == "cpu"
+    ref = torch.from_numpy(ref).permute(0, 3, 1, 2) * 2 - 1  # the package's 0..1 → ours
+    with torch.no_grad():
+        ours = model.translate(x)
+    assert (ours - ref.clamp(-1, 1)).abs().max() <= 1e-4
+
+
+def test_rewired_esrgan_is_refused(esrgan_beta6, tmp_path):
+    folder = tmp_path / "esrgan"
+    shutil.copytree(esrgan_beta6, folder)
+    obj = json.loads((folder / "model.json").read_text())
+    for layer in obj["modelTopology"]["model_config"]["config"]["layers"]:
+        if layer["name"] == "GRL":  # the global skip now adds the first RRDB's output instead of the head
+            layer["inbound_nodes"] = [[["post_blocks_conv", 0, 0, {}], ["RRDB_1_out", 0, 0, {}]]]
+    (folder / "model.json").write_text(json.dumps(obj))
+    with pytest.raises(CheckpointError, match="not wired like an RRDN"):
+        explorer.load(folder, device="cpu")
 
 
 def _topology_and_weights(path: Path):

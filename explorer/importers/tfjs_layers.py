@@ -9,13 +9,16 @@ concatenation along channels, TensorFlow's asymmetric 'same' padding (the extra 
 
 Supported layer classes (what the TF.js super-resolution and Inception models use):
 InputLayer, Conv2D, Activation, ReLU, LeakyReLU, Add, Concatenate, UpSampling2D (nearest,
-bilinear), BatchNormalization, MaxPooling2D, AveragePooling2D. Anything else is refused by name,
-before any weight is touched; so are shared layers (a layer called on two inputs).
+bilinear), BatchNormalization, MaxPooling2D, AveragePooling2D, and UpscalerJS' two custom layers:
+``MultiplyBeta`` (x · beta, beta from the config, 0.2 by default as the package defines it) and
+``PixelShuffle`` / ``PixelShuffle<N>x`` (TensorFlow's ``depth_to_space`` in NHWC order). Anything
+else is refused by name, before any weight is touched; so are shared layers (a layer called on two inputs).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,13 @@ _ACTIVATIONS = {
     "relu6": lambda x: F.relu6(x), "softmax": lambda x: torch.softmax(x, dim=1),
 }
 SUPPORTED = ("InputLayer", "Conv2D", "Activation", "ReLU", "LeakyReLU", "Add", "Concatenate", "UpSampling2D",
-             "BatchNormalization", "MaxPooling2D", "AveragePooling2D")
+             "BatchNormalization", "MaxPooling2D", "AveragePooling2D", "MultiplyBeta", "PixelShuffle")
+_PIXEL_SHUFFLE = re.compile(r"^PixelShuffle(\d+)x$")  # UpscalerJS names the class after its scale in later versions
+
+
+def _class(name: str) -> str:
+    """The supported class a Keras class name stands for (``PixelShuffle4x`` → ``PixelShuffle``)."""
+    return "PixelShuffle" if _PIXEL_SHUFFLE.match(name) else name
 #: largest conv kernel side / filter count / up-sampling factor a config may ask for
 _MAX_KERNEL, _MAX_FILTERS, _MAX_UP = 31, 8192, 16
 
@@ -140,6 +149,20 @@ class Elementwise(nn.Module):
         elif class_name == "LeakyReLU":
             alpha = float(cfg.get("alpha", 0.3))
             self.fn = lambda x: F.leaky_relu(x, alpha)
+        elif class_name == "MultiplyBeta":
+            beta = cfg.get("beta", 0.2)
+            if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not math.isfinite(beta):
+                raise CheckpointError(f"layer {name!r}: beta {str(beta)[:20]} is not a number")
+            self.fn = lambda x: x * float(beta)
+        elif class_name == "PixelShuffle":
+            from explorer.models.rdn import depth_to_space
+
+            scale = cfg.get("scale")
+            if scale is None and (m := _PIXEL_SHUFFLE.match(str(cfg.get("class_name", "")))):
+                scale = int(m.group(1))
+            if not isinstance(scale, int) or isinstance(scale, bool) or not 2 <= scale <= _MAX_UP:
+                raise CheckpointError(f"layer {name!r}: PixelShuffle needs an integer scale in 2..{_MAX_UP}, got {str(scale)[:20]}")
+            self.fn = lambda x: depth_to_space(x, scale)
         elif class_name == "UpSampling2D":
             size = _pair(cfg.get("size", 2), "size", name, _MAX_UP)
             mode = cfg.get("interpolation", "nearest")
@@ -183,7 +206,9 @@ def _weight(weights: dict, layer: str, param: str, ndim: int, size: int | None =
 
 
 def _make_layer(layer: dict, weights: dict) -> nn.Module | None:
-    cls, name, cfg = layer["class_name"], str(layer.get("name") or layer.get("config", {}).get("name")), layer.get("config") or {}
+    cls, name, cfg = _class(layer["class_name"]), str(layer.get("name") or layer.get("config", {}).get("name")), layer.get("config") or {}
+    if cls == "PixelShuffle" and "scale" not in cfg:
+        cfg = {**cfg, "class_name": layer["class_name"]}  # PixelShuffle<N>x: the scale is in the name
     if cls == "InputLayer":
         return None
     if cls == "Conv2D":
@@ -231,7 +256,7 @@ def build_graph(topology: dict[str, Any], weights: dict[str, Any], output: str |
         if not ends:
             raise CheckpointError(f"output layer {output!r} is not a layer of the model")
         layers_cfg = layers_cfg[: ends[0] + 1]
-    unknown = sorted({ly["class_name"] for ly in layers_cfg} - set(SUPPORTED))
+    unknown = sorted({ly["class_name"] for ly in layers_cfg if _class(ly["class_name"]) not in SUPPORTED})
     if unknown:
         raise CheckpointError(f"this TensorFlow.js model uses layer types GAN Explorer cannot run: {', '.join(unknown)} "
                               f"(supported: {', '.join(SUPPORTED)})")

@@ -10,8 +10,8 @@ After Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a GAN" 
   d, d, 2d, 2d, 4d, 4d, 8d, 8d; then adaptive average pooling (so any input size works, instead
   of the paper's fixed 96x96 flatten), dense 16d, LeakyReLU, dense → 1 logit.
 
-A second generator, ``generator="rdn"`` (:mod:`explorer.models.rdn`), holds Residual Dense
-Networks imported from TensorFlow.js (``@upscalerjs/esrgan-slim``, ×2/×3/×4/×8); such a model
+Two more generators, ``generator="rdn"`` and ``"rrdn"`` (ESRGAN's; :mod:`explorer.models.rdn`), hold
+networks imported from TensorFlow.js (``@upscalerjs/esrgan-slim``, ×2/×3/×4/×8); such a model
 carries no discriminator (``parts=("G",)``). Everything else here (tiling, the ``x<scale>``
 direction, caps) works the same for both.
 
@@ -38,7 +38,7 @@ from torch import nn
 from explorer.errors import ExplorerError, ImageInputError
 from explorer.models.base import DiscriminatorOutput, GANModel
 from explorer.models.layers import grad_mode_for
-from explorer.models.rdn import RDN
+from explorer.models.rdn import RDN, RRDN
 from explorer.registry import register_family
 
 
@@ -49,9 +49,9 @@ class SRGANConfig:
     ``resolution``: the high-resolution training crop size (the LR input is resolution / scale).
     ``num_features``: generator width; ``d_features``: discriminator base width (paper: 64 → 5.2 M
     parameters; the default 32 gives 1.3 M, near the generator's 0.96 M, for CPU training).
-    ``generator``: "srresnet" (this project's, ×4) or "rdn" (imported; ``rdn_blocks`` D,
-    ``rdn_layers`` C, ``rdn_growth`` G, ``num_features`` G0, ``scale`` 2/3/4/8, ``pixel_max`` the
-    value range it was trained on). ``parts``: the networks present ("G", and "D" if trained here).
+    ``generator``: "srresnet" (this project's, ×4), "rdn" or "rrdn" (ESRGAN's; both imported:
+    ``rdn_blocks`` D (RDN) or T (RRDBs), ``rdn_layers`` C, ``rdn_growth`` G, ``num_features`` G0,
+    ``scale`` 2/3/4/8, ``pixel_max`` the value range it was trained on). ``parts``: the networks present ("G", and "D" if trained here).
     """
 
     channels: int = 3
@@ -71,8 +71,8 @@ class SRGANConfig:
         object.__setattr__(self, "parts", tuple(self.parts))  # JSON brings lists back
         if self.channels not in (1, 3):
             raise ValueError(f"SRGAN channels must be 1 or 3, got {self.channels}")
-        if self.generator not in ("srresnet", "rdn"):
-            raise ValueError(f"generator must be 'srresnet' or 'rdn', got {self.generator!r}")
+        if self.generator not in ("srresnet", "rdn", "rrdn"):
+            raise ValueError(f"generator must be 'srresnet', 'rdn' or 'rrdn', got {self.generator!r}")
         if self.generator == "srresnet" and self.scale != 4:
             raise ValueError(f"the SRResNet generator upscales ×4 only, got scale {self.scale}")
         if self.scale not in (2, 3, 4, 8):
@@ -185,8 +185,9 @@ class SRGAN(GANModel):
 
     def __init__(self, config: SRGANConfig):
         super().__init__(config)
-        if config.generator == "rdn":
-            self.G = RDN(config.channels, config.num_features, config.rdn_blocks, config.rdn_layers, config.rdn_growth,
+        if config.generator in ("rdn", "rrdn"):
+            net = RDN if config.generator == "rdn" else RRDN
+            self.G = net(config.channels, config.num_features, config.rdn_blocks, config.rdn_layers, config.rdn_growth,
                          config.scale, config.pixel_max)
         else:
             self.G = SRResNet(config)
@@ -209,7 +210,9 @@ class SRGAN(GANModel):
             raise ExplorerError(f"an SRGAN model translates in directions {self.directions}, not {direction!r}")
         x = self._check_input(x)
         if x.shape[-2] * x.shape[-1] > self.tile_pixel_cap:
-            return self.upscale_tiled(x)
+            # tiles must be wide enough for the exact margin (a deep ESRGAN sees ~150 px each side)
+            tile = max(128, -(-4 * (2 * self.receptive_radius + 16) // 3) + 4)
+            return self.upscale_tiled(x, tile=tile, batch_tiles=max(1, 4 * 128 * 128 // (tile * tile)))
         with grad_mode_for(self, x):
             return self.G(x)
 

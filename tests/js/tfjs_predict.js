@@ -8,6 +8,34 @@ const fs = require('fs');
 const path = require('path');
 const tf = require('@tensorflow/tfjs');
 
+// UpscalerJS' two custom layers (its ESRGAN files name them), written from their documented behaviour:
+// MultiplyBeta scales by beta (0.2 unless the config says otherwise); PixelShuffle is depth_to_space.
+class MultiplyBeta extends tf.layers.Layer {
+  constructor(config) {
+    super({ name: config.name, trainable: config.trainable, dtype: config.dtype });
+    this.beta = config.beta === undefined ? 0.2 : config.beta;
+  }
+  call(inputs) { return tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, this.beta); }
+  getConfig() { return Object.assign(super.getConfig(), { beta: this.beta }); }
+}
+MultiplyBeta.className = 'MultiplyBeta';
+
+class PixelShuffle extends tf.layers.Layer {
+  constructor(config) {
+    super({ name: config.name, trainable: config.trainable, dtype: config.dtype });
+    this.scale = config.scale;
+  }
+  computeOutputShape(s) {
+    const up = (d) => (d === null ? null : d * this.scale);
+    return [s[0], up(s[1]), up(s[2]), s[3] / (this.scale * this.scale)];
+  }
+  call(inputs) { return tf.depthToSpace(Array.isArray(inputs) ? inputs[0] : inputs, this.scale, 'NHWC'); }
+  getConfig() { return Object.assign(super.getConfig(), { scale: this.scale }); }
+}
+PixelShuffle.className = 'PixelShuffle';
+tf.serialization.registerClass(MultiplyBeta);
+tf.serialization.registerClass(PixelShuffle);
+
 async function main() {
   const [modelJson, inPath, n, h, w, c, outPath] = process.argv.slice(2);
   await tf.setBackend('cpu');
