@@ -3,6 +3,7 @@
     python tests/make_screenshots.py                     # checkpoints/ → assets/screenshots/
     python tests/make_screenshots.py --models DIR --out DIR
     python tests/make_screenshots.py --only explore-extras   # just the layer/library/mixing/layer-view shots
+    python tests/make_screenshots.py --only playground       # just the Train tab's 2-D playground
 
 Serves the app on the given models (with an empty, temporary user folder), drives Debian
 Chromium through a representative action per tab, and writes one PNG per view. Not a test
@@ -104,12 +105,33 @@ def explore_extras(page, browser, url: str, out: Path) -> None:
     phone.close()
 
 
+def playground(page, out: Path) -> None:
+    """The Train tab's 2-D playground: the ring preset that keeps every mode and the one that
+    collapses, each played to step 1,500 (issue 16 item 5)."""
+    step = "() => { const m = /step ([\\d,]+)/.exec(document.querySelector('#pg-readout').innerText); return m ? parseInt(m[1].replace(/,/g, '')) : -1; }"
+    page.get_by_role("tab", name="Train", exact=True).click()
+    page.click("#pg-accordion button, #pg-accordion .label-wrap")
+    page.wait_for_function(f"() => ({step})() === 0")
+    page.fill("#pg-steps input[type=number]", "50")
+    page.press("#pg-steps input[type=number]", "Enter")
+    page.locator("#pg-speed").get_by_label("fast", exact=True).check()
+    for label, name in (("Ring — keeps every mode", "train-playground"), ("Ring — mode collapse", "train-playground-collapse")):
+        choose(page, "pg-preset", label)
+        page.wait_for_function(f"() => ({step})() === 0")
+        page.click("#pg-play")
+        page.wait_for_function(f"() => ({step})() >= 1500", timeout=600_000)
+        page.click("#pg-pause")
+        time.sleep(1.5)
+        page.locator("#pg-accordion").screenshot(path=str(out / f"{name}.png"))
+        print("wrote", out / f"{name}.png")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", type=Path, default=ROOT / "checkpoints")
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "screenshots")
     ap.add_argument("--train-seconds", type=float, default=25.0)
-    ap.add_argument("--only", choices=["explore-extras"], default=None, help="take only these shots")
+    ap.add_argument("--only", choices=["explore-extras", "playground"], default=None, help="take only these shots")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -123,6 +145,10 @@ def main() -> int:
         page.wait_for_selector("#explore-image img", timeout=300_000)
         if args.only == "explore-extras":
             explore_extras(page, browser, app.url, args.out)
+            browser.close()
+            return 0
+        if args.only == "playground":
+            playground(page, args.out)
             browser.close()
             return 0
 
@@ -208,6 +234,7 @@ def main() -> int:
         shot("train")
         page.click("#train-stop")
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Stopped')")
+        playground(page, args.out)
 
         # Evaluate: nearest training neighbours of DCGAN samples
         tab("Evaluate")

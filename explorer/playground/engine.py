@@ -37,7 +37,7 @@ NUM_SHOWN = 512
 #: points of each set behind the coverage readout
 NUM_COVERAGE = 256
 #: generated points that get a gradient arrow
-NUM_ARROWS = 64
+NUM_ARROWS = 48
 #: latent grid: lines per axis and points per line
 GRID_LINES, GRID_POINTS = 11, 41
 #: D's output is evaluated on a MAP_RES × MAP_RES grid of the plane (the renderer smooths it)

@@ -25,7 +25,7 @@ SIZE, LEGEND = 480, 26
 REAL_RGB, FAKE_RGB, ARROW_RGB, GRID_RGB = (22, 128, 60), (118, 42, 160), (214, 80, 20), (120, 120, 120)
 #: heat-map tints at D = "generated", undecided, "real" (light, so the points stay readable)
 MAP_FAKE, MAP_MID, MAP_REAL = np.array([196, 160, 230.0]), np.array([248, 248, 248.0]), np.array([150, 214, 166.0])
-ARROW_MAX = 0.22
+ARROW_MAX = 0.2
 DOT = 2
 
 
@@ -77,13 +77,13 @@ def _arrows(draw: ImageDraw.ImageDraw, starts: np.ndarray, vectors: np.ndarray) 
         length = float(np.hypot(dx, dy))
         if length < 2:
             continue
-        draw.line((x0, y0, x1, y1), fill=ARROW_RGB, width=2)
+        draw.line((x0, y0, x1, y1), fill=ARROW_RGB, width=1)
         ux, uy = dx / length, dy / length
         head = min(7.0, length / 2)
         for side in (1, -1):  # two barbs at ±~30°
             bx = x1 - head * (ux * 0.87 - side * uy * 0.5)
             by = y1 - head * (uy * 0.87 + side * ux * 0.5)
-            draw.line((x1, y1, bx, by), fill=ARROW_RGB, width=2)
+            draw.line((x1, y1, bx, by), fill=ARROW_RGB, width=1)
 
 
 @functools.lru_cache(maxsize=1)
@@ -91,7 +91,7 @@ def _legend_strip() -> Image.Image:
     """The legend under the plane (the same in every frame, so drawn once)."""
     strip = Image.new("RGB", (SIZE, LEGEND), (255, 255, 255))
     draw = ImageDraw.Draw(strip)
-    font = _font(11)
+    font = _font(12)
     x, y = 6, LEGEND // 2
     items = [(REAL_RGB, "real"), (FAKE_RGB, "generated"), (GRID_RGB, "G(latent grid)"), (ARROW_RGB, "G's push"),
              (tuple(int(c) for c in MAP_REAL), "D says real"), (tuple(int(c) for c in MAP_FAKE), "D says fake")]
@@ -118,8 +118,9 @@ def render_frame(frame: Frame) -> np.ndarray:
     for line in to_pixels(frame.grid):
         draw.line([tuple(p) for p in line.tolist()], fill=GRID_RGB, width=1)
     _dots(draw, to_pixels(frame.real), REAL_RGB)
-    _dots(draw, to_pixels(frame.fake), FAKE_RGB)
+    # arrows under the generated points: when G collapses, dozens of parallel arrows would hide them
     _arrows(draw, frame.fake[: len(frame.arrows)], frame.arrows)
+    _dots(draw, to_pixels(frame.fake), FAKE_RGB)
     draw.rectangle((0, 0, SIZE - 1, SIZE - 1), outline=(150, 150, 150))
     _step_label(draw, frame.step)
     canvas.paste(_legend_strip(), (0, SIZE))

@@ -143,8 +143,8 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
             plot = gr.HTML("", css_template=PLOT_CSS, js_on_load=PLOT_JS, elem_id="pg-plot")
             readout = gr.Markdown(elem_id="pg-readout")
             with gr.Row():
-                play = gr.Button("▶ Play", variant="primary", elem_id="pg-play", min_width=80)
-                pause = gr.Button("⏸ Pause", elem_id="pg-pause", min_width=80)
+                play = gr.Button("Play", variant="primary", elem_id="pg-play", min_width=80)
+                pause = gr.Button("Pause", elem_id="pg-pause", min_width=80)
                 step_btn = gr.Button("Step", elem_id="pg-step", min_width=80)
                 reset = gr.Button("Reset", elem_id="pg-reset", min_width=80)
             with gr.Row():
@@ -156,7 +156,7 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
     timer = gr.Timer(0.25, active=False)
     settings = [distribution, loss, lr_g, lr_d, d_steps, seed]
     private = {"api_visibility": "private", "show_progress": "hidden"}
-    live = {**private, "concurrency_id": "playground", "concurrency_limit": 2}
+    live = {**private, "queue": False}
 
     def on_reset(state_v, *values):
         return sessions.fresh(state_v, config_from(*values))
