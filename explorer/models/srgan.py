@@ -210,9 +210,7 @@ class SRGAN(GANModel):
             raise ExplorerError(f"an SRGAN model translates in directions {self.directions}, not {direction!r}")
         x = self._check_input(x)
         if x.shape[-2] * x.shape[-1] > self.tile_pixel_cap:
-            # tiles must be wide enough for the exact margin (a deep ESRGAN sees ~150 px each side)
-            tile = max(128, -(-4 * (2 * self.receptive_radius + 16) // 3) + 4)
-            return self.upscale_tiled(x, tile=tile, batch_tiles=max(1, 4 * 128 * 128 // (tile * tile)))
+            return self.upscale_tiled(x)
         with grad_mode_for(self, x):
             return self.G(x)
 
@@ -220,8 +218,8 @@ class SRGAN(GANModel):
         """Alias of ``translate(x, "x<scale>")``."""
         return self.translate(x, self.directions[0])
 
-    def upscale_tiled(self, x: torch.Tensor, tile: int = 128, overlap: int = 16, margin: int | None = None,
-                      batch_tiles: int = 4) -> torch.Tensor:
+    def upscale_tiled(self, x: torch.Tensor, tile: int | None = None, overlap: int = 16, margin: int | None = None,
+                      batch_tiles: int | None = None) -> torch.Tensor:
         """Upscale x [N, C, h, w] tile by tile, each tile ``tile``² input pixels; returns [N, C, 4h, 4w].
 
         Each tile's output is weighted by a separable profile: 0 over the ``margin`` input pixels next
@@ -231,9 +229,15 @@ class SRGAN(GANModel):
         weights. ``margin`` defaults to ``receptive_radius``: then every weighted pixel equals the
         untiled output (float rounding aside) and no seam can exist; a smaller margin saves compute
         and leaves only the blended, faint differences near seams. Tiles run ``batch_tiles`` at a time.
+        ``tile`` defaults to 128, or more where the margin needs it (a deep ESRGAN sees ~150 px each
+        side), and ``batch_tiles`` to four 128² tiles' worth.
         """
         x = self._check_input(x)
         margin = self.receptive_radius if margin is None else int(margin)
+        if tile is None:
+            tile = max(128, -(-4 * (2 * margin + overlap) // 3) + 4)
+        if batch_tiles is None:
+            batch_tiles = max(1, 4 * 128 * 128 // (tile * tile))
         if tile < 8 or overlap < 0 or margin < 0 or tile - 2 * margin - overlap < tile // 4:
             raise ExplorerError(
                 f"tile ({tile}) must be at least 8 and 4/3 of 2*margin + overlap ({2 * margin + overlap})"
