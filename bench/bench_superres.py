@@ -14,9 +14,10 @@ over the images of a kind.
 Speed: images/s at 64 → 256 px (batch 1 and 8, ``--threads`` intra-op threads, best of rounds of
 at least ``--min-time`` seconds each, bicubic measured the same way in the same run).
 
-The imported ESRGAN is ``@upscalerjs/esrgan-slim`` 1.0.0's ``models/x4`` (MIT; an RDN network,
-see :mod:`explorer.importers.upscalerjs`), read from ``--esrgan`` (default: where ``./run.sh
-test`` unpacks it, ``.cache/esrgan-slim/package/models/x4``). Writes ``bench/results/superres.json``
+The imported models come from the npm package ``@upscalerjs/esrgan-slim`` (MIT; see
+:mod:`explorer.importers.upscalerjs`): version 1.0.0-beta.6's ESRGAN generator (RRDN, ``--esrgan``)
+and version 1.0.0's ``models/x4`` (an RDN, ``--rdn``), read from where ``./run.sh test`` unpacks
+them under ``.cache/``. Writes ``bench/results/superres.json``
 (including the list of held-out photographs, so training recipes can avoid them) and prints a
 Markdown table.
 """
@@ -72,7 +73,7 @@ def held_out_sets(num: int) -> dict[str, list]:
     return sets
 
 
-def methods(esrgan: Path | None) -> dict:
+def methods(imports: dict[str, Path]) -> dict:
     """{name: (model or None for bicubic, provenance)} — every shipped srgan-kind checkpoint, the import, bicubic."""
     import explorer
     from explorer.checkpoint import read_metadata
@@ -85,8 +86,8 @@ def methods(esrgan: Path | None) -> dict:
             continue
         if meta["kind"] == "srgan" and int(meta["config"].get("scale", 4)) == SCALE:
             out[path.stem] = (explorer.load(path, device="cpu"), f"checkpoints/{path.name} ({explorer.file_hash(path)})")
-    if esrgan is not None:
-        out["esrgan-slim x4 (imported)"] = (explorer.load(esrgan, device="cpu"), "@upscalerjs/esrgan-slim 1.0.0 models/x4 (MIT)")
+    for name, (path, prov) in imports.items():
+        out[name] = (explorer.load(path, device="cpu"), prov)
     return out
 
 
@@ -125,7 +126,7 @@ def speed(all_methods: dict, min_time: float, rounds: int) -> dict:
             for name, (model, _) in all_methods.items():
                 upscale(model, x)  # warm-up
                 n, t0 = 0, time.perf_counter()
-                while (elapsed := time.perf_counter() - t0) < min_time or n < 2:
+                while (elapsed := time.perf_counter() - t0) < min_time or n < 1:
                     upscale(model, x)
                     n += 1
                 best[name] = max(best[name], n * batch / elapsed)
@@ -149,8 +150,10 @@ def markdown(results: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--esrgan", default=str(ROOT / ".cache" / "esrgan-slim" / "package" / "models" / "x4"),
-                    help="the esrgan-slim x4 model folder (npm pack @upscalerjs/esrgan-slim@1.0.0); 'none' to skip")
+    ap.add_argument("--esrgan", default=str(ROOT / ".cache" / "esrgan-slim-1.0.0-beta.6" / "package" / "models"),
+                    help="esrgan-slim 1.0.0-beta.6's model folder (its ESRGAN); 'none' to skip")
+    ap.add_argument("--rdn", default=str(ROOT / ".cache" / "esrgan-slim" / "package" / "models" / "x4"),
+                    help="esrgan-slim 1.0.0's models/x4 folder (an RDN); 'none' to skip")
     ap.add_argument("--num", type=int, default=188, help="held-out images per data set (photographs: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--min-time", type=float, default=2.0)
@@ -161,12 +164,18 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    esrgan = None if args.esrgan == "none" else Path(args.esrgan)
-    if esrgan is not None and not (esrgan / "model.json").is_file():
-        print(f"error: {esrgan}/model.json not found; `cd .cache && npm pack @upscalerjs/esrgan-slim@1.0.0` and unpack it "
-              "into .cache/esrgan-slim (./run.sh test does), or pass --esrgan none", file=sys.stderr)
-        return 2
-    all_methods = methods(esrgan)
+    imports = {}
+    for name, arg, version, prov in (
+            ("ESRGAN (imported)", args.esrgan, "1.0.0-beta.6", "@upscalerjs/esrgan-slim 1.0.0-beta.6 models/ (ESRGAN, MIT)"),
+            ("RDN esrgan-slim (imported)", args.rdn, "1.0.0", "@upscalerjs/esrgan-slim 1.0.0 models/x4 (RDN, MIT)")):
+        if arg == "none":
+            continue
+        if not (Path(arg) / "model.json").is_file():
+            print(f"error: {arg}/model.json not found; `npm pack @upscalerjs/esrgan-slim@{version}` and unpack it there "
+                  "(./run.sh test does), or pass 'none'", file=sys.stderr)
+            return 2
+        imports[name] = (Path(arg), prov)
+    all_methods = methods(imports)
     t0 = time.time()
     results = {
         "methods": {name: prov for name, (_, prov) in all_methods.items()},
