@@ -177,6 +177,31 @@ def test_import_via_cli_and_round_trip(esrgan_dir, tmp_path):
     assert Image.open(tmp_path / "big.png").size == (60, 42)
 
 
+def test_upload_style_import_of_json_and_shard_from_separate_folders(esrgan_dir, tmp_path):
+    """The Models tab hands over uploads from separate temp folders: model.json and its shard by name."""
+    from explorer import zoo
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(esrgan_dir / "models" / "x2" / "model.json", tmp_path / "a" / "model.json")
+    with pytest.raises(CheckpointError, match="group1-shard1of1.bin' is missing"):
+        zoo.import_model(tmp_path / "a" / "model.json", user_dir=tmp_path / "models", samples=False)
+    shutil.copy(esrgan_dir / "models" / "x2" / "group1-shard1of1.bin", tmp_path / "b" / "group1-shard1of1.bin")
+    entry = zoo.import_model([tmp_path / "a" / "model.json", tmp_path / "b" / "group1-shard1of1.bin"], name="esrgan x2",
+                             user_dir=tmp_path / "models", samples=False)
+    assert entry.kind == "srgan" and entry.source == "imported" and entry.path.is_file()
+    assert explorer.load(entry.path, device="cpu").directions == ("x2",)
+
+
+@pytest.mark.slow
+def test_imported_esrgan_exports_to_onnx(esrgan_beta6, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from explorer.export.onnx import export_onnx
+
+    report = export_onnx(explorer.load(esrgan_beta6, device="cpu"), tmp_path / "esrgan.onnx")
+    assert report.max_abs_diff <= 1e-4 and "[N, 3, 4h, 4w]" in report.outputs["output"]
+
+
 def test_imported_model_exports_to_onnx(esrgan_dir, tmp_path):
     pytest.importorskip("onnxruntime")
     from explorer.export.onnx import export_onnx
