@@ -7,11 +7,12 @@ The app is served as ``gan-explorer serve`` serves it (a subprocess); Debian Chr
 Playwright) takes **tours**: each tour is a new browser session (its own context, as a new
 visitor) that does the main thing of every tab — Explore: drag the truncation slider, a random
 seed, an interpolation GIF, a sample grid; Stylize: translate, upscale ×4 and a 30-step inversion
-of a sample; Discriminator: score distributions and a generated batch; Train: open the dashboard
+of a sample; Discriminator: score distributions; Train: open the dashboard
 (no run: that is a training job, not a visit); Evaluate: nearest training images and Fréchet
 distance + KID on 100 samples; Models: the catalog card — and then closes its tab.
 
-The server's resident memory (``VmRSS``) is read after it starts listening, after the first tour
+The server's resident memory (``VmRSS``, and of it ``RssAnon``: heap and stacks, without the
+mapped library files that a CUDA build of PyTorch brings) is read after it starts listening, after the first tour
 and after each further tour. Goals (issue 15): ≤ 1.5 GB after a tour; flat over repeated tours
 (the growth from tour 2 to the last tour per tour should be near zero). Writes
 ``bench/results/memory.json``.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -38,17 +40,23 @@ SAMPLES = ROOT / "assets" / "samples"
 STEP_MS = 300_000  # generous: the machine may be shared
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (``VmRSS`` from ``/proc``)."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process in MB from ``/proc/PID/status``: ``VmRSS`` (all of it) or
+    ``RssAnon`` (the process's own heap and stacks, without mapped library files)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def reading(pid: int) -> dict:
+    return {"rss_mb": round(rss_mb(pid), 1), "anon_mb": round(rss_mb(pid, "RssAnon"), 1)}
 
 
 def _tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name, exact=True).first.click()
+    """Open the (sub-)tab whose label starts with ``name``."""
+    page.get_by_role("tab", name=re.compile("^" + re.escape(name))).first.click()
 
 
 def _text_has(page, sel: str, text: str) -> None:
@@ -81,7 +89,7 @@ def tour(browser, url: str) -> float:
     _tab(page, "Stylize")
     page.set_input_files("#stylize-cyc-input input[type=file]", str(SAMPLES / "emoji-google_1f434.png"))
     page.wait_for_selector("#stylize-a2b img", timeout=STEP_MS)
-    _tab(page, "Super-resolution ×4")
+    _tab(page, "Super-resolution")
     page.set_input_files("#stylize-sr-input input[type=file]", str(SAMPLES / "emoji-twitter_1f33b.png"))
     page.wait_for_selector("#stylize-sr img", timeout=STEP_MS)
     _tab(page, "Invert into a generator")
@@ -94,9 +102,6 @@ def tour(browser, url: str) -> float:
     _tab(page, "Discriminator")
     page.click("#disc-hist-btn")
     _text_has(page, "#disc-hist-text", "Cohen")
-    page.get_by_role("tab", name="Generated", exact=True).click()
-    page.click("#disc-gen-btn")
-    _text_has(page, "#disc-gen-note", "Mean logit")
     # Train: the dashboard only (its timer polls while the tab is open)
     if page.get_by_role("tab", name="Train", exact=True).count():
         _tab(page, "Train")
@@ -137,14 +142,14 @@ def main() -> int:
     try:
         wait_up(url)
         time.sleep(args.settle)
-        rows.append({"after": "start (listening, no page yet)", "rss_mb": round(rss_mb(server.pid), 1)})
+        rows.append({"after": "start (listening, no page yet)", **reading(server.pid)})
         print(f"start: {rows[-1]['rss_mb']} MB", flush=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS, headless=True)
             for i in range(1, args.tours + 1):
                 took = tour(browser, url)
                 time.sleep(args.settle)
-                rows.append({"after": f"tour {i}", "rss_mb": round(rss_mb(server.pid), 1), "tour_s": round(took, 1)})
+                rows.append({"after": f"tour {i}", **reading(server.pid), "tour_s": round(took, 1)})
                 print(f"tour {i}: {rows[-1]['rss_mb']} MB ({took:.0f} s)", flush=True)
             browser.close()
     finally:
@@ -154,9 +159,9 @@ def main() -> int:
     load = os.getloadavg()
     per_tour = (rows[-1]["rss_mb"] - rows[2]["rss_mb"]) / (len(rows) - 3) if len(rows) > 3 else None
     print(f"\nServer RSS (load average {load[0]:.1f}, {os.cpu_count()} CPUs)")
-    print(f"{'after':34s} {'RSS MB':>8s}")
+    print(f"{'after':34s} {'RSS MB':>8s} {'of it anonymous':>15s}")
     for r in rows:
-        print(f"{r['after']:34s} {r['rss_mb']:>8}")
+        print(f"{r['after']:34s} {r['rss_mb']:>8} {r['anon_mb']:>15}")
     if per_tour is not None:
         print(f"growth per tour after the second: {per_tour:+.1f} MB")
     after_one = rows[1]["rss_mb"] if len(rows) > 1 else None
