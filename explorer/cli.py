@@ -124,7 +124,8 @@ def build_parser(include_modules: bool = True) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("import", parents=common, help="convert foreign checkpoint(s) to our .safetensors format")
-    p.add_argument("foreign", nargs="+", help="e.g. netG_epoch_24.pth, or latest_net_G_A.pth latest_net_G_B.pth, or a folder")
+    p.add_argument("foreign", nargs="+", help="e.g. netG_epoch_24.pth, or latest_net_G_A.pth latest_net_G_B.pth, or a folder; "
+                   "a TensorFlow.js Layers model: its model.json (+ weight shards) or the folder holding it")
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.set_defaults(func=cmd_import)
 
