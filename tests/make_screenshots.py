@@ -81,6 +81,10 @@ def explore_extras(page, browser, url: str, out: Path) -> None:
     save(main, "explore-library")
 
     page.click("#explore-mixing .label-wrap, #explore-mixing button")
+    boxes = page.locator("#explore-mix-blocks label")
+    for i in range(boxes.count()):  # B's coarse blocks (shape) with A's fine ones (colour)
+        box = boxes.nth(i).locator("input")
+        box.set_checked(boxes.nth(i).inner_text().strip().split(" px")[0] in ("4", "8"))
     page.click("#explore-mix-btn")
     page.wait_for_selector("#explore-mix img")
     page.wait_for_selector("#explore-mix-a img")

@@ -76,6 +76,11 @@ def test_coarse_and_fine_edits_of_one_direction_differ(style32):
     diff = lambda a, b: float((a - b).abs().mean())  # noqa: E731
     assert diff(coarse, base) > 0.02 and diff(fine, base) > 0.02 and diff(coarse, fine) > 0.02
     assert torch.equal(editing.image_for(style32, editing.LatentRequest(seed=3, coefficients=(4.0,), layers=((0, 7),))), everywhere)
+    grid = editing.sample_grid(style32, coarse_req, 3)  # grids and interpolations carry the layered edit too
+    assert torch.allclose(grid[0], coarse[0], atol=1e-5)
+    frames = editing.interpolation(style32, coarse_req, 9, 4, "slerp")
+    assert frames.shape[0] == 4 and torch.allclose(frames[0], coarse[0], atol=1e-5)
+    assert torch.allclose(frames[-1], editing.image_for(style32, editing.LatentRequest(**{**coarse_req.__dict__, "seed": 9}))[0], atol=1e-5)
     ws = editing.edited_latent(style32, coarse_req)  # [1, num_ws, w_dim]: only layers 0-2 moved
     w0 = editing.edited_latent(style32, editing.LatentRequest(seed=3))
     assert ws.shape == (1, 8, 16) and torch.equal(ws[0, 3:], w0.expand(5, -1)) and not torch.equal(ws[0, :3], w0.expand(3, -1))

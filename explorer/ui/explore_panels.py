@@ -226,7 +226,7 @@ class MixPanel:
 
 def build_mixing() -> MixPanel:
     with gr.Accordion("Style mixing (StyleGAN)", open=False, visible=False, elem_id="explore-mixing") as acc:
-        gr.Markdown("A is the current image, B another seed (same class and ψ). The ticked blocks of the mix take B's styles, "
+        gr.Markdown("A is the current image, B the image of seed B (same class and ψ). The ticked blocks of the mix take B's styles, "
                     "the others A's: coarse blocks carry pose and shape, fine ones colour and texture.")
         with gr.Row():
             seed_b = gr.Number(value=7, precision=0, minimum=0, maximum=2**31 - 1, label="Seed B", elem_id="explore-mix-seed", min_width=100)
@@ -235,9 +235,11 @@ def build_mixing() -> MixPanel:
         blocks = gr.CheckboxGroup(choices=[], value=[], label="Blocks that take B's styles", elem_id="explore-mix-blocks")
         button = gr.Button("Mix", size="sm", elem_id="explore-mix-btn")
         with gr.Row(elem_id="explore-mix-row"):
-            kw = dict(format="png", height=180, interactive=False, buttons=["download", "fullscreen"], elem_classes=["pixelated"], min_width=90)
-            images = [gr.Image(label="A (current)", elem_id="explore-mix-a", **kw), gr.Image(label="B", elem_id="explore-mix-b", **kw),
-                      gr.Image(label="Mix", elem_id="explore-mix", **kw)]
+            # short labels and one button on A and B: three images share a phone's width
+            kw = dict(format="png", height=180, interactive=False, elem_classes=["pixelated"], min_width=90)
+            images = [gr.Image(label="A", buttons=["fullscreen"], elem_id="explore-mix-a", **kw),
+                      gr.Image(label="B", buttons=["fullscreen"], elem_id="explore-mix-b", **kw),
+                      gr.Image(label="Mix", buttons=["download"], elem_id="explore-mix", **kw)]
     return MixPanel(acc, seed_b, blocks, noise, noise_seed, button, images)
 
 
@@ -254,7 +256,7 @@ def wire_mixing(p: MixPanel, sh: Shared) -> None:
         model, _, req, _ = sh.unpack(args)
         seed_b = int(seed_b if seed_b is not None else 0)
         a, b, m = layerviews.mix_view(model, req, seed_b, blocks or [], noise or "frozen", int(noise_seed or 0))
-        return render.to_uint8(a), gr.update(value=render.to_uint8(b), label=f"B (seed {seed_b})"), render.to_uint8(m)
+        return render.to_uint8(a), render.to_uint8(b), render.to_uint8(m)
 
     ins = [p.seed_b, p.blocks, p.noise, p.noise_seed, *sh.inputs]
     p.button.click(handler(show_mix_view), ins, p.images, api_visibility="private")

@@ -290,7 +290,10 @@ def build(ctx: AppContext) -> ExploreTab:
             "latent_origin": req.custom["origin"] if req.custom else "seed",
             "class": req.label,
             "truncation": req.truncation,
-            "directions": {"method": req.method, "coefficients_std": list(req.coefficients)} if any(req.coefficients) else None,
+            "directions": {"method": req.method, "coefficients_std": list(req.coefficients),
+                           "layers": [list(r) if r else None for r in req.layers]} if any(req.coefficients) else None,
+            "saved_edit": {"name": req.saved["name"], "amount_std": req.saved_amount, "layers": req.saved["layers"]}
+            if req.saved and req.saved_amount else None,
             "latent_space": editing.space_of(model),
             "latent_sha256": latent_hash(x),
         }
