@@ -118,12 +118,14 @@ def _link_tabs(ctx: AppContext, demo: gr.Blocks, tabs: gr.Tabs, explore, stylize
 
     # a page opened after models were added/deleted sees the current catalog, then Explore renders
     loaded = demo.load(handler(refresh), pickers, pickers, api_visibility="private")
-    loaded.then(
+    first_image = loaded.then(
         explore.on_model, [explore.model, explore.method, ctx.session], explore.model_outputs, api_visibility="private",
         show_progress_on=explore.image,
     ).then(explore.full, explore.inputs, explore.render_outputs, api_visibility="private", show_progress="hidden")
+    # the other tabs' set-up (their models' class lists, cards...) waits for the first image: on a
+    # busy server it would otherwise take the workers and cores the Explore image needs (issue 15)
     for fn, inputs, outputs in ctx.on_page_load:
-        loaded.then(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
+        first_image.then(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
 
     # catalog changes (import, delete, finished training) refresh every picker
     def refresh_prefer(prefer, *values):
