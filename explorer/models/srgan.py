@@ -81,9 +81,14 @@ class SRGANConfig:
             raise ValueError(f"parts must be ('G',) or ('G', 'D'), got {self.parts}")
         if not 0 < self.pixel_max <= 65535:
             raise ValueError(f"pixel_max must lie in (0, 65535], got {self.pixel_max}")
-        for name in ("rdn_blocks", "rdn_layers", "rdn_growth"):  # bounds what a file can make us build
-            if not 1 <= int(getattr(self, name)) <= 64:
-                raise ValueError(f"{name} must lie in 1..64, got {getattr(self, name)}")
+        # bounds what a file can make us build (and count: the meta-device count costs CPU per layer);
+        # the papers' largest are RDN D=20 C=8 G=64 and ESRGAN's 23 RRDBs of C=4
+        limits = {"rdn_blocks": 24 if self.generator == "rrdn" else 32, "rdn_layers": 8, "rdn_growth": 64}
+        for name, most in limits.items():
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            if int(getattr(self, name)) > most:
+                raise ValueError(f"{name} must be ≤ {most}, got {getattr(self, name)}")
         for name in ("num_blocks", "num_features", "d_features"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

@@ -258,6 +258,8 @@ def test_legacy_pth_claiming_a_huge_storage_costs_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("family,config", [("cyclegan", {"num_blocks": 65536}), ("srgan", {"num_blocks": 65536}),
+                                           ("srgan", {"generator": "rrdn", "rdn_blocks": 4096, "parts": ["G"]}),
+                                           ("srgan", {"generator": "rdn", "rdn_layers": 4096, "parts": ["G"]}),
                                            ("stylegan", {"mapping_layers": 65536}), ("classifier", {"resolution": 65536})])
 def test_deep_configs_are_refused_before_even_counting(tmp_path, family, config):
     """Counting parameters on the meta device costs CPU per layer (8,192 CycleGAN blocks: two
