@@ -117,11 +117,13 @@ def _link_tabs(ctx: AppContext, demo: gr.Blocks, tabs: gr.Tabs, explore, stylize
         return ctx.refresh_pickers(*values, prefer=prefer)
 
     # a page opened after models were added/deleted sees the current catalog, then Explore renders
-    loaded = demo.load(handler(refresh), pickers, pickers, api_visibility="private")
+    # (queue=False, like the slider previews: three light steps a new visitor waits for, which should
+    # not queue behind other visitors' heavy work or pay the queue's join round trip)
+    loaded = demo.load(handler(refresh), pickers, pickers, api_visibility="private", queue=False)
     first_image = loaded.then(
         explore.on_model, [explore.model, explore.method, ctx.session], explore.model_outputs, api_visibility="private",
-        show_progress_on=explore.image,
-    ).then(explore.full, explore.inputs, explore.render_outputs, api_visibility="private", show_progress="hidden")
+        show_progress_on=explore.image, queue=False,
+    ).then(explore.full, explore.inputs, explore.render_outputs, api_visibility="private", show_progress="hidden", queue=False)
     # the other tabs' set-up (their models' class lists, cards...) waits for the first image: on a
     # busy server it would otherwise take the workers and cores the Explore image needs (issue 15)
     for fn, inputs, outputs in ctx.on_page_load:
