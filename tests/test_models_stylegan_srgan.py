@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import explorer
 from explorer.errors import ExplorerError, ImageInputError
@@ -231,6 +232,20 @@ def test_srgan_padding_option():
     assert all(c.padding_mode == "zeros" for c in tiny_srgan().G.modules() if isinstance(c, torch.nn.Conv2d))
     with pytest.raises(ValueError, match="padding"):
         SRGANConfig(padding="reflect")
+
+
+def test_srgan_bicubic_skip_starts_at_bicubic():
+    """``skip="bicubic"``: output = bicubic upscale + a residual that starts near zero; clamped only in eval."""
+    torch.manual_seed(0)
+    m = SRGAN(SRGANConfig(**{**TINY_SR, "skip": "bicubic"}))
+    x = torch.rand(2, 3, 10, 12) * 2 - 1
+    bicubic = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    out = m.eval().upscale(x)
+    assert out.shape == (2, 3, 40, 48) and out.abs().max() <= 1
+    assert (out - bicubic.clamp(-1, 1)).abs().max() < 0.05
+    assert m.train().G(x).abs().max() > 1  # bicubic overshoots; training sees it unclamped
+    with pytest.raises(ValueError, match="skip"):
+        SRGANConfig(skip="nearest")
 
 
 def test_srgan_tiling_with_small_margin_stays_close():

@@ -81,18 +81,28 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
 
 
+def _pyramid(img: np.ndarray, min_scale: float, levels: int = 12) -> list[torch.Tensor]:
+    """One photo at ``levels`` geometric scales from ``min_scale`` (or the 64-px floor) to 1: [1, 3, h, w] each."""
+    t = _to_model(img[None])
+    h, w = img.shape[:2]
+    lo = np.log(max(min_scale, RESOLUTION / min(h, w)))
+    out = []
+    for s in np.exp(np.linspace(lo, 0.0, levels)):
+        size = (max(RESOLUTION, round(h * s)), max(RESOLUTION, round(w * s)))
+        out.append(t if size == (h, w) else
+                   F.interpolate(t, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1))
+    return out
+
+
 def _photo_crops(photos: list[np.ndarray], num: int, rng: np.random.Generator, min_scale: float) -> torch.Tensor:
-    """``num`` random 64x64 crops, each from a random photo downscaled by a random factor in [min_scale, 1]."""
+    """``num`` random 64x64 crops, each from a random photo at a random one of 12 scales in [min_scale, 1]."""
+    pyramids = [_pyramid(p, min_scale) for p in photos]  # each photo resized 12 times, not once per crop
     out = torch.empty(num, 3, RESOLUTION, RESOLUTION)
     for i in range(num):
-        img = photos[rng.integers(len(photos))]
-        h, w = img.shape[:2]
-        s = float(np.exp(rng.uniform(np.log(max(min_scale, RESOLUTION / min(h, w))), 0.0)))
-        nh, nw = max(RESOLUTION, round(h * s)), max(RESOLUTION, round(w * s))
+        levels = pyramids[rng.integers(len(pyramids))]
+        t = levels[rng.integers(len(levels))]
+        nh, nw = t.shape[-2:]
         y, x0 = rng.integers(nh - RESOLUTION + 1), rng.integers(nw - RESOLUTION + 1)
-        t = _to_model(img[None])
-        if (nh, nw) != (h, w):
-            t = F.interpolate(t, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
         crop = t[0, :, y : y + RESOLUTION, x0 : x0 + RESOLUTION]
         out[i] = crop.flip(-1) if rng.random() < 0.5 else crop
     return out

@@ -65,12 +65,18 @@ class SRGANConfig:
     rdn_layers: int = 1
     rdn_growth: int = 4
     pixel_max: float = 255.0
+    padding: str = "zeros"
+    skip: str = "none"
     parts: tuple[str, ...] = ("G", "D")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", tuple(self.parts))  # JSON brings lists back
         if self.channels not in (1, 3):
             raise ValueError(f"SRGAN channels must be 1 or 3, got {self.channels}")
+        if self.skip not in ("none", "bicubic"):
+            raise ValueError(f"skip must be 'none' or 'bicubic', got {self.skip!r}")
+        if self.padding not in ("zeros", "replicate"):
+            raise ValueError(f"padding must be 'zeros' or 'replicate', got {self.padding!r}")
         if self.generator not in ("srresnet", "rdn", "rrdn"):
             raise ValueError(f"generator must be 'srresnet', 'rdn' or 'rrdn', got {self.generator!r}")
         if self.generator == "srresnet" and self.scale != 4:
@@ -101,13 +107,13 @@ class SRGANConfig:
 class ResidualBlock(nn.Module):
     """x + BN(conv(PReLU(BN(conv(x)))))."""
 
-    def __init__(self, nf: int):
+    def __init__(self, nf: int, padding_mode: str = "zeros"):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(nf, nf, 3, padding=1),
+            nn.Conv2d(nf, nf, 3, padding=1, padding_mode=padding_mode),
             nn.BatchNorm2d(nf),
             nn.PReLU(nf),
-            nn.Conv2d(nf, nf, 3, padding=1),
+            nn.Conv2d(nf, nf, 3, padding=1, padding_mode=padding_mode),
             nn.BatchNorm2d(nf),
         )
 
@@ -129,13 +135,19 @@ class SRResNet(nn.Module):
     def __init__(self, cfg: SRGANConfig):
         super().__init__()
         nf = cfg.num_features
-        self.head = nn.Sequential(nn.Conv2d(cfg.channels, nf, 9, padding=4), nn.PReLU(nf))
-        self.blocks = nn.Sequential(*(ResidualBlock(nf) for _ in range(cfg.num_blocks)))
-        self.post = nn.Sequential(nn.Conv2d(nf, nf, 3, padding=1), nn.BatchNorm2d(nf))
+        pm = cfg.padding  # "replicate" continues edge pixels outwards: no dark frame at image borders
+        self.head = nn.Sequential(nn.Conv2d(cfg.channels, nf, 9, padding=4, padding_mode=pm), nn.PReLU(nf))
+        self.blocks = nn.Sequential(*(ResidualBlock(nf, pm) for _ in range(cfg.num_blocks)))
+        self.post = nn.Sequential(nn.Conv2d(nf, nf, 3, padding=1, padding_mode=pm), nn.BatchNorm2d(nf))
         self.up = nn.Sequential(
-            *(nn.Sequential(nn.Conv2d(nf, nf * 4, 3, padding=1), nn.PixelShuffle(2), nn.PReLU(nf)) for _ in range(2))
+            *(nn.Sequential(nn.Conv2d(nf, nf * 4, 3, padding=1, padding_mode=pm), nn.PixelShuffle(2), nn.PReLU(nf))
+              for _ in range(2))
         )
-        self.tail = nn.Conv2d(nf, cfg.channels, 9, padding=4)
+        self.tail = nn.Conv2d(nf, cfg.channels, 9, padding=4, padding_mode=pm)
+        self.bicubic_skip = cfg.skip == "bicubic"
+        if self.bicubic_skip:  # start as plain bicubic: a small residual head
+            nn.init.normal_(self.tail.weight, std=1e-3)
+            nn.init.zeros_(self.tail.bias)
         # input pixels one output pixel can see, each side: 9x9 head (4), 2 per block, post (1),
         # up convs at 1x and 2x (1 + 1/2), 9x9 tail at 4x (4/4)
         self.receptive_radius = math.ceil(4 + 2 * cfg.num_blocks + 1 + 1 + 0.5 + 1)
@@ -143,7 +155,11 @@ class SRResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)  # [N, nf, h, w]
         h = h + self.post(self.blocks(h))  # global skip
-        return torch.tanh(self.tail(self.up(h)))  # [N, C, 4h, 4w]
+        if not self.bicubic_skip:
+            return torch.tanh(self.tail(self.up(h)))  # [N, C, 4h, 4w]
+        # residual over bicubic (as VDSR): the net starts at bicubic and learns only the missing detail
+        y = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False) + self.tail(self.up(h))
+        return y if self.training else y.clamp(-1, 1)  # the loss sees unclamped values (gradients everywhere)
 
 
 class SRDiscriminator(nn.Module):
