@@ -52,6 +52,8 @@ class SRGANConfig:
     ``generator``: "srresnet" (this project's, ×4), "rdn" or "rrdn" (ESRGAN's; both imported:
     ``rdn_blocks`` D (RDN) or T (RRDBs), ``rdn_layers`` C, ``rdn_growth`` G, ``num_features`` G0,
     ``scale`` 2/3/4/8, ``pixel_max`` the value range it was trained on). ``parts``: the networks present ("G", and "D" if trained here).
+    ``padding``: "zeros" or "replicate" (SRResNet convs; replicate leaves no dark frame at borders);
+    ``skip``: "none" (tanh output, the paper's) or "bicubic" (output = bicubic upscale + residual).
     """
 
     channels: int = 3
