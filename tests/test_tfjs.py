@@ -1,6 +1,6 @@
 """TensorFlow.js Layers models: the reader, the Keras-graph builder, the UpscalerJS importer.
 
-The equality test runs the real ``@upscalerjs/esrgan-slim`` 1.0.0 models in node with
+The equality tests run the real ``@upscalerjs/esrgan-slim`` models (1.0.0: RDNs; 1.0.0-beta.6: ESRGAN) in node with
 ``@tensorflow/tfjs`` 4.22.0 (pure-JS CPU backend; ``tests/js/tfjs_predict.js``) and compares
 with our import on the same input. ``./run.sh test`` installs both into ``.cache/``; this module
 installs them itself when they are missing, and skips those tests only where npm/node are absent.
