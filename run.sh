@@ -108,6 +108,7 @@ case "$cmd" in
         ;;
     bench)
         setup_python
+        setup_test_data   # bench_superres compares with the TF.js models fetched into .cache/
         # bench_train runs pytorch/examples' dcgan/main.py side by side: point PYTORCH_EXAMPLES at a
         # checkout of github.com/pytorch/examples (it is not on a package registry, so not fetched here).
         for b in bench/bench_*.py; do
