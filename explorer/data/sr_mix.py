@@ -16,7 +16,7 @@ Content (high-resolution 64x64 RGB patches, built in memory from a fixed seed):
 Degradations (:func:`degrade_mixture`, after Real-ESRGAN's idea of a mixture, much milder): per image,
 optional Gaussian blur, a downscale by one of antialiased bicubic / bilinear / area / box, optional
 Gaussian noise, optional JPEG. A share of images gets the plain antialiased bicubic downscale, the
-degradation every evaluation here uses (:func:`bicubic_degrade`).
+degradation every evaluation here uses (:func:`explorer.superres.degrade`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from PIL import Image
 from explorer.data.shipped import shipped_arrays
 from explorer.data.splits import split_indices
 from explorer.errors import DataError
+from explorer.superres import degrade
 
 NAME = "sr-mix"
 RESOLUTION = 64
@@ -191,11 +192,6 @@ def heldout_images(kind: str, num: int = 200, seed: int = 1) -> torch.Tensor:
     raise DataError(f"unknown held-out kind {kind!r}; choose from {', '.join(KINDS)}")
 
 
-def bicubic_degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
-    """Antialiased bicubic downscale by ``scale``: [N, C, H, W] → [N, C, H/scale, W/scale], clamped to [-1, 1]."""
-    return F.interpolate(hr, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
-
-
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     r = max(1, int(round(2.5 * sigma)))
     k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma) ** 2)
@@ -229,7 +225,7 @@ def degrade_mixture(hr: torch.Tensor, scale: int, generator: random.Random, clea
     for img in hr.detach():
         x = img[None]
         if generator.random() < clean_share:
-            out.append(bicubic_degrade(x, scale)[0])
+            out.append(degrade(x, scale)[0])
             continue
         if generator.random() < 0.4:
             x = _blur(x, generator.uniform(0.3, 1.2))

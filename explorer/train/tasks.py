@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer import losses as L
-from explorer.data.sr_mix import bicubic_degrade, degrade_mixture
+from explorer.data.sr_mix import degrade_mixture
+from explorer.superres import degrade as bicubic_degrade
 from explorer.errors import TrainingError
 
 Batch = dict[str, Any]
