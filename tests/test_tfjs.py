@@ -178,6 +178,11 @@ def test_import_via_cli_and_round_trip(esrgan_dir, tmp_path):
     assert Image.open(tmp_path / "big.png").size == (60, 42)
 
 
+def test_package_folder_names_the_models_inside(esrgan_dir):
+    with pytest.raises(CheckpointError, match=r"TensorFlow.js models lie in: models/x2, models/x3, models/x4, models/x8"):
+        explorer.load(esrgan_dir, device="cpu")
+
+
 def test_upload_style_import_of_json_and_shard_from_separate_folders(esrgan_dir, tmp_path):
     """The Models tab hands over uploads from separate temp folders: model.json and its shard by name."""
     from explorer import zoo

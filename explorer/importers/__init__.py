@@ -112,6 +112,10 @@ def _unknown_layout(file: ForeignFile) -> CheckpointError:
 def _expand_directory(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
     if not files:
+        # an npm package folder: say which TF.js models lie below (two levels, e.g. package/models/x4)
+        below = sorted(str(m.parent.relative_to(folder)) for m in [*folder.glob("*/model.json"), *folder.glob("*/*/model.json")])
+        if below:
+            raise CheckpointError(f"{folder} holds no model itself; TensorFlow.js models lie in: {', '.join(below[:8])}. Pass one of those folders")
         raise CheckpointError(f"{folder} holds no checkpoint files ({', '.join(CHECKPOINT_SUFFIXES)})")
     for imp in importers():
         picked = imp.pick_from_directory(files)
