@@ -145,8 +145,7 @@ def source_choices(dirs, visible: int) -> list[tuple[str, int]]:
     return [(f"{name} {k + 1}", k) for k in range(visible)]
 
 
-def wire_library(p: LibraryPanel, sh: Shared, sliders: list, controls: list[LayerControl]) -> None:
-    n = editing.NUM_DIRECTIONS
+def wire_library(p: LibraryPanel, sh: Shared) -> None:
     lib = lambda: edits.EditLibrary(sh.library_root)  # noqa: E731 - read the folder on each call
 
     def pick_edit(name, *args):

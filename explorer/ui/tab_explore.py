@@ -273,7 +273,7 @@ def build(ctx: AppContext) -> ExploreTab:
 
     sh = panels.Shared(catalog, inputs, unpack, full_h, render_outputs, download, spec, library_root)
     panels.wire_layer_controls(controls, sh)
-    panels.wire_library(library, sh, sliders, controls)
+    panels.wire_library(library, sh)
     panels.wire_mixing(mix, sh)
     panels.wire_layer_view(layer_view, sh)
 
