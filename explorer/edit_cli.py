@@ -29,6 +29,8 @@ def add_edit_command(sub) -> None:
     lab.add_argument("--labels", default=None, help="class ids, one per image or one for all")
     p.add_argument("--truncation", type=float, default=1.0, help="truncation ψ before the edit (1 = off)")
     p.add_argument("--out", default="edited", help="output folder (default ./edited)")
+    p.add_argument("--library", default=None, metavar="DIR",
+                   help="folder of saved edits (default <app home>/edits; an app served with --user-dir D keeps them in D/../edits)")
     p.set_defaults(func=cmd_edit)
 
 
@@ -43,7 +45,7 @@ def cmd_edit(args) -> int:
     model = _load(args, args.checkpoint)
     if not model.can_generate:
         raise ExplorerError(f"a {model.kind} model has no latent space to edit")
-    library = EditLibrary()
+    library = EditLibrary(args.library)
     if args.list:
         edits = library.list(model)
         for e in edits:

@@ -193,6 +193,8 @@ def test_cli_edit_by_file_and_by_name(style32, tmp_path, monkeypatch, capsys):
     edits.EditLibrary().save(model, e)  # saved under $GAN_EXPLORER_HOME/edits, as the app does
     assert main(["edit", str(ckpt), "--edit", "shape", "--seeds", "7", "--strength", "-1", "--out", str(tmp_path / "byname"), "-q"]) == 0
     assert (tmp_path / "byname" / "seed0007.png").is_file()
+    edits.EditLibrary(tmp_path / "elsewhere").save(model, edits.Edit("other", "w", e.vector, e.std, 1.0))
+    assert main(["edit", str(ckpt), "--library", str(tmp_path / "elsewhere"), "--edit", "other", "--seeds", "1", "--out", str(tmp_path / "lib"), "-q"]) == 0
     assert main(["edit", str(ckpt), "--list"]) == 0 and "shape" in capsys.readouterr().out
     assert main(["edit", str(ckpt), "--edit", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "no saved edit called 'nope'" in capsys.readouterr().err
