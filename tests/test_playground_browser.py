@@ -75,7 +75,7 @@ def test_step_play_pause_and_leaving_the_tab(page):
     assert not [t for t in toasts(page) if "rror" in t]
 
 
-def test_presets_and_a_drawn_set(page):
+def test_presets_and_a_drawn_set(page, tmp_path):
     page.click("#pg-preset input")
     page.get_by_role("option", name="Ring — mode collapse").click()
     page.wait_for_function("() => document.querySelector('#pg-preset-note').innerText.includes('ten times faster')")
@@ -93,3 +93,12 @@ def test_presets_and_a_drawn_set(page):
     page.click("#pg-step")
     assert wait_step(page, "s === 10") == 10
     assert not [t for t in toasts(page) if "rror" in t]
+    # a CSV of points replaces the drawn set (and starts a fresh model); a bad one says which line
+    good, bad = tmp_path / "points.csv", tmp_path / "bad.csv"
+    good.write_text("x,y\n" + "".join(f"{i},{(i * 7) % 5}\n" for i in range(40)))
+    bad.write_text("1,2\n3,4\nfive,6\n")
+    page.set_input_files("#pg-csv input[type=file], input[type=file][accept*='.csv']", str(good))
+    page.wait_for_function(f"() => ({_STEP})() === 0")
+    page.wait_for_function("() => /coverage \\d+%/.test(document.querySelector('#pg-readout').innerText)")
+    page.set_input_files("#pg-csv input[type=file], input[type=file][accept*='.csv']", str(bad))
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-testid=\"toast-body\"]')).some(t => t.innerText.includes('CSV line 3'))")

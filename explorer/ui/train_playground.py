@@ -97,6 +97,7 @@ class _Sessions:
     def advance(self, state: dict, steps: int):
         """Train ``steps`` and redraw; a model the store dropped (server busy, long idle) restarts."""
         pg = self.store.get(state.get("key"))
+        new_state = gr.skip()  # unchanged: skipping it spares Gradio storing it again on every frame
         if pg is None:
             if not state.get("config"):
                 raise ExplorerError("choose a preset or press Reset first")
@@ -104,8 +105,9 @@ class _Sessions:
             pg = self.store.get(state["key"])
             if pg is None:
                 return state, image, text
+            new_state = state
         pg.train(max(1, min(int(steps or 1), 200)))
-        return state, picture_html(render_frame(pg.frame())), readout_md(pg.readout())
+        return new_state, picture_html(render_frame(pg.frame())), readout_md(pg.readout())
 
 
 def build() -> PlaygroundSection:
@@ -169,7 +171,7 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
         return (note, *(getattr(cfg, f) for f in FIELDS), state_v, image, text)
 
     def on_setting(state_v, *values):  # a hand-made change leaves the preset
-        return ("", *sessions.fresh(state_v, config_from(*values)))
+        return ("", "", *sessions.fresh(state_v, config_from(*values)))
 
     def on_click(state_v, distribution_v, loss_v, lr_g_v, lr_d_v, d_steps_v, seed_v, evt: gr.EventData):
         values = (distribution_v, loss_v, lr_g_v, lr_d_v, d_steps_v, seed_v)  # Gradio passes evt only to named parameters
@@ -189,11 +191,12 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
     def on_csv(payload, state_v, *values):
         path = upload_path(payload)
         if path is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
         if path.stat().st_size > MAX_CSV_BYTES:  # before reading it
             raise ExplorerError(f"the CSV file is larger than {MAX_CSV_BYTES // 1024} KB")
         points = parse_points_csv(path.read_bytes()).tolist()
-        return ("drawn", *sessions.fresh({**state_v, "points": points}, config_from("drawn", *values[1:])))
+        # the file box is emptied, ready for another file; the points live in the state
+        return (None, "drawn", *sessions.fresh({**state_v, "points": points}, config_from("drawn", *values[1:])))
 
     def on_clear(state_v, *values):
         return sessions.fresh({**state_v, "points": []}, config_from(*values))
@@ -215,11 +218,11 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
     # slider when it is released; choices at once
     for event in (distribution.input, loss.input, d_steps.release, lr_g.submit, lr_g.blur, lr_d.submit, lr_d.blur,
                   seed.submit, seed.blur):
-        event(handler(on_setting), [state, *settings], [preset, *outs], **private)
+        event(handler(on_setting), [state, *settings], [preset, preset_note, *outs], **private)
     distribution.change(lambda d: gr.update(visible=d == "drawn"), distribution, drawn_box, api_visibility="private", queue=False)
     reset.click(handler(on_reset), [state, *settings], outs, **private)
     plot.click(handler(on_click), [state, *settings], outs, **private)
-    csv_in.upload(handler(on_csv), [csv_in, state, *settings], [distribution, *outs], preprocess=False, **private)
+    csv_in.upload(handler(on_csv), [csv_in, state, *settings], [csv_in, distribution, *outs], preprocess=False, **private)
     clear.click(handler(on_clear), [state, *settings], outs, **private)
     play.click(lambda: gr.Timer(active=True), None, timer, api_visibility="private", queue=False)
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False)
