@@ -20,7 +20,7 @@ from explorer.errors import ExplorerError
 from explorer.playground import (
     MAX_DRAWN_POINTS, PRESETS, Playground, PlaygroundConfig, PlaygroundStore, blank_frame, frame_png, render_frame, to_plane,
 )
-from explorer.playground.data import MAX_CSV_BYTES, MIN_DRAWN_POINTS, check_points, parse_points_csv
+from explorer.playground.data import MAX_CSV_BYTES, MIN_DRAWN_POINTS, parse_points_csv
 from explorer.ui.common import handler, message, upload_path
 
 MAX_PLAYGROUNDS = 16
@@ -77,7 +77,7 @@ def readout_md(r: dict) -> str:
 
 
 class _Sessions:
-    """The handlers' view of the store: one playground per session state."""
+    """The handlers, over the store: one playground per session state."""
 
     def __init__(self):
         self.store = PlaygroundStore(MAX_PLAYGROUNDS)
@@ -108,6 +108,57 @@ class _Sessions:
             new_state = state
         pg.train(max(1, min(int(steps or 1), 200)))
         return new_state, picture_html(render_frame(pg.frame())), readout_md(pg.readout())
+
+    # ----- event handlers (the widgets' values in, the outputs' values out) -----
+    def on_reset(self, state_v, *values):
+        return self.fresh(state_v, config_from(*values))
+
+    def on_preset(self, name, state_v):
+        if not name:
+            return (gr.skip(),) * (len(FIELDS) + 4)
+        _, cfg, note = PRESETS[name]
+        state_v, image, text = self.fresh(state_v, cfg)
+        return (note, *(getattr(cfg, f) for f in FIELDS), state_v, image, text)
+
+    def on_setting(self, state_v, *values):  # a hand-made change leaves the preset
+        return ("", "", *self.fresh(state_v, config_from(*values)))
+
+    def on_click(self, state_v, distribution_v, loss_v, lr_g_v, lr_d_v, d_steps_v, seed_v, evt: gr.EventData):
+        values = (distribution_v, loss_v, lr_g_v, lr_d_v, d_steps_v, seed_v)  # Gradio passes evt only to named parameters
+        if distribution_v != "drawn":
+            gr.Info("Choose the data 'Drawn set' to add points by clicking on the plot.")
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            x, y = float(evt.x), float(evt.y)
+        except (AttributeError, TypeError, ValueError):
+            raise ExplorerError("a click on the plot did not say where it was") from None
+        points = list(state_v.get("points") or [])
+        if len(points) >= MAX_DRAWN_POINTS:
+            raise ExplorerError(f"a drawn set holds at most {MAX_DRAWN_POINTS} points")
+        points.append(list(to_plane(x, y)))
+        return self.fresh({**state_v, "points": points}, config_from(*values))
+
+    def on_csv(self, payload, state_v, *values):
+        path = upload_path(payload)
+        if path is None:
+            return (gr.skip(),) * 5
+        if path.stat().st_size > MAX_CSV_BYTES:  # before reading it
+            raise ExplorerError(f"the CSV file is larger than {MAX_CSV_BYTES // 1024} KB")
+        points = parse_points_csv(path.read_bytes()).tolist()
+        # the file box is emptied, ready for another file; the points live in the state
+        return (None, "drawn", *self.fresh({**state_v, "points": points}, config_from("drawn", *values[1:])))
+
+    def on_clear(self, state_v, *values):
+        return self.fresh({**state_v, "points": []}, config_from(*values))
+
+    def on_open(self, state_v, *values):  # the first frame, when the section is first opened
+        return self.fresh(state_v, config_from(*values)) if not state_v.get("config") else (gr.skip(),) * 3
+
+    def on_tick(self, state_v, steps_v):  # a failure pauses instead of raising a toast every tick
+        try:
+            return (*self.advance(state_v, steps_v), gr.skip())
+        except ExplorerError as exc:
+            return gr.skip(), gr.skip(), f"⚠️ {message(exc)} (paused)", gr.Timer(active=False)
 
 
 def build() -> PlaygroundSection:
@@ -160,74 +211,24 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
     private = {"api_visibility": "private", "show_progress": "hidden"}
     live = {**private, "queue": False}
 
-    def on_reset(state_v, *values):
-        return sessions.fresh(state_v, config_from(*values))
-
-    def on_preset(name, state_v):
-        if not name:
-            return (gr.skip(),) * (len(settings) + 4)
-        label, cfg, note = PRESETS[name]
-        state_v, image, text = sessions.fresh(state_v, cfg)
-        return (note, *(getattr(cfg, f) for f in FIELDS), state_v, image, text)
-
-    def on_setting(state_v, *values):  # a hand-made change leaves the preset
-        return ("", "", *sessions.fresh(state_v, config_from(*values)))
-
-    def on_click(state_v, distribution_v, loss_v, lr_g_v, lr_d_v, d_steps_v, seed_v, evt: gr.EventData):
-        values = (distribution_v, loss_v, lr_g_v, lr_d_v, d_steps_v, seed_v)  # Gradio passes evt only to named parameters
-        if distribution_v != "drawn":
-            gr.Info("Choose the data 'Drawn set' to add points by clicking on the plot.")
-            return gr.skip(), gr.skip(), gr.skip()
-        try:
-            x, y = float(evt.x), float(evt.y)
-        except (AttributeError, TypeError, ValueError):
-            raise ExplorerError("a click on the plot did not say where it was") from None
-        points = list(state_v.get("points") or [])
-        if len(points) >= MAX_DRAWN_POINTS:
-            raise ExplorerError(f"a drawn set holds at most {MAX_DRAWN_POINTS} points")
-        points.append(list(to_plane(x, y)))
-        return sessions.fresh({**state_v, "points": points}, config_from(*values))
-
-    def on_csv(payload, state_v, *values):
-        path = upload_path(payload)
-        if path is None:
-            return (gr.skip(),) * 5
-        if path.stat().st_size > MAX_CSV_BYTES:  # before reading it
-            raise ExplorerError(f"the CSV file is larger than {MAX_CSV_BYTES // 1024} KB")
-        points = parse_points_csv(path.read_bytes()).tolist()
-        # the file box is emptied, ready for another file; the points live in the state
-        return (None, "drawn", *sessions.fresh({**state_v, "points": points}, config_from("drawn", *values[1:])))
-
-    def on_clear(state_v, *values):
-        return sessions.fresh({**state_v, "points": []}, config_from(*values))
-
-    def on_open(state_v, *values):  # the first frame, when the section is first opened
-        return sessions.fresh(state_v, config_from(*values)) if not state_v.get("config") else (gr.skip(),) * 3
-
-    def on_tick(state_v, steps_v):  # a failure pauses instead of raising a toast every tick
-        try:
-            return (*sessions.advance(state_v, steps_v), gr.skip())
-        except ExplorerError as exc:
-            return gr.skip(), gr.skip(), f"⚠️ {message(exc)} (paused)", gr.Timer(active=False)
-
     outs = [state, plot, readout]
-    box.expand(handler(on_open), [state, *settings], outs, **private)
+    box.expand(handler(sessions.on_open), [state, *settings], outs, **private)
     box.collapse(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False)
-    preset.input(handler(on_preset), [preset, state], [preset_note, *settings, *outs], **private)
+    preset.input(handler(sessions.on_preset), [preset, state], [preset_note, *settings, *outs], **private)
     # typed numbers count when the field is left or Enter pressed (not at every keystroke); the
     # slider when it is released; choices at once
     for event in (distribution.input, loss.input, d_steps.release, lr_g.submit, lr_g.blur, lr_d.submit, lr_d.blur,
                   seed.submit, seed.blur):
-        event(handler(on_setting), [state, *settings], [preset, preset_note, *outs], **private)
+        event(handler(sessions.on_setting), [state, *settings], [preset, preset_note, *outs], **private)
     distribution.change(lambda d: gr.update(visible=d == "drawn"), distribution, drawn_box, api_visibility="private", queue=False)
-    reset.click(handler(on_reset), [state, *settings], outs, **private)
-    plot.click(handler(on_click), [state, *settings], outs, **private)
-    csv_in.upload(handler(on_csv), [csv_in, state, *settings], [csv_in, distribution, *outs], preprocess=False, **private)
-    clear.click(handler(on_clear), [state, *settings], outs, **private)
+    reset.click(handler(sessions.on_reset), [state, *settings], outs, **private)
+    plot.click(handler(sessions.on_click), [state, *settings], outs, **private)
+    csv_in.upload(handler(sessions.on_csv), [csv_in, state, *settings], [csv_in, distribution, *outs], preprocess=False, **private)
+    clear.click(handler(sessions.on_clear), [state, *settings], outs, **private)
     play.click(lambda: gr.Timer(active=True), None, timer, api_visibility="private", queue=False)
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False)
     speed.change(lambda s: gr.Timer(value=float(s)), speed, timer, api_visibility="private", queue=False)
     step_btn.click(handler(sessions.advance), [state, steps], outs, **live)
-    timer.tick(on_tick, [state, steps], [*outs, timer], **live)
+    timer.tick(sessions.on_tick, [state, steps], [*outs, timer], **live)
     return PlaygroundSection(timer=timer)
 
