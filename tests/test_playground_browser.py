@@ -72,6 +72,10 @@ def test_step_play_pause_and_leaving_the_tab(page):
     time.sleep(2.0)
     assert step_of(page) == left
     page.get_by_role("tab", name="Train", exact=True).click()
+    # choosing a speed while paused does not start playing
+    page.locator("#pg-speed").get_by_label("fast", exact=True).check()
+    time.sleep(2.0)
+    assert step_of(page) == left
     assert not [t for t in toasts(page) if "rror" in t]
 
 

@@ -116,6 +116,8 @@ class _Sessions:
     def on_preset(self, name, state_v):
         if not name:
             return (gr.skip(),) * (len(FIELDS) + 4)
+        if name not in PRESETS:
+            raise ExplorerError(f"unknown preset {name!r}")
         _, cfg, note = PRESETS[name]
         state_v, image, text = self.fresh(state_v, cfg)
         return (note, *(getattr(cfg, f) for f in FIELDS), state_v, image, text)
@@ -227,7 +229,7 @@ def _build(box: gr.Accordion) -> PlaygroundSection:
     clear.click(handler(sessions.on_clear), [state, *settings], outs, **private)
     play.click(lambda: gr.Timer(active=True), None, timer, api_visibility="private", queue=False)
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False)
-    speed.change(lambda s: gr.Timer(value=float(s)), speed, timer, api_visibility="private", queue=False)
+    speed.change(lambda s: gr.update(value=float(s)), speed, timer, api_visibility="private", queue=False)  # keeps play/pause
     step_btn.click(handler(sessions.advance), [state, steps], outs, **live)
     timer.tick(sessions.on_tick, [state, steps], [*outs, timer], **live)
     return PlaygroundSection(timer=timer)
