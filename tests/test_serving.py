@@ -131,3 +131,26 @@ def test_a_closed_tab_frees_its_session(server, monkeypatch):
         assert sessions.num_sessions(server.demo) == before + 1  # the open tab keeps its state
         contexts[2].close()
         browser.close()
+
+
+def test_warm_up_loads_the_first_generator_once_the_port_listens(shipped, tmp_path, monkeypatch):
+    import socket
+
+    from explorer.ui import warmup
+
+    model_cache.clear_cache()
+    catalog = Catalog([shipped], tmp_path / "user")
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        port = srv.getsockname()[1]
+        thread = warmup.start(catalog, "127.0.0.1", port, timeout_s=30)
+        time.sleep(0.3)
+        assert model_cache.cache_info()["num_models"] == 0  # nothing before the server listens
+        srv.listen()
+        thread.join(60)
+    assert not thread.is_alive()
+    first = catalog.entries(lambda e: e.can_generate)[0]
+    model, _ = catalog.load(first.id)
+    assert model_cache.cache_info()["num_models"] == 1  # the page's load found it already loaded
+    assert model in editing._DIRECTIONS and "pca" in editing._DIRECTIONS[model]
+    model_cache.clear_cache()

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import gradio as gr
 
 from explorer import __version__, memory
-from explorer.ui import api, sessions, tab_discriminator, tab_evaluate, tab_explore, tab_models, tab_stylize, tab_train
+from explorer.ui import api, sessions, tab_discriminator, tab_evaluate, tab_explore, tab_models, tab_stylize, tab_train, warmup
 from explorer.ui.catalog import Catalog
 from explorer.ui.command import add_serve_command  # noqa: F401  (re-exported for the CLI)
 from explorer.ui.common import MAX_UPLOAD_MB, AppContext, handler, new_session
@@ -70,6 +70,7 @@ def build_app(
         jobs = TrainingJobs(catalog)
 
     with gr.Blocks(title=title, delete_cache=(3600, 3600)) as demo:
+        demo.explorer_catalog = catalog  # for serve()'s warm-up of the first page (explorer.ui.warmup)
         session = gr.State(new_session())
         ctx = AppContext(catalog=catalog, session=session, jobs=jobs)
         gr.Markdown(
@@ -196,6 +197,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, model_
                                      auth=roles.check_login(password)))
         return
     app = roles.build_server(demo, build_rater_app(), password, launch_options())
+    warmup.start(demo.explorer_catalog, host, port)  # once listening: the first visitor's model and directions
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"GAN Explorer on http://{shown}:{port}/  ·  raters: http://{shown}:{port}{roles.RATER_PATH}/", flush=True)
     if open_browser:
