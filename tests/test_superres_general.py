@@ -1,0 +1,80 @@
+"""The shipped general x4 model (``checkpoints/srgan_general.safetensors``) on held-out data of every kind.
+
+Held out means never seen in training: the shipped data sets' held-out split (last 10 %) and the
+photographs in ``explorer.data.sr_mix.HELDOUT_PHOTOS``. Inputs are made as the evaluation in the
+README and ``bench/bench_superres.py`` makes them: antialiased bicubic ÷4, PSNR on 8-bit RGB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import explorer
+from explorer.data import sr_mix
+from explorer.superres import bicubic_upscale, degrade
+from explorer.images import tensor_to_uint8
+
+CKPT = "checkpoints/srgan_general.safetensors"
+pytest.importorskip("skimage", reason="the held-out photographs ship in scikit-image (test extra)")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return explorer.load(CKPT).eval()
+
+
+def _sq_err(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Per-pixel squared error of two batches after rounding to 8 bits: [N, H, W] (mean over channels)."""
+    qa, qb = (np.stack([tensor_to_uint8(x) for x in t]).astype(np.float64) for t in (a, b))
+    return ((qa - qb) ** 2).reshape(qa.shape[0], qa.shape[1], qa.shape[2], -1).mean(-1)
+
+
+def _psnr(err: np.ndarray) -> float:
+    """Mean over images of each image's PSNR (peak 255)."""
+    mse = err.reshape(err.shape[0], -1).mean(1).clip(1e-10)
+    return float(np.mean(10 * np.log10(255.0 ** 2 / mse)))
+
+
+# Photographs reach only about +0.5 dB (3,000 steps on 2 shared cores): the ≥ 1 dB bar of issue 14 is not
+# met there yet. Strict xfail: the day a retrained model passes, this marker must go.
+_KINDS = [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason="photos: +0.5 dB, bar 1 dB not yet met"))
+          if k == "photos" else k for k in sr_mix.KINDS]
+
+
+@pytest.mark.parametrize("kind", _KINDS)
+def test_beats_bicubic_by_a_decibel_on_each_heldout_kind(model, kind):
+    hr = sr_mix.heldout_images(kind, 64)  # [64, 3, 64, 64]
+    lr = degrade(hr, 4)
+    with torch.no_grad():
+        sr = model.upscale(lr)
+    gain = _psnr(_sq_err(sr, hr)) - _psnr(_sq_err(bicubic_upscale(lr, 4), hr))
+    assert gain >= 1.0, f"{kind}: only {gain:+.2f} dB over bicubic"
+
+
+def test_borders_are_as_good_as_the_interior(model):
+    """The gain over bicubic in the outer 4 output pixels is within 0.5 dB of the gain inside (no frame)."""
+    hr = torch.cat([sr_mix.heldout_images(k, 24) for k in ("photos", "noto", "emoji-dark", "fashion")])
+    lr = degrade(hr, 4)
+    with torch.no_grad():
+        err_model, err_bic = _sq_err(model.upscale(lr), hr), _sq_err(bicubic_upscale(lr, 4), hr)
+    ring = np.zeros(hr.shape[-2:], dtype=bool)
+    ring[:4], ring[-4:], ring[:, :4], ring[:, -4:] = True, True, True, True
+
+    def gain(mask: np.ndarray) -> float:
+        return 10 * np.log10(err_bic[:, mask].mean() / err_model[:, mask].mean())
+
+    border, interior = gain(ring), gain(~ring)
+    assert border > 0 and border >= interior - 0.5, f"border {border:+.2f} dB vs interior {interior:+.2f} dB"
+
+
+def test_tiled_upscale_of_a_photo_has_no_seams(model):
+    """A photo big enough to be tiled comes out equal to the untiled result (seams would break this)."""
+    hr = torch.from_numpy(sr_mix.load_photo("sklearn", "china.jpg")[:200, :260]).permute(2, 0, 1)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        whole = model.G(hr)
+        tiled = model.upscale_tiled(hr, tile=96)
+    assert tiled.shape == whole.shape == (1, 3, 800, 1040)
+    torch.testing.assert_close(tiled, whole, atol=2e-4, rtol=0)
