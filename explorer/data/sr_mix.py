@@ -35,6 +35,7 @@ from PIL import Image
 from explorer.data.shipped import shipped_arrays
 from explorer.data.splits import split_indices
 from explorer.errors import DataError
+from explorer.images import pil_to_tensor, tensor_to_pil
 from explorer.superres import degrade
 
 NAME = "sr-mix"
@@ -204,14 +205,11 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
     """JPEG round trip of one image [C, h, w] in [-1, 1] (through PIL, in memory)."""
-    arr = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
     buf = io.BytesIO()
-    Image.fromarray(arr.squeeze(-1) if arr.shape[-1] == 1 else arr).save(buf, format="JPEG", quality=quality)
+    tensor_to_pil(x).save(buf, format="JPEG", quality=quality)
     buf.seek(0)
     with Image.open(buf) as im:
-        back = np.asarray(im.convert("RGB" if arr.shape[-1] == 3 else "L"), dtype=np.uint8)
-    back = back[..., None] if back.ndim == 2 else back
-    return torch.from_numpy(back.copy()).permute(2, 0, 1).float().div(127.5).sub(1.0).to(x.device)
+        return pil_to_tensor(im)[0].to(x.device)
 
 
 def degrade_mixture(hr: torch.Tensor, scale: int, generator: random.Random, clean_share: float = 0.4) -> torch.Tensor:
