@@ -441,6 +441,20 @@ def _concurrent_sessions(app, browser, num_sessions: int, seconds: float) -> Non
             c.close()
 
 
+def test_slider_previews_come_from_the_preview_route_and_the_full_render_wins(page):
+    # previews: PNG blobs fetched by the page script (no Gradio event); on release the full
+    # render's inline image replaces them and no late preview overwrites it
+    page.evaluate("""() => { window.__seen = [];
+      const root = document.querySelector('#explore-image');
+      new MutationObserver(() => { const i = root.querySelector('img'); if (i) window.__seen.push(i.src.slice(0, 5)); })
+        .observe(root, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']}); }""")
+    drag(page, "#explore-trunc", 0.6, 0.25)
+    page.wait_for_function("() => window.__seen.includes('blob:') && window.__seen[window.__seen.length - 1] === 'data:'")
+    time.sleep(1.0)
+    assert page.evaluate(_SRC, "#explore-image").startswith("data:")
+    assert not errors(page)
+
+
 def test_two_sessions_drag_sliders_at_once(app, browser):
     _concurrent_sessions(app, browser, 2, seconds=4)
 

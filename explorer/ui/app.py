@@ -11,6 +11,8 @@ appears in every picker; an inverted upload opens in Explore) and sets the serve
   few milliseconds of work and latency is the point) and are coalesced client-side by
   ``trigger_mode="always_last"``.
 * UI handlers are private; the public API is the handful of endpoints in :mod:`explorer.ui.api`.
+* Slider previews do not use Gradio events at all: a JavaScript-only listener fetches each frame
+  from one small route (:mod:`explorer.ui.previews`), added through ``app_kwargs``.
 * Uploads: Gradio refuses files over ``MAX_UPLOAD_MB``; images are decoded by
   :func:`explorer.images.load_image` under a pixel cap; bad files give a readable message.
 """
@@ -25,7 +27,7 @@ from typing import Any, Iterable
 import gradio as gr
 
 from explorer import __version__, memory
-from explorer.ui import api, sessions, tab_discriminator, tab_evaluate, tab_explore, tab_models, tab_stylize, tab_train, warmup
+from explorer.ui import api, previews, sessions, tab_discriminator, tab_evaluate, tab_explore, tab_models, tab_stylize, tab_train, warmup
 from explorer.ui.catalog import Catalog
 from explorer.ui.command import add_serve_command  # noqa: F401  (re-exported for the CLI)
 from explorer.ui.common import MAX_UPLOAD_MB, AppContext, handler, new_session
@@ -73,6 +75,7 @@ def build_app(
         demo.explorer_catalog = catalog  # for serve()'s warm-up of the first page (explorer.ui.warmup)
         session = gr.State(new_session())
         ctx = AppContext(catalog=catalog, session=session, jobs=jobs)
+        demo.explorer_previews = ctx.previews  # for the slider preview route (explorer.ui.previews)
         gr.Markdown(
             f"# GAN Explorer\nExplore, stylize, inspect, train and evaluate generative adversarial networks — offline, on this machine. "
             f"<small>v{__version__}</small>",
@@ -166,6 +169,7 @@ def launch_options(**overrides: Any) -> dict[str, Any]:
         "max_file_size": f"{MAX_UPLOAD_MB}mb",
         "footer_links": ["gradio", "settings"],
         "show_error": True,
+        "app_kwargs": {"routes": previews.routes()},  # the Explore slider previews (explorer.ui.previews)
     }
     opts.update(overrides)
     return opts

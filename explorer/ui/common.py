@@ -205,6 +205,8 @@ class AppContext:
     #: (fn, inputs, outputs) run once when a page opens, after the pickers are refreshed — for
     #: widgets that depend on the selected model (class lists, domain switches, ...)
     on_page_load: list[tuple[Callable, list, list]] = field(default_factory=list)
+    #: what each session's last Explore render drew, for the slider preview route (explorer.ui.previews)
+    previews: Any = field(default_factory=lambda: __import__("explorer.ui.previews", fromlist=["PreviewRegistry"]).PreviewRegistry())
 
     def picker(self, predicate: Callable[[ModelEntry], bool], label: str = "Model", **kwargs) -> gr.Dropdown:
         """A model dropdown over the catalog entries that satisfy ``predicate``; refreshed with the others."""

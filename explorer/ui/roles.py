@@ -78,11 +78,11 @@ def build_server(demo: gr.Blocks, rater: gr.Blocks | None, password: str | None,
     :func:`explorer.ui.app.launch_options` (theme, CSS, upload cap) both apps get."""
     from fastapi import FastAPI
 
-    mount_opts = {k: launch_opts[k] for k in ("theme", "css_paths", "max_file_size", "show_error", "footer_links")
+    mount_opts = {k: launch_opts[k] for k in ("theme", "css_paths", "max_file_size", "show_error", "footer_links", "app_kwargs")
                   if k in launch_opts}
     app = FastAPI()
     if rater is not None:
-        gr.mount_gradio_app(app, rater, path=RATER_PATH, **{**mount_opts, "footer_links": []})
+        gr.mount_gradio_app(app, rater, path=RATER_PATH, **{**mount_opts, "footer_links": [], "app_kwargs": {}})
     gr.mount_gradio_app(app, demo, path="/", auth=check_login(password) if password else None,
                         auth_message="GAN Explorer organiser login (user name: organiser)", **mount_opts)
     if password:

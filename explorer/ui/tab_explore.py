@@ -3,14 +3,16 @@
 Model picker, seed (+ random), class, truncation, one slider per PCA/SeFa direction (with a
 layer range for StyleGAN models), the edit library, a sample grid, an interpolation strip + GIF,
 StyleGAN style mixing (A, B and the mix), the layer view (feature maps), latent save/load (.npy)
-and lossless PNG export with provenance. Sliders preview on ``.input`` (no queue, stale requests dropped by
-``trigger_mode="always_last"``, no progress overlay) and render fully on ``.release``. The
+and lossless PNG export with provenance. Sliders preview on ``.input`` through a small route outside
+Gradio's event pipeline (:mod:`explorer.ui.previews`: latest value wins, a full render is never
+overwritten by a late preview) and render fully on ``.release``. The
 latent maths lives in :mod:`explorer.ui.editing`; the panels beyond the sliders in
 :mod:`explorer.ui.explore_panels`; handlers here only parse and format.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -20,10 +22,10 @@ import gradio as gr
 from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
 from explorer.images import latent_hash, save_png
-from explorer.ui import editing, explore_panels as panels, render
+from explorer.ui import editing, explore_panels as panels, previews, render
 from explorer.ui.catalog import ModelEntry
 from explorer.ui.inline_image import InlineImage  # previews travel inside the response (issue 15)
-from explorer.ui.common import HEAVY, AppContext, handler, quiet, upload_name, upload_path
+from explorer.ui.common import HEAVY, AppContext, handler, upload_name, upload_path
 from explorer.ui.modelinfo import class_choices, md_text
 
 METHODS = [("PCA (GANSpace)", "pca"), ("SeFa (closed form)", "sefa")]
@@ -80,10 +82,10 @@ class ExploreTab:
     mixing: gr.Accordion
     mix_blocks: gr.CheckboxGroup
     inputs: list  # what every render handler takes: model, seed, class, ψ, method, sliders, layer ranges, saved edit, state
-    render_outputs: list  # [image, status]
+    render_outputs: list  # [image, status, spec, preview key]
     model_outputs: list  # what a model change updates: class, sliders, layer controls, library, mixing, layer view
     on_model: Callable  # (model_id, method, state) -> updates for model_outputs
-    full: Callable  # (*inputs) -> (image, status)
+    full: Callable  # (*inputs) -> (image, status, spec, preview key)
 
 
 def build(ctx: AppContext) -> ExploreTab:
@@ -150,43 +152,34 @@ def build(ctx: AppContext) -> ExploreTab:
         return model, entry, req, st
 
     # ----- rendering ---------------------------------------------------------------------
-    # Every full render also stores what it drew in `spec` (per session). A slider's preview then
-    # sends only its own value and reads the rest from `spec`: each extra component input costs
-    # the browser and the server a few milliseconds per drag event, state inputs cost nothing.
+    # Every full render also stores what it drew: in `spec` (per session, for the panels) and in the
+    # preview registry under the session's key (explorer.ui.previews), which reaches the page in
+    # `preview_key` with a serial number. A slider's `input` then runs only JavaScript: it fetches
+    # the frame from the preview route, bypassing Gradio's per-event page work (issue 15).
     spec = gr.State(None)
+    preview_key = gr.Textbox(visible=False, elem_id="explore-preview-key")
+    serial = itertools.count(1)
 
     def full(*args):
         if not args[0] and not catalog.entries(_is_generator):
-            return None, NO_GENERATOR, None
-        model, entry, req, _ = unpack(args)
+            return None, NO_GENERATOR, None, gr.skip()
+        model, entry, req, st = unpack(args)
         x = editing.image_for(model, req)
-        return render.to_uint8(x), _status(entry, req), {"model": args[0], "request": req}
+        key = ctx.previews.register(st, args[0], req)
+        return render.to_uint8(x), _status(entry, req), {"model": args[0], "request": req}, f"{key}:{next(serial)}"
 
-    def preview_with(**change):
-        def preview(value, spec_v):
-            model, _ = catalog.load(spec_v["model"])
-            req = spec_v["request"]
-            if "k" in change:
-                coeffs = list(req.coefficients) + [0.0] * (editing.NUM_DIRECTIONS - len(req.coefficients))
-                coeffs[change["k"]] = float(value)
-                req = editing.LatentRequest(**{**req.__dict__, "coefficients": tuple(coeffs)})
-            elif "saved" in change:
-                req = editing.LatentRequest(**{**req.__dict__, "saved_amount": float(value)})
-            else:
-                req = editing.LatentRequest(**{**req.__dict__, "truncation": float(value)})
-            return render.to_uint8(editing.image_for(model, req))
-
-        return quiet(preview)
-
-    render_outputs = [image, status, spec]
+    render_outputs = [image, status, spec, preview_key]
     full_h = handler(full)
-    fast = dict(trigger_mode="always_last", show_progress="hidden", queue=False, api_visibility="private")
+    slow = dict(trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    js_only = dict(show_progress="hidden", queue=False, api_visibility="private")
     for k, s in enumerate(sliders):
-        s.input(preview_with(k=k), [s, spec], image, **fast)
-        s.release(full_h, inputs, render_outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
-    library.amount.input(preview_with(saved=True), [library.amount, spec], image, **fast)
-    truncation.input(preview_with(truncation=True), [truncation, spec], image, **fast)
-    truncation.release(full_h, inputs, render_outputs, trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+        s.input(None, [s, preview_key], None, js=previews.page_script(f"d{k}"), **js_only)
+        s.release(full_h, inputs, render_outputs, **slow)
+    library.amount.input(None, [library.amount, preview_key], None, js=previews.page_script("saved"), **js_only)
+    truncation.input(None, [truncation, preview_key], None, js=previews.page_script("trunc"), **js_only)
+    truncation.release(full_h, inputs, render_outputs, **slow)
+    # a full render landed: previews still in flight are dropped, its image is shown
+    preview_key.change(None, [image, preview_key], None, js=previews.landed_script(), **js_only)
     label.input(full_h, inputs, render_outputs, show_progress="hidden", api_visibility="private")
 
     # seed edits leave any custom latent: the seed is what the user asked for now
