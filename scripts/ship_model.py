@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default=None, help="shipped name (default: the run folder's name)")
     ap.add_argument("--limits", default=None, help="known limits, for the card")
     ap.add_argument("--out", type=Path, default=ROOT / "checkpoints")
+    ap.add_argument("--reproduce", default=None,
+                    help="the commands that replay the run, when it was not one `train --config` (e.g. it was resumed with new settings)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": name,
         "intended_use": INTENDED_USE[kind],
         "limits": args.limits or DEFAULT_LIMITS[kind],
-        "reproduce": f"gan-explorer train --config configs/{name}.json --threads 1",
+        "reproduce": args.reproduce or f"gan-explorer train --config configs/{name}.json --threads 1",
         "source": "trained by the GAN Explorer project on data that ships with it",
         "quality": quality,
         "sample_grid": GRID_TEXT[kind],
