@@ -2,10 +2,11 @@
 
 Run ``python bench/bench_superres.py`` (options: ``--esrgan``, ``--num``, ``--threads``, ``--out``).
 
-Quality: on held-out images of each kind — Noto emoji and Twemoji (64 px, the sets' held-out
-10 %), MNIST digits and Fashion-MNIST items (held-out 10 %, native 28 px, grey shown as RGB) and
-natural photographs that ship offline inside pip packages and are **not** used for training
-(:data:`HELDOUT_PHOTOS`, full size, cropped to a multiple of 4) — the reference is shrunk ×4
+Quality: on the held-out kinds of :mod:`explorer.data.sr_mix` — Noto emoji and Twemoji on white
+and Noto on dark (64 px, the sets' held-out 10 %), MNIST digits and Fashion-MNIST items (held-out
+10 %, resized 28 → 64, grey shown as RGB), 64 px crops of natural photographs that ship offline
+inside pip packages and are **not** used for training (``sr_mix.HELDOUT_PHOTOS``), and those
+photographs whole (cropped to a multiple of 4) — the reference is shrunk ×4
 with antialiased bicubic (:func:`explorer.superres.degrade`, as the shipped model was trained) and
 upscaled back by each method. PSNR is measured on 8-bit RGB (both images rounded to 8 bits, peak
 255, every pixel and channel including the borders; :func:`explorer.superres.psnr_8bit`), averaged
@@ -18,8 +19,7 @@ The imported models come from the npm package ``@upscalerjs/esrgan-slim`` (MIT; 
 :mod:`explorer.importers.upscalerjs`): version 1.0.0-beta.6's ESRGAN generator (RRDN, ``--esrgan``)
 and version 1.0.0's ``models/x4`` (an RDN, ``--rdn``), read from where ``./run.sh test`` unpacks
 them under ``.cache/``. Writes ``bench/results/superres.json``
-(including the list of held-out photographs, so training recipes can avoid them) and prints a
-Markdown table.
+(including the list of held-out photographs) and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -35,41 +35,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-#: photographs this benchmark scores on; a model trained here must not see them. "<package>:<name>"
-HELDOUT_PHOTOS = ("skimage:coffee", "skimage:chelsea", "sklearn:flower.jpg")
 SCALE = 4
 
 
-def photo(name: str):
-    """One held-out photograph as a uint8 [H, W, 3] array, from a pip package's bundled samples."""
-    package, item = name.split(":", 1)
-    if package == "skimage":
-        from skimage import data
-
-        return getattr(data, item)()
-    from sklearn.datasets import load_sample_image
-
-    return load_sample_image(item)
-
-
 def held_out_sets(num: int) -> dict[str, list]:
-    """{kind: list of [1, 3, H, W] tensors in [-1, 1]} (H, W multiples of 4)."""
+    """{kind: list of [1, 3, H, W] tensors in [-1, 1]} (H, W multiples of 4).
+
+    The held-out kinds of :mod:`explorer.data.sr_mix` (64 px; the same images the shipped general
+    model's test scores), then the held-out photographs whole (cropped to a multiple of 4)."""
     import torch
 
-    from explorer.data import get_dataset
+    from explorer.data import sr_mix
 
-    sets = {}
-    for label, name, res in (("Noto emoji", "emoji-google", 64), ("Twemoji", "emoji-twitter", 64),
-                             ("digits (MNIST)", "digits", 28), ("Fashion-MNIST", "fashion", 28)):
-        images, _ = get_dataset(name, resolution=res, channels=3, split="heldout").tensors()
-        sets[label] = [images[i : i + 1] for i in range(min(num, len(images)))]
+    labels = {"noto": "Noto emoji on white", "twemoji": "Twemoji on white", "emoji-dark": "Noto emoji on dark",
+              "digits": "digits (MNIST, 28→64)", "fashion": "Fashion-MNIST (28→64)", "photos": "photo crops"}
+    sets = {labels[kind]: list(sr_mix.heldout_images(kind, num).split(1)) for kind in sr_mix.KINDS}
     photos = []
-    for name in HELDOUT_PHOTOS:
-        arr = photo(name)
+    for package, name in sr_mix.HELDOUT_PHOTOS:
+        arr = sr_mix.load_photo(package, name)
         h, w = arr.shape[0] // SCALE * SCALE, arr.shape[1] // SCALE * SCALE
-        x = torch.from_numpy(arr[:h, :w].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-        photos.append(x)
-    sets["photographs"] = photos
+        photos.append(torch.from_numpy(arr[:h, :w].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1)
+    sets["photographs, whole"] = photos
     return sets
 
 
@@ -154,7 +140,7 @@ def main(argv=None) -> int:
                     help="esrgan-slim 1.0.0-beta.6's model folder (its ESRGAN); 'none' to skip")
     ap.add_argument("--rdn", default=str(ROOT / ".cache" / "esrgan-slim" / "package" / "models" / "x4"),
                     help="esrgan-slim 1.0.0's models/x4 folder (an RDN); 'none' to skip")
-    ap.add_argument("--num", type=int, default=188, help="held-out images per data set (photographs: all)")
+    ap.add_argument("--num", type=int, default=100, help="held-out images per kind (whole photographs: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--min-time", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=3)
@@ -162,6 +148,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import torch
+
+    from explorer.data import sr_mix
 
     torch.set_num_threads(args.threads)
     imports = {}
@@ -185,7 +173,7 @@ def main(argv=None) -> int:
         "scale": SCALE,
         "degradation": "antialiased bicubic ×1/4 (explorer.superres.degrade)",
         "psnr_on": "8-bit RGB, peak 255, whole image including borders, mean over images",
-        "heldout_photos": list(HELDOUT_PHOTOS),
+        "heldout_photos": [f"{package}:{name}" for package, name in sr_mix.HELDOUT_PHOTOS],
         "psnr": quality(all_methods, held_out_sets(args.num)),
         "images_per_s_64_to_256": speed(all_methods, args.min_time, args.rounds),
         "threads": args.threads,
@@ -196,7 +184,7 @@ def main(argv=None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))
-    print(f"\nheld-out photographs: {', '.join(HELDOUT_PHOTOS)}; load average {os.getloadavg()[0]:.1f}; wrote {args.out}")
+    print(f"\nheld-out photographs: {', '.join(results['heldout_photos'])}; load average {os.getloadavg()[0]:.1f}; wrote {args.out}")
     return 0
 
 
