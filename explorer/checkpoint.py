@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import torch
 
+from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError, ExplorerError
 from explorer.models.base import GANModel
 from explorer.registry import get_family
@@ -57,14 +58,8 @@ def save(model: GANModel, path: str | os.PathLike, card: dict | None = None, sum
         "card": model.card,
     }
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, default=_json_default)})
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -32,6 +32,7 @@ from typing import Any, Sequence
 
 import torch
 
+from explorer.atomic import write_text
 from explorer.errors import ExplorerError
 
 #: ``"format"`` value of an exported edit, and its version
@@ -327,17 +328,7 @@ class EditLibrary:
 
     @staticmethod
     def _write(path: Path, edits: list[Edit]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({"format": "gan-explorer-edit-library", "version": 1, "edits": [e.to_dict() for e in edits]}, fh)
-                fh.flush()
-                os.fsync(fh.fileno())  # durable before the rename makes it visible
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_text(path, json.dumps({"format": "gan-explorer-edit-library", "version": 1, "edits": [e.to_dict() for e in edits]}))
 
 
 def resolve(model, file_or_name: str, library: EditLibrary | None = None) -> Edit:

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from explorer.atomic import atomic_path
 from explorer.errors import ImageInputError
 
 #: default cap on decoded pixels (width × height) of one upload: 40 megapixels
@@ -560,14 +561,8 @@ def save_png(image: Image.Image | torch.Tensor, path: str | os.PathLike, metadat
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ImageInputError(f"{path.name}: outputs are written as lossless .png files")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         img.save(tmp, format="PNG", pnginfo=info, compress_level=6)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -48,6 +48,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from explorer.atomic import atomic_path
 from explorer.errors import ExplorerError
 
 
@@ -255,9 +256,7 @@ class Directions:
     def save(self, path: str | os.PathLike) -> Path:
         """Write an ``.npz`` (plain arrays + JSON, no pickle); atomic."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez(
                 tmp,
                 vectors=self.vectors.numpy(),
@@ -267,10 +266,6 @@ class Directions:
                 mean=self.mean.numpy(),
                 info=np.array(json.dumps({"space": self.space, "method": self.method, "model_hash": self.model_hash, "params": self.params})),
             )
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return path
 
     @classmethod

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from explorer.atomic import atomic_path
 import explorer
 from explorer.errors import CheckpointError, ExplorerError
 
@@ -346,13 +347,8 @@ def export_model(model_id: str, out_path: str | os.PathLike, overwrite: bool = F
     if entry.sample_grid is not None and (overwrite or not out.with_suffix(".png").exists()):
         pairs.append((entry.sample_grid, out.with_suffix(".png")))
     for src, dst in pairs:
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
     return out
 
 

@@ -39,6 +39,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from explorer.atomic import atomic_path
 from explorer.errors import ExplorerError
 
 DEFAULT_GENERATOR = "checkpoints/dcgan_digits.safetensors"
@@ -378,13 +379,8 @@ def plot(results: dict[str, Any], path: str | os.PathLike, size: tuple[int, int]
     info.add_itxt("Software", f"GAN Explorer {__version__}")
     info.add_itxt("gan-explorer", json.dumps({"experiment": "augment", "generator": results["generator"],
                                               "settings": results["settings"]}, sort_keys=True, default=str))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         img.save(tmp, format="PNG", pnginfo=info)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

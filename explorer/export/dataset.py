@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from explorer.atomic import write_text
 from explorer.errors import DataError, ExplorerError
 from explorer.export.common import class_names_of, resolve_model
 from explorer.models.base import GANModel
@@ -258,9 +259,7 @@ def export_dataset(
     }
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     manifest = json.loads(text)  # return exactly what the file says (tuples become lists)
-    tmp = out_dir / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out_dir / MANIFEST_NAME)
+    write_text(out_dir / MANIFEST_NAME, text)
     return manifest
 
 

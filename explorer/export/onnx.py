@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.atomic import atomic_path
 from explorer.errors import ExplorerError
 from explorer.export.common import resolve_model
 from explorer.models.base import GANModel
@@ -184,9 +185,7 @@ def export_onnx(
     model, identity = resolve_model(source)
     spec = _spec(model, direction, truncation)
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(out_path) as tmp:
         _run_exporter(spec, tmp, int(opset), exporter)
         proto = onnx.load(str(tmp))
         diff = _verify(tmp, model, spec) if verify else None
@@ -198,10 +197,6 @@ def export_onnx(
         _annotate(proto, spec, metadata)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return OnnxExport(out_path, model.kind, dict(spec.inputs), dict(spec.outputs), diff, metadata)
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.atomic import atomic_path
+
 CACHE_ENV = "GAN_EXPLORER_CACHE_DIR"
 FORMAT_VERSION = 1
 
@@ -61,7 +63,6 @@ def save(key: str, features: np.ndarray, logits: np.ndarray | None, mu: np.ndarr
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{key}.npz"
-    tmp = directory / f".{key}.{os.getpid()}.tmp.npz"
     arrays = {
         "features": np.asarray(features, dtype=np.float32),
         "mu": np.asarray(mu, dtype=np.float64),
@@ -70,8 +71,8 @@ def save(key: str, features: np.ndarray, logits: np.ndarray | None, mu: np.ndarr
     }
     if logits is not None:
         arrays["logits"] = np.asarray(logits, dtype=np.float32)
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
     return path
 
 

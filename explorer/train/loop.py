@@ -39,6 +39,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError, TrainingError
 from explorer.runtime import resolve_precision
 from explorer.train.config import TrainConfig
@@ -275,11 +276,9 @@ def _to_uint8_grid(images: torch.Tensor, nrow: int | None = None):
 def _save_png(array, path: Path) -> None:
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
 
 
 def _machine(device: torch.device) -> dict[str, Any]:

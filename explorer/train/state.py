@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError
 
 TRAIN_STATE_KEY = "explorer_train_state"
@@ -94,16 +95,8 @@ def save_flat_state(structure: Any, tensors: dict[str, torch.Tensor], path: str 
 
     path = Path(path)
     meta = {TRAIN_STATE_KEY: json.dumps({"version": TRAIN_STATE_VERSION, "index": structure})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-        with open(tmp, "rb") as fh:  # make the bytes durable before the rename makes them visible
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
