@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from explorer.humaneval.config import HumanEvalError
+from explorer.images import tensor_to_uint8
 
 StimulusProvider = Callable[[str, str, Sequence[int]], np.ndarray]
 
@@ -74,9 +75,9 @@ def default_stimulus_provider(device=None, batch_size: int = 64, loader: Callabl
 
 
 def to_uint8(x) -> np.ndarray:
-    """Float images in [-1, 1], torch [N, C, H, W], to uint8 numpy [N, H, W, C]."""
-    arr = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().numpy().astype(np.uint8)
-    return np.ascontiguousarray(arr.transpose(0, 2, 3, 1))
+    """Float images in [-1, 1], torch [N, C, H, W], to uint8 numpy [N, H, W, C] (contiguous; the one
+    conversion rule, :func:`explorer.images.tensor_to_uint8`)."""
+    return np.ascontiguousarray(tensor_to_uint8(x))
 
 
 def check_images(rng: np.random.Generator, num: int, height: int, width: int, channels: int) -> np.ndarray:
