@@ -285,15 +285,6 @@ class HumanEvalStore:
         return SessionInfo(row["code"], SessionConfig.from_json(json.loads(row["config"])), row["seed"],
                            row["status"], row["created_at"], num)
 
-    def list_sessions(self) -> list[dict]:
-        with self._tx(write=False) as con:
-            rows = con.execute(
-                "SELECT s.code, s.task, s.status, s.created_at, json_extract(s.config, '$.title') AS title,"
-                " (SELECT COUNT(*) FROM raters r WHERE r.session_id=s.id) AS num_raters"
-                " FROM sessions s ORDER BY s.created_at DESC"
-            ).fetchall()
-        return [dict(r) for r in rows]
-
     def check_admin(self, code: str, admin_token: str) -> bool:
         """True when ``admin_token`` is the organiser token of session ``code`` (constant-time)."""
         with self._tx(write=False) as con:

@@ -237,19 +237,6 @@ def sample_grid(model, req: LatentRequest, num: int = 16) -> torch.Tensor:
     return render(model, edited_latent(model, plain, seeds), req.label)
 
 
-@torch.no_grad()
-def style_mix(model, req: LatentRequest, seed_b: int, crossover: int) -> torch.Tensor:
-    """StyleGAN style mixing [1, C, H, W]: layers < ``crossover`` from the current (edited) latent, the rest from ``seed_b``."""
-    if space_of(model) != "w":
-        raise ExplorerError("style mixing needs a StyleGAN model")
-    k = int(crossover)
-    if not 0 <= k <= model.num_ws:
-        raise ExplorerError(f"crossover layer must lie in 0..{model.num_ws}")
-    ws1 = to_ws(model, edited_latent(model, req))  # [1, num_ws, w_dim]
-    ws2 = to_ws(model, starting_point(model, [int(seed_b)], req.label, req.truncation))
-    return model.synthesis(torch.cat([ws1[:, :k], ws2[:, k:]], dim=1))
-
-
 def to_ws(model, w: torch.Tensor) -> torch.Tensor:
     """w [N, w_dim] or w+ [N, num_ws, w_dim] → w+ [N, num_ws, w_dim]."""
     return w if w.ndim == 3 else w.unsqueeze(1).expand(-1, model.num_ws, -1)

@@ -133,11 +133,6 @@ def heatmap_overlay(image: np.ndarray, patch_logits: torch.Tensor, alpha: float 
     return overlay, heat
 
 
-def legend_bar(width: int = 256, height: int = 14) -> np.ndarray:
-    """The colour bar for :func:`colormap` (left: fake, right: real)."""
-    return np.repeat(colormap(np.linspace(0.0, 1.0, width))[None], height, axis=0)
-
-
 # ----------------------------------------------------------------------------------------
 # files
 # ----------------------------------------------------------------------------------------
