@@ -265,7 +265,7 @@ _LOCK = threading.Lock()
 
 def default_root() -> Path:
     """``<app_home>/edits``."""
-    from explorer.zoo import app_home
+    from explorer.paths import app_home
 
     return app_home() / "edits"
 

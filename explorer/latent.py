@@ -48,6 +48,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from explorer.paths import cache_root
 from explorer.atomic import atomic_path
 from explorer.errors import ExplorerError
 
@@ -394,10 +395,7 @@ def model_hash(model: torch.nn.Module, length: int = 16) -> str:
     return digest[:length]
 
 
-def cache_dir() -> Path:
-    """Root of GAN Explorer's caches: ``$GAN_EXPLORER_CACHE`` or ``~/.cache/gan-explorer``."""
-    root = os.environ.get("GAN_EXPLORER_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "gan-explorer"
+cache_dir = cache_root  # root of GAN Explorer's caches (explorer.paths)
 
 
 def _cached(model, method: str, params: dict[str, Any], compute, use_cache: bool) -> Directions:

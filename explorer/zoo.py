@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
 from explorer.atomic import atomic_path
 import explorer
 from explorer.errors import CheckpointError, ExplorerError
@@ -52,20 +53,8 @@ DEFAULT_LICENCE = "unknown: the licence of the original files applies; check it 
 # ----------------------------------------------------------------------------------------
 # places
 # ----------------------------------------------------------------------------------------
-def app_home() -> Path:
-    """GAN Explorer's per-user data folder: ``$GAN_EXPLORER_HOME`` or ``~/.local/share/gan-explorer``."""
-    root = os.environ.get("GAN_EXPLORER_HOME")
-    return Path(root).expanduser() if root else Path.home() / ".local" / "share" / "gan-explorer"
-
-
-def default_user_dir() -> Path:
-    """Folder of imported and trained models: ``<app_home>/models``."""
-    return app_home() / "models"
-
-
-def shipped_dir() -> Path:
-    """The repository's ``checkpoints/`` folder (next to the ``explorer`` package)."""
-    return Path(explorer.__file__).resolve().parent.parent / "checkpoints"
+default_user_dir = user_models_dir  # folder of imported and trained models (explorer.paths)
+shipped_dir = checkpoints_dir  # the shipped checkpoints folder (explorer.paths)
 
 
 def safe_stem(text: str, default: str = "model") -> str:

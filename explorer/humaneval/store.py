@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.paths import humaneval_db
 from explorer.humaneval.config import CHOICES, HumanEvalError, SessionConfig
 from explorer.humaneval.staircase import replay
 from explorer.humaneval.stimuli import StimulusProvider, check_stimuli, decode_png, encode_png, match_shape
@@ -160,10 +161,8 @@ class AnswerResult:
 
 
 def default_db_path() -> str:
-    """``$GAN_EXPLORER_HUMANEVAL_DB`` or ``~/.cache/gan-explorer/humaneval.sqlite3``."""
-    return os.environ.get("GAN_EXPLORER_HUMANEVAL_DB") or os.path.join(
-        os.path.expanduser("~"), ".cache", "gan-explorer", "humaneval.sqlite3"
-    )
+    """``$GAN_EXPLORER_HUMANEVAL_DB`` or ``~/.cache/gan-explorer/humaneval.sqlite3`` (:func:`explorer.paths.humaneval_db`)."""
+    return os.fspath(humaneval_db())
 
 
 class HumanEvalStore:

@@ -3,30 +3,28 @@
 One file per (data set, split, extractor identity, resolution, channels, count): features
 [N, D] (float32), logits [N, K] if any, mean [D] and covariance [D, D] (float64), and a JSON
 description. The extractor identity includes a hash of its weights, so swapping weights never
-reuses stale numbers. Location: ``$GAN_EXPLORER_CACHE_DIR/metrics`` or
-``~/.cache/gan-explorer/metrics``. Writes are atomic (temp file + rename).
+reuses stale numbers. Location: ``<cache root>/metrics`` (``$GAN_EXPLORER_CACHE``, or the older
+``$GAN_EXPLORER_CACHE_DIR``, else ``~/.cache/gan-explorer``; :mod:`explorer.paths`). Writes are atomic (temp file + rename).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from explorer.paths import cache_root
 from explorer.atomic import atomic_path
 
-CACHE_ENV = "GAN_EXPLORER_CACHE_DIR"
 FORMAT_VERSION = 1
 
 
 def cache_dir() -> Path:
-    base = os.environ.get(CACHE_ENV)
-    root = Path(base) if base else Path.home() / ".cache" / "gan-explorer"
-    return root / "metrics"
+    """``<cache root>/metrics`` (:func:`explorer.paths.cache_root`)."""
+    return cache_root() / "metrics"
 
 
 def cache_key(dataset: str, split: str, extractor_id: str, resolution: int, channels: int, count: int) -> str:

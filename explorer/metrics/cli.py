@@ -23,7 +23,7 @@ def add_metrics_command(subparsers) -> argparse.ArgumentParser:
         "metrics", help="FID / KID / IS / precision-recall / 1-NN of a generator against a real data set",
         description="Generates --num samples (latent seeds --seed .. --seed+num-1), extracts features with "
                     "--extractor and compares them with the real set. Real-set features are cached "
-                    "(~/.cache/gan-explorer/metrics or $GAN_EXPLORER_CACHE_DIR).")
+                    "(<cache root>/metrics: $GAN_EXPLORER_CACHE, else ~/.cache/gan-explorer).")
     p.add_argument("checkpoint", help="generator checkpoint (.safetensors, or a foreign .pth)")
     p.add_argument("--real", default="digits", help="real data set: shipped name or image folder (default digits)")
     p.add_argument("--split", default="train", choices=("train", "heldout", "all"), help="split of the real set")

@@ -15,14 +15,7 @@ import torch
 
 from explorer.errors import ExplorerError
 from explorer.metrics.extractors import FeatureExtractor
-
-CHECKPOINTS_ENV = "GAN_EXPLORER_CHECKPOINTS"
-
-
-def checkpoints_dir() -> Path:
-    """``$GAN_EXPLORER_CHECKPOINTS`` or the repository's ``checkpoints/`` folder."""
-    env = os.environ.get(CHECKPOINTS_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "checkpoints"
+from explorer.paths import checkpoints_dir
 
 
 def find_classifier(dataset: str | None = None, directory: str | os.PathLike | None = None) -> Path:

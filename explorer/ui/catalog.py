@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
 import explorer
 from explorer.errors import CheckpointError, ExplorerError
 
@@ -43,21 +44,13 @@ KIND_NAMES = {
 _SAFE_STEM = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def app_home() -> Path:
-    """GAN Explorer's per-user data folder: ``$GAN_EXPLORER_HOME`` or ``~/.local/share/gan-explorer``."""
-    root = os.environ.get("GAN_EXPLORER_HOME")
-    return Path(root).expanduser() if root else Path.home() / ".local" / "share" / "gan-explorer"
-
-
-def default_user_dir() -> Path:
-    """Where imported and trained models are stored: ``<app_home>/models``."""
-    return app_home() / "models"
+default_user_dir = user_models_dir  # where imported and trained models are stored (explorer.paths)
 
 
 def default_shipped_dirs() -> list[Path]:
-    """The repository's ``checkpoints/`` folder (next to the ``explorer`` package), if present."""
-    repo_checkpoints = Path(explorer.__file__).resolve().parent.parent / "checkpoints"
-    return [repo_checkpoints] if repo_checkpoints.is_dir() else []
+    """The shipped checkpoints folder (:func:`explorer.paths.checkpoints_dir`), if present."""
+    folder = checkpoints_dir()
+    return [folder] if folder.is_dir() else []
 
 
 def safe_stem(text: str, default: str = "model") -> str:
