@@ -41,6 +41,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from explorer.atomic import atomic_path
 from explorer.errors import ImageInputError
+from explorer.models import layers
 
 #: default cap on decoded pixels (width × height) of one upload: 40 megapixels
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -368,19 +369,14 @@ def fit_to(
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     """Pad [N, C, H, W] on the bottom/right so H and W are multiples of ``multiple``.
 
-    Reflection padding (replicate where the image is too small to reflect) keeps the border
-    statistics natural for convolutional networks. Returns ``(padded, box)`` with
+    The padding rule is the networks' own (:func:`explorer.models.layers.pad_to_multiple`: reflection,
+    replicate where the image is too small to reflect). Returns ``(padded, box)`` with
     ``box = (top, left, height, width)`` of the original content, for :func:`crop_back`.
     """
     if multiple < 1:
         raise ValueError("multiple must be >= 1")
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    box = (0, 0, int(h), int(w))
-    if ph == 0 and pw == 0:
-        return x, box
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return torch.nn.functional.pad(x, (0, pw, 0, ph), mode=mode), box
+    padded, (h, w) = layers.pad_to_multiple(x, multiple)
+    return padded, (0, 0, int(h), int(w))
 
 
 def crop_back(y: torch.Tensor, box: tuple[int, int, int, int], scale: int = 1) -> torch.Tensor:
