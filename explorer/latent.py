@@ -48,9 +48,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from explorer.paths import cache_root
 from explorer.atomic import atomic_path
 from explorer.errors import ExplorerError
+from explorer.paths import cache_root
 
 
 def latents_from_seeds(model_or_dim, seeds: Iterable[int]) -> torch.Tensor:

@@ -36,10 +36,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
-from explorer.atomic import atomic_path
 import explorer
+from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError, ExplorerError
+from explorer.metadata import dataset_name
+from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
 
 SOURCES = ("shipped", "imported", "trained")
 #: BatchNorm bookkeeping tensors are stored but are not parameters
@@ -138,7 +139,7 @@ def _read_entry(source_dir: str, path: Path) -> ZooEntry | None:
     imported = card.get("imported") or summary.get("imported_from") or (card.get("zoo") or {}).get("source") == "imported"
     source = "shipped" if source_dir == "shipped" else ("imported" if imported else "trained")
     grid = path.with_suffix(".png")
-    dataset = summary.get("dataset") or card.get("dataset") or card.get("data")
+    dataset = dataset_name(meta)
     entry = ZooEntry(
         id=f"{source_dir}:{path.stem}",
         name=str(card.get("name") or card.get("title") or path.stem),

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from explorer.errors import ExplorerError
+from explorer.metadata import model_dataset_name
 from explorer.models.base import GANModel
 
 #: card fields copied into export provenance (the rest of a card can be long)
@@ -40,7 +41,7 @@ def class_names_of(model: GANModel) -> list[str]:
     for source in (getattr(model.config, "class_names", None), model.card.get("class_names"), model.summary.get("class_names")):
         if source:
             return [str(s) for s in source]
-    dataset = model.summary.get("dataset") or model.card.get("dataset")
+    dataset = model_dataset_name(model)
     if isinstance(dataset, str):
         from explorer.data.shipped import is_shipped, shipped_info
 
@@ -84,6 +85,6 @@ def resolve_model(source: str | os.PathLike | list | GANModel, kind: str | None 
         "model_file": ", ".join(files) or None,
         "model_config": model.config_dict(),
         "model_card": {k: model.card[k] for k in CARD_FIELDS if k in model.card},
-        "model_dataset": model.summary.get("dataset") or model.card.get("dataset"),
+        "model_dataset": model_dataset_name(model),
     }
     return model, identity

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.paths import humaneval_db
 from explorer.humaneval.config import CHOICES, HumanEvalError, SessionConfig
 from explorer.humaneval.staircase import replay
 from explorer.humaneval.stimuli import StimulusProvider, check_stimuli, decode_png, encode_png, match_shape
+from explorer.paths import humaneval_db
 
 SCHEMA_VERSION = 1
 # No 0/O, 1/I/L: codes are read aloud and typed. 31^8 ~ 8.5e11 codes (~40 bits).

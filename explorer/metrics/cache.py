@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.paths import cache_root
 from explorer.atomic import atomic_path
+from explorer.paths import cache_root
 
 FORMAT_VERSION = 1
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.errors import ExplorerError, TrainingError
+from explorer.metadata import model_dataset_name
 from explorer.models.base import GANModel
 from explorer.registry import register_family
 
@@ -81,7 +82,7 @@ class Classifier(GANModel):
     @property
     def extractor_name(self) -> str:
         """Name to print next to any metric computed on these features."""
-        src = self.summary.get("dataset") or self.card.get("dataset") or "unknown data"
+        src = model_dataset_name(self) or "unknown data"
         return f"explorer-classifier(w={self.config.width}, {src})"
 
     def adapt(self, x: torch.Tensor) -> torch.Tensor:

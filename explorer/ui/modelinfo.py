@@ -1,9 +1,7 @@
 """Facts about a model the UI shows but the model does not carry directly: class names, the
 data set it was trained on, and its model card as Markdown. No gradio here.
 
-Training summaries written by different code paths name the data set differently
-(``summary["dataset"]`` as a name, or a dict with ``name``/``source``; the preprocessing record
-``summary["preprocessing"]["source"]``); :func:`dataset_name` accepts all of them.
+The data set's name comes from :func:`explorer.metadata.dataset_name` (every spelling old files use).
 """
 
 from __future__ import annotations
@@ -11,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from explorer.metadata import dataset_name  # noqa: F401  (re-exported for the tabs)
 from explorer.ui.catalog import KIND_NAMES, ModelEntry
 
 
@@ -27,32 +26,6 @@ def md_code(text: Any, limit: int = 300) -> str:
     escape would show up as a backslash): only backticks, which would end the span, and line
     breaks are replaced."""
     return str(text)[:limit].replace("`", "'").replace("\n", " ")
-
-
-def dataset_name(meta: dict[str, Any], domain: str | None = None) -> str | None:
-    """The data set a model was trained on (a shipped name or a path), if its summary says.
-
-    ``domain`` ("A"/"B") picks one side of a two-domain (CycleGAN) model.
-    """
-    summary = dict(meta.get("summary") or {})
-    card = dict(meta.get("card") or {})
-    keys = [f"dataset_{domain.lower()}", f"dataset_{domain}"] if domain else []
-    keys += ["dataset", "data", "data_set"]
-    for source in (summary, card):
-        for key in keys:
-            value = source.get(key)
-            if isinstance(value, str) and value:
-                return value
-            if isinstance(value, dict):
-                for sub in ("name", "source", "path"):
-                    if isinstance(value.get(sub), str) and value.get(sub):
-                        return value[sub]
-            if domain and isinstance(value, (list, tuple)) and len(value) == 2:
-                return str(value[0 if domain == "A" else 1])
-    prep = summary.get("preprocessing")
-    if isinstance(prep, dict) and isinstance(prep.get("source"), str) and not domain:
-        return prep["source"]
-    return None
 
 
 def class_names(model, entry: ModelEntry | None = None) -> list[str]:
