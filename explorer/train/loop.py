@@ -36,11 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError, TrainingError
+from explorer.images import make_grid, tensor_to_uint8
 from explorer.runtime import resolve_precision
 from explorer.train.config import TrainConfig
 from explorer.train.events import (
@@ -264,13 +266,16 @@ def _grad_norm(params: list[nn.Parameter]) -> torch.Tensor | None:
 
 
 def _to_uint8_grid(images: torch.Tensor, nrow: int | None = None):
-    """[N, C, H, W] in [-1, 1] → uint8 [H', W', C] grid (numpy)."""
-    from torchvision.utils import make_grid
+    """[N, C, H, W] in [-1, 1] → uint8 [H', W', 3] grid (numpy; grey repeated to RGB, white padding).
 
+    The project's one grid (:func:`explorer.images.make_grid`); at most ``N`` columns; one image
+    is returned as is, without a frame."""
     images = images.detach().float().cpu().clamp(-1, 1)
-    nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
-    grid = make_grid((images + 1) / 2, nrow=nrow, padding=2, pad_value=1.0)  # [C, H', W'] in [0, 1]
-    return (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    nrow = min(nrow, images.shape[0]) if nrow else None
+    grid = tensor_to_uint8(images[0]) if images.shape[0] == 1 else np.asarray(make_grid(images, nrow=nrow, padding=2, pad_value=255))
+    if grid.ndim == 3 and grid.shape[2] == 1:
+        grid = grid[:, :, 0]
+    return np.repeat(grid[:, :, None], 3, axis=2) if grid.ndim == 2 else grid
 
 
 def _save_png(array, path: Path) -> None:
