@@ -34,6 +34,7 @@ import torch
 
 from explorer.atomic import write_text
 from explorer.errors import ExplorerError
+from explorer.paths import app_home
 
 #: ``"format"`` value of an exported edit, and its version
 FORMAT = "gan-explorer-edit"
@@ -265,8 +266,6 @@ _LOCK = threading.Lock()
 
 def default_root() -> Path:
     """``<app_home>/edits``."""
-    from explorer.paths import app_home
-
     return app_home() / "edits"
 
 

@@ -58,9 +58,7 @@ def load(key: str) -> dict | None:
 
 
 def save(key: str, features: np.ndarray, logits: np.ndarray | None, mu: np.ndarray, sigma: np.ndarray, meta: dict) -> Path:
-    directory = cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{key}.npz"
+    path = cache_dir() / f"{key}.npz"
     arrays = {
         "features": np.asarray(features, dtype=np.float32),
         "mu": np.asarray(mu, dtype=np.float64),

@@ -270,12 +270,10 @@ def _to_uint8_grid(images: torch.Tensor, nrow: int | None = None):
 
     The project's one grid (:func:`explorer.images.make_grid`); at most ``N`` columns; one image
     is returned as is, without a frame."""
-    images = images.detach().float().cpu().clamp(-1, 1)
-    nrow = min(nrow, images.shape[0]) if nrow else None
-    grid = tensor_to_uint8(images[0]) if images.shape[0] == 1 else np.asarray(make_grid(images, nrow=nrow, padding=2, pad_value=255))
-    if grid.ndim == 3 and grid.shape[2] == 1:
-        grid = grid[:, :, 0]
-    return np.repeat(grid[:, :, None], 3, axis=2) if grid.ndim == 2 else grid
+    images = images.detach().float().cpu().clamp(-1, 1).expand(-1, 3, -1, -1)  # grey shown as RGB
+    if images.shape[0] == 1:
+        return tensor_to_uint8(images[0])
+    return np.asarray(make_grid(images, nrow=min(nrow, images.shape[0]) if nrow else None, padding=2, pad_value=255))
 
 
 def _save_png(array, path: Path) -> None:

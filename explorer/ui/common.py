@@ -27,6 +27,7 @@ import gradio as gr
 from explorer.errors import ExplorerError
 from explorer.images import load_image
 from explorer.ui.catalog import Catalog, ModelEntry
+from explorer.ui.previews import PreviewRegistry
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +69,6 @@ def handler(fn: Callable) -> Callable:
         except Exception as exc:  # noqa: BLE001 - the last line of defence for a web handler
             log.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(f"Something went wrong ({type(exc).__name__}: {message(exc)}). The details are in the server log.") from None
-
-    return wrapped
-
-
-def quiet(fn: Callable, n_outputs: int = 1) -> Callable:
-    """Wrap a preview callback (fires many times a second while dragging): errors skip the update
-    instead of raising a toast per frame; the release event reports them properly."""
-
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception:  # noqa: BLE001
-            return gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
 
     return wrapped
 
@@ -206,7 +193,7 @@ class AppContext:
     #: widgets that depend on the selected model (class lists, domain switches, ...)
     on_page_load: list[tuple[Callable, list, list]] = field(default_factory=list)
     #: what each session's last Explore render drew, for the slider preview route (explorer.ui.previews)
-    previews: Any = field(default_factory=lambda: __import__("explorer.ui.previews", fromlist=["PreviewRegistry"]).PreviewRegistry())
+    previews: PreviewRegistry = field(default_factory=PreviewRegistry)
 
     def picker(self, predicate: Callable[[ModelEntry], bool], label: str = "Model", **kwargs) -> gr.Dropdown:
         """A model dropdown over the catalog entries that satisfy ``predicate``; refreshed with the others."""

@@ -39,9 +39,10 @@ from typing import Any
 MAX_SESSIONS = 4096
 #: URL path of the preview route, relative to the app's root
 ROUTE = "/explorer/preview"
-#: slider ranges the route accepts (values outside are clamped): truncation, direction and saved-edit amount
+#: the truncation slider's range (the Explore tab builds its slider from it; the route clamps to it)
 TRUNCATION_RANGE = (0.0, 1.5)
-KEY_PREFIX_BYTES = 16
+#: random bytes in a session's preview key
+KEY_BYTES = 16
 
 
 class PreviewRegistry:
@@ -56,7 +57,7 @@ class PreviewRegistry:
         """Remember what a full render drew; returns the session's key (created on first use, kept in ``state``)."""
         key = state.get("preview_key") if isinstance(state, dict) else None
         if not isinstance(key, str) or not key:
-            key = secrets.token_urlsafe(KEY_PREFIX_BYTES)
+            key = secrets.token_urlsafe(KEY_BYTES)
             if isinstance(state, dict):
                 state["preview_key"] = key
         with self._lock:

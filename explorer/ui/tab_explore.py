@@ -99,7 +99,7 @@ def build(ctx: AppContext) -> ExploreTab:
                 seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed", elem_id="explore-seed", scale=3)
                 rand_btn = gr.Button("Random seed", elem_id="explore-random", scale=1, min_width=110)
             label = gr.Dropdown(choices=[], value=None, label="Class", visible=False, interactive=True, elem_id="explore-class")
-            truncation = gr.Slider(0.0, 1.5, value=1.0, step=0.01, label="Truncation ψ", info="below 1: more typical, less varied", elem_id="explore-trunc")
+            truncation = gr.Slider(*previews.TRUNCATION_RANGE, value=1.0, step=0.01, label="Truncation ψ", info="below 1: more typical, less varied", elem_id="explore-trunc")
             method = gr.Radio(METHODS, value="pca", label="Edit directions", elem_id="explore-method",
                               info="Each slider moves along one direction, in standard deviations of the latents (z for DCGAN, w for StyleGAN).")
             sliders, controls = [], []
