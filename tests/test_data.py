@@ -408,3 +408,38 @@ def test_cli_data_list_and_clean(dirty_folder, tmp_path, capsys):
     assert "animated: 1" in capsys.readouterr().out and report_path.exists()
     args = parser.parse_args(["data", "clean", str(tmp_path / "missing")])
     assert args.func(args) == 2
+
+
+def test_sr_mix2_adds_debian_photos_shrunk_and_a_larger_photo_share(tmp_path, monkeypatch):
+    pytest.importorskip("skimage", reason="the sr-mix photographs ship in scikit-image (test extra)")
+    from explorer.data import sr_mix
+
+    # stand-ins for mate-backgrounds' nature photos (the real package is needed only to retrain)
+    folder = tmp_path / "mate"
+    (folder / "nature").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for _, rel in sr_mix.MATE_PHOTOS:
+        Image.fromarray(rng.integers(0, 256, (600, 700, 3), dtype=np.uint8)).save(folder / rel, quality=90)
+    monkeypatch.setitem(sr_mix._DEBIAN_DIRS, "mate-backgrounds", str(folder))
+    sr_mix.load_photo.cache_clear()
+    try:
+        photo = sr_mix.load_photo(*sr_mix.MATE_PHOTOS[0], 512)
+        assert photo.shape == (512, 597, 3) and photo.dtype == np.uint8  # shorter side 600 → 512
+        assert sr_mix.load_photo(*sr_mix.MATE_PHOTOS[0]).shape == (600, 700, 3)
+        full = sr_mix.training_images
+        monkeypatch.setattr(sr_mix, "training_images", lambda variant: full(64, variant=variant))  # not 24,000
+        ds = get_dataset("sr-mix2")
+        monkeypatch.setattr(sr_mix, "training_images", full)
+        assert ds.name == "sr-mix2" and len(ds) == 64 and (ds.channels, ds.resolution) == (3, 64)
+        assert ds.preprocessing["train_photos"] == len(sr_mix.TRAIN_PHOTOS) + 12
+        assert ds.preprocessing["mix"]["photos"] == 0.6
+        # same seed, same content: deterministic; the held-out kinds are shared with sr-mix
+        assert torch.equal(sr_mix.training_images(64, variant="sr-mix2"), sr_mix.training_images(64, variant="sr-mix2"))
+        monkeypatch.setitem(sr_mix._DEBIAN_DIRS, "mate-backgrounds", str(tmp_path / "absent"))
+        sr_mix.load_photo.cache_clear()
+        with pytest.raises(DataError, match="apt-get install mate-backgrounds"):
+            sr_mix.training_images(64, variant="sr-mix2")
+        with pytest.raises(DataError, match="unknown sr-mix variant"):
+            sr_mix.training_images(64, variant="sr-mix9")
+    finally:
+        sr_mix.load_photo.cache_clear()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from explorer.checkpoint import load as load_model_file
 from explorer.errors import TrainingError
 from explorer.train import TrainConfig, read_events, train
 from explorer.train.monitors import CollapseMonitor
@@ -252,6 +253,48 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path):
     assert events[0].type == "start" and events[0].step in (last, last + cfg.checkpoint_every)
     assert steps_logged - events[0].step < cfg.checkpoint_every + cfg.log_every
     assert result.step == target and not result.stopped
+
+
+# ----------------------------------------------------------------------------- fine-tuning (init_from)
+def test_init_from_starts_at_step_zero_with_the_source_weights(tmp_path):
+    first = train(tiny(tmp_path, name="a", iterations=6, checkpoint_every=3, sample_every=100))
+    src = load_train_state(first.checkpoint_path)
+    events, on_event = collect()
+    # a fresh run (other data, zero learning rate) from the checkpoint; from the run folder too
+    for i, source in enumerate((first.checkpoint_path, first.run_dir)):
+        cfg = tiny(tmp_path, name=f"b{i}", data="fashion", iterations=2, lr_g=0.0, lr_d=0.0, ema_beta=0.0,
+                   sample_every=100, init_from=str(source))
+        result = train(cfg, on_event=on_event)
+        start = [e for e in events if e.type == "start"][-1]
+        assert start.step == 0 and start.resumed_from is None and start.config["init_from"] == str(source)
+        got = load_train_state(result.checkpoint_path)["model"]
+        assert got.keys() == src["model"].keys()
+        for k, v in src["model"].items():
+            if v.is_floating_point() and "running" not in k:
+                assert torch.equal(got[k], v), k
+
+
+def test_init_from_a_model_file_and_refusals(tmp_path):
+    first = train(tiny(tmp_path, name="a", iterations=4, checkpoint_every=4, sample_every=100))
+    model_file = first.model_path  # exported EMA generator + trained discriminator
+    result = train(tiny(tmp_path, name="m", iterations=2, lr_g=0.0, lr_d=0.0, ema_beta=0.0, sample_every=100,
+                        init_from=str(model_file)))
+    exported = load_model_file(model_file).state_dict()
+    got = load_train_state(result.checkpoint_path)["model"]
+    compared = [k for k, v in exported.items() if k.startswith("G.") and v.is_floating_point() and "running" not in k]
+    assert compared and all(torch.equal(got[k], exported[k]) for k in compared)
+    with pytest.raises(TrainingError, match="does not fit"):
+        train(tiny(tmp_path, name="w", iterations=2, model={"ngf": 16, "ndf": 8, "latent_dim": 16},
+                   init_from=str(first.run_dir)))
+    with pytest.raises(TrainingError, match="holds a dcgan model; this run trains a stylegan"):
+        train(TrainConfig(family="stylegan", data="digits", resolution=16, batch_size=4, iterations=1,
+                          out=str(tmp_path / "runs"), name="s", classifier=None, num_samples=4, num_threads=1,
+                          model={"latent_dim": 16, "w_dim": 16, "channel_base": 64, "max_channels": 16},
+                          init_from=str(first.run_dir)))
+    with pytest.raises(TrainingError, match="no training checkpoint, run folder or model file"):
+        train(tiny(tmp_path, name="x", iterations=2, init_from=str(tmp_path / "nowhere")))
+    with pytest.raises(TrainingError, match="init_from must be a path"):
+        tiny(tmp_path, init_from="  ")
 
 
 # ----------------------------------------------------------------------------- stability monitors

@@ -232,8 +232,8 @@ def get_dataset(name_or_path: str | os.PathLike, resolution: int | None = None,
     if split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
 
-    if name_or_path == _sr_mix.NAME:
-        return _sr_mix_dataset(resolution, channels, split)
+    if name_or_path in _sr_mix.VARIANTS:
+        return _sr_mix_dataset(str(name_or_path), resolution, channels, split)
     if _shipped.is_shipped(name_or_path):
         name = str(name_or_path)
         arrays = _shipped.shipped_arrays(name)
@@ -342,26 +342,29 @@ def get_dataset(name_or_path: str | os.PathLike, resolution: int | None = None,
                         augment=augment)
 
 
-def _sr_mix_dataset(resolution: int | None, channels: int | None, split: str) -> ImageDataset:
-    """The generated mixed-content super-resolution set (``explorer.data.sr_mix``): 64x64 RGB only."""
+def _sr_mix_dataset(name: str, resolution: int | None, channels: int | None, split: str) -> ImageDataset:
+    """A generated mixed-content super-resolution set (``explorer.data.sr_mix``): 64x64 RGB only."""
     if resolution not in (None, _sr_mix.RESOLUTION) or channels not in (None, 3):
-        raise DataError(f"{_sr_mix.NAME} is 64x64 RGB; resolution {resolution} / channels {channels} are not available")
+        raise DataError(f"{name} is 64x64 RGB; resolution {resolution} / channels {channels} are not available")
     if split == "train":
-        images = _sr_mix.training_images()
+        images = _sr_mix.training_images(variant=name)
     else:
         images = torch.cat([_sr_mix.heldout_images(kind) for kind in _sr_mix.KINDS])
         if split == "all":
-            images = torch.cat([_sr_mix.training_images(), images])
+            images = torch.cat([_sr_mix.training_images(variant=name), images])
+    photo_files, mix, _ = _sr_mix.VARIANTS[name]
     preprocessing = {
-        "source_kind": "generated", "source": _sr_mix.NAME, "split": split, "num_images": int(images.shape[0]),
+        "source_kind": "generated", "source": name, "split": split, "num_images": int(images.shape[0]),
         "resolution": _sr_mix.RESOLUTION, "channels": 3,
-        "content": "photo crops (scikit-image / scikit-learn sample photos), Noto and Twemoji on varied backgrounds, "
-                   "digits and Fashion items resized 28->64; see explorer/data/sr_mix.py",
+        "content": "photo crops (" + ", ".join(sorted({p for p, _ in photo_files})) + " sample photos), Noto and "
+                   "Twemoji on varied backgrounds, digits and Fashion items resized 28->64; see explorer/data/sr_mix.py",
+        "mix": dict(mix),
+        "train_photos": len(photo_files),
         "heldout_photos": [f for _, f in _sr_mix.HELDOUT_PHOTOS],
         "normalisation": "x / 127.5 - 1 -> float32 in [-1, 1]",
     }
     n = images.shape[0]
-    return ImageDataset(images, torch.zeros(n, dtype=torch.int64), name=_sr_mix.NAME, class_names=["mixed"],
-                        preprocessing=preprocessing, names=[f"{_sr_mix.NAME}/{i}" for i in range(n)],
+    return ImageDataset(images, torch.zeros(n, dtype=torch.int64), name=name, class_names=["mixed"],
+                        preprocessing=preprocessing, names=[f"{name}/{i}" for i in range(n)],
                         background=_border_colour(images), augment=None)
 

@@ -7,6 +7,11 @@ Content (high-resolution 64x64 RGB patches, built in memory from a fixed seed):
   packages — scikit-image's bundled sample images (CC0 / public domain, as their docstrings state)
   and scikit-learn's two sample photos (CC BY 2.0, by danielbuechele and vultilion on Flickr).
   :data:`HELDOUT_PHOTOS` never enter training; they are the held-out ``photos`` kind.
+  ``sr-mix2`` adds the twelve nature photographs of the Debian package ``mate-backgrounds``
+  (GPL-2+, authors in its copyright file; ``apt-get install mate-backgrounds``), shrinks every
+  training photo to at most a 512-px shorter side first (the wallpapers are 1050-1920 px high) so
+  detail per pixel is like the held-out photos', and gives photos a larger share of the mix
+  (:data:`VARIANTS`).
 - **emoji** of both styles (Noto and Twemoji, shipped, train split) on white, on dark and on random
   colours, and on photo crops: the shipped files are composited on white, so a soft alpha is
   recovered from whiteness (white inside an emoji turns transparent too; for learning edges that is
@@ -51,11 +56,29 @@ TRAIN_PHOTOS = [
 #: natural photographs held out: never seen in training, used by the ``photos`` kind
 HELDOUT_PHOTOS = [("sklearn", "china.jpg"), ("sklearn", "flower.jpg"), ("skimage", "coffee.png"),
                   ("skimage", "chelsea.png"), ("skimage", "rocket.jpg")]
+#: nature photographs of the Debian package mate-backgrounds (sr-mix2 only)
+MATE_PHOTOS = [("mate-backgrounds", f"nature/{n}.jpg") for n in (
+    "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm", "TwoWings",
+    "Wood", "YellowFlower")]
 KINDS = ("noto", "twemoji", "emoji-dark", "digits", "fashion", "photos")
 _MIX = {"photos": 0.4, "emoji": 0.35, "digits": 0.125, "fashion": 0.125}
+#: training-set variants by data name: (training photographs, share of each content kind, photos' largest
+#: shorter side — the Debian wallpapers are 1050-1920 px high: shrunk to about the others' detail per pixel)
+VARIANTS = {
+    NAME: (TRAIN_PHOTOS, _MIX, None),
+    "sr-mix2": (TRAIN_PHOTOS + MATE_PHOTOS, {"photos": 0.6, "emoji": 0.24, "digits": 0.08, "fashion": 0.08}, 512),
+}
+#: Debian packages' data folders (installed with apt-get)
+_DEBIAN_DIRS = {"mate-backgrounds": "/usr/share/backgrounds/mate"}
 
 
 def _package_dir(package: str) -> str:
+    if package in _DEBIAN_DIRS:
+        folder = _DEBIAN_DIRS[package]
+        if not os.path.isdir(folder):
+            raise DataError(f"the sr-mix2 photographs come from the Debian package {package}; "
+                            f"install it (apt-get install {package}) or train on sr-mix")
+        return folder
     sub = {"skimage": "data", "sklearn": os.path.join("datasets", "images")}[package]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -66,11 +89,15 @@ def _package_dir(package: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def load_photo(package: str, filename: str) -> np.ndarray:
-    """One bundled photograph as uint8 [H, W, 3] (grey ones repeated to RGB)."""
+def load_photo(package: str, filename: str, max_short_side: int | None = None) -> np.ndarray:
+    """One bundled photograph as uint8 [H, W, 3] (grey ones repeated to RGB), shrunk (Lanczos) to ``max_short_side``."""
     path = os.path.join(_package_dir(package), filename)
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+        im = im.convert("RGB")
+        if max_short_side is not None and min(im.size) > max_short_side:
+            k = max_short_side / min(im.size)
+            im = im.resize((round(im.width * k), round(im.height * k)), Image.Resampling.LANCZOS)
+        return np.asarray(im, dtype=np.uint8).copy()
 
 
 def _to_model(x: np.ndarray) -> torch.Tensor:
@@ -141,19 +168,25 @@ def _emoji(name: str, split: str) -> torch.Tensor:
     return _to_model(arrays["images"][idx])  # [N, 3, 64, 64]
 
 
-def _grey(name: str, split: str, limit: int | None = None) -> torch.Tensor:
+def _grey(name: str, split: str, limit: int | None = None, pick: np.ndarray | None = None) -> torch.Tensor:
+    """A shipped grey set's ``split`` (its first ``limit``, or the positions ``pick`` in it) resized to 64 px."""
     arrays = shipped_arrays(name)
     idx = split_indices(len(arrays["labels"]), split)[:limit]
+    if pick is not None:
+        idx = idx[pick]  # resize only the images used, not the whole split
     return _resize(_to_model(arrays["images"][idx]), RESOLUTION)
 
 
-def training_images(num: int = 24000, seed: int = 0) -> torch.Tensor:
-    """The ``sr-mix`` training set: float [num, 3, 64, 64] in [-1, 1], mixed as in ``_MIX``; deterministic in ``seed``."""
+def training_images(num: int = 24000, seed: int = 0, variant: str = NAME) -> torch.Tensor:
+    """A training set of :data:`VARIANTS`: float [num, 3, 64, 64] in [-1, 1], mixed as its shares say; deterministic in ``seed``."""
     if not 16 <= num <= 200_000:
         raise DataError(f"sr-mix size must be from 16 to 200,000 images, not {num}")
+    if variant not in VARIANTS:
+        raise DataError(f"unknown sr-mix variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    photo_files, mix, max_side = VARIANTS[variant]
     rng = np.random.default_rng(seed)
-    photos = [load_photo(*p) for p in TRAIN_PHOTOS]
-    counts = {k: int(round(num * f)) for k, f in _MIX.items()}
+    photos = [load_photo(*p, max_side) for p in photo_files]
+    counts = {k: int(round(num * f)) for k, f in mix.items()}
     counts["photos"] += num - sum(counts.values())
     parts = [_photo_crops(photos, counts["photos"], rng, 0.15)]
     emoji = torch.cat([_emoji("emoji-google", "train"), _emoji("emoji-twitter", "train")])
@@ -163,8 +196,8 @@ def training_images(num: int = 24000, seed: int = 0) -> torch.Tensor:
     alpha = _emoji_alpha(fg)
     parts.append(alpha * fg + (1 - alpha) * _backgrounds(len(fg), rng, photos))
     for name in ("digits", "fashion"):
-        grey = _grey(name, "train")
-        g = grey[torch.from_numpy(rng.integers(len(grey), size=counts[name]))]
+        size = len(split_indices(len(shipped_arrays(name)["labels"]), "train"))
+        g = _grey(name, "train", pick=rng.integers(size, size=counts[name]))
         invert = torch.from_numpy(rng.random(len(g)) < 0.5)[:, None, None, None]
         parts.append(torch.where(invert, -g, g))
     images = torch.cat(parts)

@@ -184,6 +184,8 @@ class _Progress:
                                 unit="it", dynamic_ncols=True)
             if event.resumed_from:
                 self._write(f"resumed {event.resumed_from} at step {event.step}")
+            elif event.config.get("init_from"):
+                self._write(f"fine-tuning: starting from the weights of {event.config['init_from']}")
         elif kind == "step":
             short = {k: f"{v:.3g}" for k, v in event.losses.items() if k in ("d_loss", "g_loss")}
             short["img/s"] = f"{event.images_per_s:.0f}"

@@ -28,7 +28,9 @@ class TrainConfig:
 
     Identity and output: ``name`` (run folder ``<out>/<name>``), ``out``.
     Model: ``family``; ``model`` = keyword overrides for the family's config dataclass
-    (resolution, channels and num_classes default to the data's).
+    (resolution, channels and num_classes default to the data's); ``init_from`` (fine-tuning:
+    start from the weights of a training checkpoint, a run folder or a model file of the same
+    family and shape, with fresh optimisers at step 0 — e.g. a shipped model on new data).
     Data: ``data`` (shipped name, folder or zip), ``data_b`` (CycleGAN's domain B), ``split``,
     ``resolution``, ``channels``, ``conditional`` (train on labels), ``augment`` (spec dict for
     ``explorer.data.make_augment``, applied to real batches), ``diffaugment`` (DiffAugment policy
@@ -66,6 +68,7 @@ class TrainConfig:
     out: str = "runs"
     family: str = "dcgan"
     model: dict = field(default_factory=dict)
+    init_from: str | None = None
     data: str = "digits"
     data_b: str | None = None
     split: str = "train"
@@ -169,6 +172,8 @@ class TrainConfig:
         if self.lambda_id_until is not None and (not isinstance(self.lambda_id_until, int)
                                                  or isinstance(self.lambda_id_until, bool) or self.lambda_id_until < 1):
             raise TrainingError(f"lambda_id_until must be a positive iteration, not {self.lambda_id_until!r}")
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
+            raise TrainingError(f"init_from must be a path to a checkpoint, run folder or model file, not {self.init_from!r}")
         if self.pool_size < 0 or self.sr_pretrain_steps < 0 or self.monitor_warmup < 0:
             raise TrainingError("pool_size, sr_pretrain_steps and monitor_warmup must be ≥ 0")
 

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from explorer.atomic import atomic_path
+from explorer.checkpoint import load as load_model
 from explorer.errors import CheckpointError, TrainingError
 from explorer.images import make_grid, tensor_to_uint8
 from explorer.runtime import resolve_precision
@@ -381,6 +382,8 @@ class _Trainer:
         if self.precision == "bf16":
             task.autocast = lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)
         self.resumed_from = None
+        if resume_path is None and cfg.init_from:
+            self._init_weights(Path(cfg.init_from).expanduser())
         if resume_path is not None:
             state = load_train_state(resume_path)
             self._check_resumable(state["config"], resume_path)
@@ -404,6 +407,41 @@ class _Trainer:
             self.monitor = CollapseMonitor(ref, cfg.collapse_threshold, classifier, self.data_info["num_classes"],
                                            cfg.coverage_threshold, reference_labels=ref_labels)
         self.snapshot = self._flat_state()  # rollback target until the first checkpoint
+
+    def _init_weights(self, path: Path) -> None:
+        """Fine-tuning: the weights of ``path`` (training checkpoint, run folder or model file) as step 0.
+
+        Optimisers, step, data order and learning-rate schedule start fresh. A model file without a
+        discriminator (e.g. an imported generator) keeps this run's freshly initialised one.
+        """
+        if path.is_dir():
+            path = path / CHECKPOINT_NAME
+        if not path.is_file():
+            raise TrainingError(f"init_from: no training checkpoint, run folder or model file at {path}")
+        try:
+            state = load_train_state(path)
+        except CheckpointError:
+            state = None  # not a training checkpoint: a model file (ours or an importable foreign one)
+        if state is not None:
+            family = TrainConfig.from_dict(state["config"]).family
+            weights, ema = state["model"], state["ema"]
+        else:
+            loaded = load_model(path, device="cpu")
+            family, weights, ema = loaded.kind, loaded.state_dict(), None
+        if family != self.cfg.family:
+            raise TrainingError(f"init_from: {path.name} holds a {family} model; this run trains a {self.cfg.family}")
+        target = self.model.state_dict()
+        wrong = [k for k, v in weights.items() if k not in target or target[k].shape != v.shape]
+        g_keys = [k for k in target if k.split(".", 1)[0] in self.task.g_parts]
+        missing = [k for k in g_keys if k not in weights]
+        if wrong or missing:
+            detail = ", ".join((wrong + missing)[:4])
+            raise TrainingError(f"init_from: {path.name} does not fit this run's {self.cfg.family} (different model "
+                                f"settings; first mismatches: {detail}); use the same 'model' settings as that run")
+        self.model.load_state_dict(weights, strict=False)
+        for n in self.task.g_parts:
+            part = getattr(self.ema_model, n)
+            part.load_state_dict(ema[n] if ema is not None else getattr(self.model, n).state_dict())
 
     def _check_resumable(self, saved: dict, path: Path) -> None:
         saved_cfg = TrainConfig.from_dict(saved)
