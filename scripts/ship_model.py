@@ -193,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "checkpoints")
     ap.add_argument("--reproduce", default=None,
                     help="the commands that replay the run, when it was not one `train --config` (e.g. it was resumed with new settings)")
+    ap.add_argument("--training", default=None,
+                    help="how the weights were trained, for the card, when it was more than this run (e.g. a fine-tune)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -209,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "limits": args.limits or DEFAULT_LIMITS[kind],
         "reproduce": args.reproduce or f"gan-explorer train --config configs/{name}.json --threads 1",
         "source": "trained by the GAN Explorer project on data that ships with it",
+        **({"training": args.training} if args.training else {}),
         "quality": quality,
         "sample_grid": GRID_TEXT[kind],
         "synthetic": "images this model makes are synthetic; PNGs written by GAN Explorer say so in their metadata",
