@@ -463,8 +463,9 @@ def _image_to_image(args, model, direction: str, scale: int, tile: int, overlap:
 
 def cmd_translate(args) -> int:
     model = _load(args, args.checkpoint)
-    if not model.directions or model.kind == "srgan":
-        hint = "; use 'upscale'" if model.kind == "srgan" else ""
+    caps = model.caps
+    if not model.directions or caps.upscales:
+        hint = "; use 'upscale'" if caps.upscales else ""
         raise ExplorerError(f"a {model.kind} model does not translate images{hint}")
     direction = args.direction or model.directions[0]
     if direction not in model.directions:
@@ -476,7 +477,7 @@ def cmd_translate(args) -> int:
 
 def cmd_upscale(args) -> int:
     model = _load(args, args.checkpoint)
-    if model.kind != "srgan":
+    if not model.caps.upscales:
         raise ExplorerError(f"a {model.kind} model does not upscale images (need a super-resolution model)")
     scale = int(getattr(model.config, "scale", 4))
     # process_in_tiles ignores overlap // 4 pixels at interior tile edges; making that margin at
@@ -495,8 +496,8 @@ def cmd_score(args) -> int:
     from explorer.images import fit_to, load_image, tensor_to_pil
 
     model = _load(args, args.checkpoint)
-    if model.kind == "cyclegan" and args.domain is None:
-        raise ExplorerError("a CycleGAN has one discriminator per domain: pass --domain A or --domain B")
+    if model.caps.domains and args.domain is None:
+        raise ExplorerError(f"a {model.display_name} has one discriminator per domain: pass --domain A or --domain B")
     channels = model.channels_of(args.domain) if args.domain else model.image_channels
     fixed = model.resolution if model.fixed_size_discriminator else 0
     labels = _parse_labels(model, None, args.labels, len(args.images)) if model.num_classes or args.labels else None

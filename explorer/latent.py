@@ -50,6 +50,7 @@ import torch
 
 from explorer.atomic import atomic_path
 from explorer.errors import ExplorerError
+from explorer.models.layers import truncate  # noqa: F401  (public here: explorer.latent.truncate)
 from explorer.paths import cache_root
 
 
@@ -190,22 +191,6 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, num_frames: int, method: str
     return (slerp if method == "slerp" else lerp)(a, b, t.to(z0.dtype))  # [num_frames, D]
 
 
-def truncate(z: torch.Tensor, psi: float, mean: torch.Tensor | None = None) -> torch.Tensor:
-    """Truncation trick: ``mean + ψ·(z − mean)``. ψ = 1 is the identity, ψ = 0 gives ``mean``.
-
-    ``mean`` defaults to 0 (the mode of z's N(0, I) prior); pass the tracked mean w for w-space.
-    """
-    psi = float(psi)
-    if not math.isfinite(psi):
-        raise ExplorerError(f"truncation ψ must be finite, got {psi}")
-    if psi == 1.0:
-        return z
-    if mean is None:
-        return z * psi
-    mean = mean.to(z.device, z.dtype)
-    return mean + psi * (z - mean)
-
-
 def style_mix(model, z1: torch.Tensor, z2: torch.Tensor, crossover_layer: int, truncation: float = 1.0,
               labels: torch.Tensor | None = None, labels2: torch.Tensor | None = None) -> torch.Tensor:
     """Style mixing (StyleGAN): style layers below ``crossover_layer`` come from z1, the rest from z2.
@@ -320,46 +305,15 @@ def _generator(model) -> torch.nn.Module:
 
 
 def _sefa_weight(model) -> tuple[torch.Tensor, str]:
-    """Rows = weight vectors reading the latent: [M, D]; and the space ("z" or "w")."""
-    if hasattr(model, "sefa_weight"):  # a family may describe its own latent-reading layer
-        return model.sefa_weight()
-    g = _generator(model)
-    if model.kind == "dcgan":
-        w = g.stem[0].weight.detach()[: model.latent_dim]  # [latent_dim, C, 4, 4] (embedding rows dropped)
-        return w.reshape(model.latent_dim, -1).T, "z"  # [C·16, latent_dim]
-    if model.kind == "stylegan":
-        affines = _stylegan_affines(model)
-        return torch.cat([a.detach().reshape(a.shape[0], -1) for a in affines], dim=0), "w"  # [Σ C_in, w_dim]
-    raise ExplorerError(f"SeFa directions are not defined for {model.kind} models")
-
-
-def _stylegan_affines(model) -> list[torch.Tensor]:
-    """Effective style-affine weights [C_in, w_dim] of every modulated 3x3 conv (toRGB excluded, as in SeFa)."""
-    out = []
-    for block in model.G.blocks:
-        for layer in (block.conv0, block.conv1):
-            if layer is not None:
-                affine = layer.conv.affine
-                out.append(affine.weight * affine.weight_gain)  # the equalised-lr gain is part of the map
-    return out
+    """Rows = weight vectors reading the latent: [M, D]; and the space ("z" or "w") — the family's own layer."""
+    _generator(model)
+    return model.sefa_weight()
 
 
 def _features(model, z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, str]:
-    """Features to run PCA on, [S, M], and the space the directions are returned in."""
-    if hasattr(model, "pca_features"):
-        return model.pca_features(z, labels)
-    g = _generator(model)
-    if model.kind == "dcgan":
-        h = torch.cat([z, g.embed(labels)], dim=1) if g.embed is not None else z
-        feats = g.stem(h[:, :, None, None])  # [S, ngf*m0, 4, 4] after BN + ReLU
-        return feats.reshape(z.shape[0], -1), "z"
-    if model.kind == "stylegan":
-        return _stylegan_mapping(model, z, labels), "w"
-    raise ExplorerError(f"PCA directions are not defined for {model.kind} models")
-
-
-def _stylegan_mapping(model, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    return model.mapping(z, labels)  # untruncated w [N, w_dim]
+    """Features to run PCA on, [S, M], and the space the directions are returned in (the family's hook)."""
+    _generator(model)
+    return model.pca_features(z, labels)
 
 
 # --- hashing and caching ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, TypeVar
 
 from explorer.errors import CheckpointError
+from explorer.models.base import Capabilities
 
 _FAMILIES: dict[str, type] = {}
 T = TypeVar("T", bound=type)
@@ -57,3 +58,26 @@ def families() -> list[str]:
     _import_builtin_families()
 
     return sorted(_FAMILIES)
+
+
+def trainable_families() -> list[str]:
+    """Families GAN Explorer's training loop trains, in registration order (DCGAN first)."""
+    _import_builtin_families()
+    return [name for name, cls in _FAMILIES.items() if cls.trainable]
+
+
+def capabilities(kind: str, config: dict) -> Capabilities:
+    """What a checkpoint of ``kind`` with JSON ``config`` can do, from its header alone (an unknown kind: nothing)."""
+    try:
+        cls = get_family(kind)
+    except CheckpointError:
+        return Capabilities(kind)
+    return cls.capabilities(config if isinstance(config, dict) else {})
+
+
+def display_name(kind: str) -> str:
+    """The family's name for people ("DCGAN", "super-resolution"); an unknown kind as it is."""
+    try:
+        return get_family(kind).display_name
+    except CheckpointError:
+        return kind

@@ -273,7 +273,7 @@ def add_model(model, name: str, source: str = "trained", user_dir: str | os.Path
     if card:
         model.card.update(card)
     explorer.save(model, path)
-    if samples and model.kind in ("dcgan", "stylegan") and getattr(model, "G", None) is not None:
+    if samples and model.caps.generates and getattr(model, "G", None) is not None:
         _write_samples(model, path)
     entry = _read_entry("user", path)
     if entry is None:  # pragma: no cover - we just wrote it

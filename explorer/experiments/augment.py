@@ -104,7 +104,7 @@ def run_augment(
     started = time.perf_counter()
     cpu_started = time.process_time()
     gen_model, identity = resolve_model(generator if generator is not None else settings.generator)
-    if gen_model.kind not in ("dcgan", "stylegan") or not gen_model.num_classes:
+    if not gen_model.caps.generates or not gen_model.num_classes:
         raise ExplorerError(f"the augmentation experiment needs a class-conditional generator, got a "
                             f"{'conditional ' if gen_model.num_classes else 'unconditional '}{gen_model.kind} model")
     dev = torch.device(device) if device is not None else gen_model.device

@@ -77,7 +77,7 @@ def cmd_export_onnx(args) -> int:
     jobs: list[tuple[str | None, Path]] = [(args.direction, out)]
     if args.direction == "both":
         model, _ = resolve_model(source)
-        if model.kind != "cyclegan":
+        if not model.caps.domains:
             raise ExplorerError("--direction both applies to CycleGAN models")
         jobs = [(d, out.with_name(f"{out.stem}_{d}{out.suffix or '.onnx'}")) for d in model.directions]
     results = []

@@ -201,7 +201,7 @@ def export_dataset(
     """
     out_dir = Path(out_dir)
     model, identity = resolve_model(ckpt)
-    if model.kind not in ("dcgan", "stylegan") or not model.can_generate:
+    if not model.caps.generates or not model.can_generate:
         raise ExplorerError(f"export-dataset needs a generator (dcgan or stylegan), got a {model.kind} model")
     dev = resolve_device(device)
     model = model.to(dev)

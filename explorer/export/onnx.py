@@ -63,8 +63,6 @@ from explorer.models.base import GANModel
 #: prefix of our keys in the ONNX ``metadata_props``
 META_PREFIX = "gan_explorer."
 EXPORTERS = ("torchscript", "dynamo")
-GENERATOR_KINDS = ("dcgan", "stylegan")
-TRANSLATOR_KINDS = ("cyclegan", "srgan")
 DEFAULT_OPSET = 17
 
 
@@ -92,19 +90,11 @@ class _Generate(nn.Module):
 
     def __init__(self, model: GANModel, truncation: float = 1.0):
         super().__init__()
-        self.kind = model.kind
-        self.G = model.G
+        self.net = model.traceable_generator()  # the family's own truncation and forward
         self.truncation = float(truncation)
 
     def run(self, z: torch.Tensor, labels: torch.Tensor | None, psi: torch.Tensor | float) -> torch.Tensor:
-        fixed_one = isinstance(psi, float) and psi == 1.0
-        if self.kind == "dcgan":
-            return self.G(z if fixed_one else z * psi, labels)  # DCGAN truncation z' = ψ z; [N, C, R, R]
-        w = self.G.mapping(z, labels)  # [N, w_dim]
-        if not fixed_one:
-            w = self.G.w_avg.lerp(w, psi)  # w' = w_avg + ψ (w − w_avg)
-        ws = w.unsqueeze(1).repeat(1, self.G.num_ws, 1)  # [N, num_ws, w_dim]
-        return self.G.synthesis(ws, "const").clamp(-1, 1)  # [N, C, R, R]
+        return self.net(z, labels, psi)
 
 
 class _GenZ(_Generate):
@@ -206,6 +196,7 @@ class _Spec:
 
     module: nn.Module
     kind: str
+    generates: bool
     example: tuple[torch.Tensor, ...]  # tracing inputs
     fresh: tuple[torch.Tensor, ...]  # verification inputs (other batch and image sizes)
     inputs: dict[str, str]
@@ -216,24 +207,23 @@ class _Spec:
 
 
 def _spec(model: GANModel, direction: str | None, truncation: float | str | None) -> _Spec:
-    if model.kind in GENERATOR_KINDS:
+    caps = model.caps
+    if caps.generates or model.edit_space:  # a generator family (with or without its G: that error comes next)
         if direction is not None:
             raise ExplorerError(f"a {model.kind} model has no directions; drop direction")
         return _generator_spec(model, truncation)
     if truncation is not None:
-        raise ExplorerError(f"truncation applies to generators (dcgan, stylegan), not to a {model.kind} model")
-    if model.kind in TRANSLATOR_KINDS:
+        raise ExplorerError(f"truncation applies to generators (DCGAN, StyleGAN), not to a {model.kind} model")
+    if caps.directions:
         return _translator_spec(model, direction)
-    raise ExplorerError(
-        f"a {model.kind} model cannot be exported to ONNX here; exportable kinds: {', '.join(GENERATOR_KINDS + TRANSLATOR_KINDS)}"
-    )
+    raise ExplorerError(f"a {model.kind} model cannot be exported to ONNX here: it neither generates nor translates")
 
 
 def _generator_spec(model: GANModel, truncation: float | str | None) -> _Spec:
     if getattr(model, "G", None) is None:
         raise ExplorerError(f"this {model.kind} model has no generator (it was imported from a discriminator file only)")
-    if truncation is None:
-        truncation = "input" if model.kind == "stylegan" else 1.0
+    if truncation is None:  # a style space's ψ is worth adjusting at run time: make it an input
+        truncation = "input" if model.edit_space == "w" else 1.0
     truncation_input = truncation == "input"
     psi = 1.0
     if not truncation_input:
@@ -245,7 +235,7 @@ def _generator_spec(model: GANModel, truncation: float | str | None) -> _Spec:
             raise ExplorerError(f"truncation must be a finite number ≥ 0, got {truncation}")
     module = _GENERATE_WRAPPERS[(model.num_classes > 0, truncation_input)](model, psi).eval()
     c, r, k = model.image_channels, model.resolution, model.num_classes
-    meaning = "z' = ψ·z" if model.kind == "dcgan" else "w' = w_avg + ψ·(w − w_avg)"
+    meaning = model.truncation_formula
     inputs = {"z": f"float32 [N, {model.latent_dim}]: latent vectors, N(0, I) (explorer.latents_from_seeds draws them from seeds)"}
     if k:
         inputs["labels"] = f"int64 [N]: class ids 0..{k - 1}"
@@ -274,9 +264,9 @@ def _generator_spec(model: GANModel, truncation: float | str | None) -> _Spec:
     if k:
         dynamic["labels"] = {0: "batch"}
     settings = {"truncation": "input" if truncation_input else psi}
-    if model.kind == "stylegan":
-        settings["noise_mode"] = "const"
-    return _Spec(module, model.kind, example, fresh, inputs, outputs, dynamic, reference, settings)
+    if model.edit_space == "w":
+        settings["noise_mode"] = "const"  # StyleGAN's generate_traceable uses the stored noise
+    return _Spec(module, model.kind, True, example, fresh, inputs, outputs, dynamic, reference, settings)
 
 
 def _translator_spec(model: GANModel, direction: str | None) -> _Spec:
@@ -284,9 +274,8 @@ def _translator_spec(model: GANModel, direction: str | None) -> _Spec:
     direction = direction or (directions[0] if directions else None)
     if direction not in directions:
         raise ExplorerError(f"this {model.kind} model translates {', '.join(directions) or 'nothing'}, not {direction!r}")
-    if model.kind == "cyclegan":
-        part = {"AtoB": "G_AB", "BtoA": "G_BA"}[direction]
-        generator = getattr(model, part)
+    generator = model.translation_network(direction)
+    if model.caps.domains:
         c_in = model.channels_of(direction[0])
         c_out = model.channels_of(direction[-1])
         size, fresh_size = (32, 32), (20, 28)
@@ -294,7 +283,6 @@ def _translator_spec(model: GANModel, direction: str | None) -> _Spec:
         outputs = {"output": f"float32 [N, {c_out}, H, W]: domain-{direction[-1]} images in [-1, 1]"}
         dynamic = {"image": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}}
     else:
-        generator = model.G
         c_in = c_out = model.image_channels
         side = max(model.resolution // model.config.scale, 8)
         size, fresh_size = (side, side), (side + 3, side - 1)
@@ -310,7 +298,7 @@ def _translator_spec(model: GANModel, direction: str | None) -> _Spec:
         with torch.no_grad():
             return model.translate(x, direction)
 
-    return _Spec(_Translate(generator).eval(), model.kind, example, fresh, inputs, outputs, dynamic, reference,
+    return _Spec(_Translate(generator).eval(), model.kind, False, example, fresh, inputs, outputs, dynamic, reference,
                  {"direction": direction})
 
 
@@ -387,7 +375,7 @@ def _metadata(identity: dict[str, Any], spec: _Spec, exporter: str, opset: int, 
         "outputs": spec.outputs,
         "image_range": "[-1, 1]; uint8 = round((x + 1) * 127.5)",
         "latents": "z ~ N(0, I); GAN Explorer maps seed s to torch.randn(latent_dim, generator=torch.Generator().manual_seed(s))"
-        if spec.kind in GENERATOR_KINDS else None,
+        if spec.generates else None,
         "exporter": f"torch {torch.__version__} {exporter}",
         "opset": opset,
         "verified_max_abs_diff": diff,

@@ -31,11 +31,46 @@ class DiscriminatorOutput:
     patch_map: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do, decided from its family and config alone: a checkpoint header is enough.
+
+    ``label``: short human name ("StyleGAN", "SR ×4"); ``generates``: latents → images (Explore,
+    Evaluate, inversion); ``directions``: the image → image directions it runs ("AtoB", "x4");
+    ``has_discriminator``: it can score images; ``domains``: its image domains when it has two
+    ("A", "B"), which the caller must name; ``upscales``: a super-resolution direction ("x4").
+    """
+
+    label: str
+    generates: bool = False
+    directions: tuple[str, ...] = ()
+    has_discriminator: bool = False
+    domains: tuple[str, ...] = ()
+
+    @property
+    def upscales(self) -> bool:
+        return any(d.startswith("x") for d in self.directions)
+
+
 class GANModel(nn.Module):
     """Base class of all model families (see ``explorer.registry.register_family``)."""
 
     kind: ClassVar[str] = "base"
     config_cls: ClassVar[type]
+    #: the family's name for people ("DCGAN", "super-resolution")
+    display_name: ClassVar[str] = "model"
+    #: where latent edits act: "z" (the generator's input) or "w" (a style space); None: no latent
+    edit_space: ClassVar[str | None] = None
+    #: what truncation ψ does to a latent, for people (generating families)
+    truncation_formula: ClassVar[str] = ""
+    #: training recipe facts: trained by GAN Explorer's loop, its label in the Train tab, the
+    #: adversarial loss when none is chosen, model widths for a short first CPU run, and settings
+    #: that a class-conditional run of this family needs
+    trainable: ClassVar[bool] = False
+    train_label: ClassVar[str] = ""
+    default_loss: ClassVar[str] = "nonsaturating"
+    quick_model: ClassVar[dict[str, Any]] = {}
+    conditional_settings: ClassVar[dict[str, Any]] = {}
     #: translation directions this model supports, e.g. ("AtoB", "BtoA") or ("x4",)
     directions: ClassVar[tuple[str, ...]] = ()
     #: True where the discriminator judges only ``resolution`` x ``resolution`` images; fully
@@ -55,6 +90,21 @@ class GANModel(nn.Module):
         self.summary: dict[str, Any] = {}
 
     # ----- facts about the model -------------------------------------------------------
+    @classmethod
+    def capabilities(cls, config: dict[str, Any]) -> Capabilities:
+        """What a model of this family with ``config`` (a checkpoint's JSON config) can do."""
+        return Capabilities(cls.display_name)
+
+    @property
+    def caps(self) -> Capabilities:
+        """This instance's :meth:`capabilities`."""
+        return self.capabilities(self.config_dict())
+
+    @staticmethod
+    def _parts(config: dict[str, Any], default: tuple[str, ...]) -> tuple[str, ...]:
+        parts = config.get("parts", default)
+        return tuple(parts) if isinstance(parts, (list, tuple)) else default
+
     @property
     def latent_dim(self) -> int:
         """Size of the latent vector z (0 for image-to-image models)."""
@@ -99,6 +149,30 @@ class GANModel(nn.Module):
         if self.fixed_size_discriminator:
             return prepare_image(img, channels, resolution=self.resolution)
         return prepare_image(img, channels, max_side=self.max_judge_side)
+
+    # ----- latent-direction hooks (families with a latent space override them) --------------
+    def sefa_weight(self) -> tuple[torch.Tensor, str]:
+        """SeFa (Shen & Zhou 2021): the weight rows that first read the latent, [M, D], and their space."""
+        raise ExplorerError(f"SeFa directions are not defined for {self.kind} models")
+
+    def pca_features(self, z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, str]:
+        """GANSpace (Härkönen et al. 2020): features [S, M] to run PCA on for latents ``z``, and their space."""
+        raise ExplorerError(f"PCA directions are not defined for {self.kind} models")
+
+    def traceable_generator(self) -> nn.Module:
+        """:meth:`generate` as a plain module for tracing (ONNX export): ``forward(z, labels, psi)`` → images
+        in [-1, 1], no checks, ψ a number or a 0-d tensor. It holds only the generator's weights."""
+        raise ExplorerError(f"a {self.kind} model does not generate images from latents")
+
+    def translation_network(self, direction: str) -> nn.Module:
+        """The network that runs ``direction`` (for export), without the verb's padding and checks."""
+        raise ExplorerError(f"a {self.kind} model does not translate images")
+
+    def fast_generator(self) -> nn.Module | None:
+        """An inference-only generator ``(z, labels) -> images`` equal to :meth:`generate` up to float
+        rounding but faster (e.g. BatchNorm folded into convolutions), or None where a family has none.
+        Built from the current weights: rebuild it after they change."""
+        return None
 
     # ----- inference verbs (families override what they support) ------------------------
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0) -> torch.Tensor:

@@ -58,6 +58,7 @@ class Classifier(GANModel):
     """CNN classifier with ``features`` (penultimate, [N, 4·width]) and ``logits`` ([N, num_classes])."""
 
     config_cls = ClassifierConfig
+    display_name = "classifier"
 
     def __init__(self, config: ClassifierConfig):
         super().__init__(config)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ExplorerError
-from explorer.models.base import DiscriminatorOutput, GANModel
+from explorer.models.base import Capabilities, DiscriminatorOutput, GANModel
 from explorer.models.layers import ReflectResBlock, crop_to, grad_mode_for, init_normal_, pad_to_multiple
 from explorer.registry import register_family
 
@@ -156,7 +156,16 @@ class CycleGAN(GANModel):
     """Unpaired A↔B translator: ``G_AB``, ``G_BA``, ``D_A``, ``D_B`` (absent parts are ``None``)."""
 
     config_cls = CycleGANConfig
+    display_name = "CycleGAN"
+    trainable, train_label, default_loss = True, "CycleGAN (two domains)", "lsgan"
+    quick_model = {"ngf": 16, "ndf": 16, "num_blocks": 3}
     directions = ("AtoB", "BtoA")
+
+    @classmethod
+    def capabilities(cls, config: dict) -> Capabilities:
+        parts = cls._parts(config, _PARTS)
+        return Capabilities(cls.display_name, directions=tuple(d for d, g in _DIRECTION_PART.items() if g in parts),
+                            has_discriminator=any(p in ("D_A", "D_B") for p in parts), domains=("A", "B"))
 
     def __init__(self, config: CycleGANConfig):
         super().__init__(config)
@@ -176,6 +185,11 @@ class CycleGAN(GANModel):
 
     def channels_of(self, domain: str) -> int:
         return self.config.channels_a if domain == "A" else self.config.channels_b
+
+    def translation_network(self, direction: str) -> nn.Module:
+        if direction not in self.directions:
+            raise ExplorerError(f"this CycleGAN translates {', '.join(self.directions) or 'nothing'}, not {direction!r}")
+        return getattr(self, _DIRECTION_PART[direction])
 
     def translate(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         """Images x [N, C, H, W] in [-1, 1] of any size ≥ 8 px → translated images, same H, W.

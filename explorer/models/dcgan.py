@@ -31,8 +31,9 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from explorer.errors import ExplorerError
-from explorer.models.base import DiscriminatorOutput, GANModel
-from explorer.models.layers import grad_mode_for, init_normal_
+from explorer.models.base import Capabilities, DiscriminatorOutput, GANModel
+from explorer.models.fuse import fuse_dcgan
+from explorer.models.layers import grad_mode_for, init_normal_, truncate
 from explorer.registry import register_family
 
 _PARTS = ("G", "D")
@@ -182,12 +183,34 @@ class DCGANDiscriminator(nn.Module):
         return out
 
 
+class _TraceableDCGAN(nn.Module):
+    """(z, labels, ψ) → G(ψ·z, labels), for export."""
+
+    def __init__(self, g: nn.Module):
+        super().__init__()
+        self.G = g
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None, psi: float | torch.Tensor) -> torch.Tensor:
+        return self.G(truncate(z, psi), labels)  # [N, C, R, R]
+
+
 @register_family("dcgan")
 class DCGAN(GANModel):
     """DCGAN generator ``G`` and discriminator ``D`` (either may be absent, see ``config.parts``)."""
 
     config_cls = DCGANConfig
+    display_name = "DCGAN"
+    edit_space = "z"
+    trainable, train_label = True, "DCGAN"
+    quick_model = {"ngf": 32, "ndf": 32}
+    # the shipped digits recipe: without the mode-seeking term (MSGAN), conditional DCGANs drew one prototype per class
+    conditional_settings = {"mode_seeking": 1.0}
     fixed_size_discriminator = True
+
+    @classmethod
+    def capabilities(cls, config: dict) -> Capabilities:
+        parts = cls._parts(config, _PARTS)
+        return Capabilities(cls.display_name, generates="G" in parts, has_discriminator="D" in parts)
 
     def __init__(self, config: DCGANConfig):
         super().__init__(config)
@@ -195,6 +218,28 @@ class DCGAN(GANModel):
         self.D = DCGANDiscriminator(config) if "D" in config.parts else None
         if self.G is not None:
             self.G.apply(init_normal_)
+
+    truncation_formula = "z' = ψ·z"
+
+    def traceable_generator(self) -> nn.Module:
+        if self.G is None:
+            raise ExplorerError("this DCGAN has no generator (it was imported from a discriminator file only)")
+        return _TraceableDCGAN(self.G)
+
+    def fast_generator(self) -> nn.Module | None:
+        """BatchNorm folded into the transposed convolutions, channels-last (explorer.models.fuse)."""
+        return fuse_dcgan(self) if self.G is not None else None
+
+    def sefa_weight(self) -> tuple[torch.Tensor, str]:
+        """The stem's transposed-conv weights reading z: [C·16, latent_dim] (label-embedding rows dropped), in z."""
+        w = self.G.stem[0].weight.detach()[: self.latent_dim]  # [latent_dim, C, 4, 4]
+        return w.reshape(self.latent_dim, -1).T, "z"
+
+    def pca_features(self, z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, str]:
+        """The stem's output (after BN + ReLU), flattened: [S, C·16]; directions in z."""
+        g = self.G
+        h = torch.cat([z, g.embed(labels)], dim=1) if g.embed is not None else z
+        return g.stem(h[:, :, None, None]).reshape(z.shape[0], -1), "z"
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0) -> torch.Tensor:
         """Latents z [N, latent_dim] (+ labels [N]) → images [N, C, R, R] in [-1, 1].
@@ -206,11 +251,8 @@ class DCGAN(GANModel):
         if self.G is None:
             raise ExplorerError("this DCGAN has no generator (it was imported from a discriminator file only)")
         z, labels = self._check_latents(z, labels)
-        truncation = float(truncation)
-        if not math.isfinite(truncation) or truncation < 0:
-            raise ExplorerError(f"truncation must be a finite number ≥ 0, got {truncation}")
         with grad_mode_for(self, z):
-            return self.G(z * truncation if truncation != 1.0 else z, labels)
+            return self.G(truncate(z, truncation), labels)
 
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None, domain: str | None = None) -> DiscriminatorOutput:
         """Images x [N, C, R, R] in [-1, 1] (+ labels [N]) → ``DiscriminatorOutput(scores [N])``.

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer.errors import ExplorerError
+
 
 def init_normal_(module: nn.Module, std: float = 0.02) -> None:
     """DCGAN-paper initialisation, also used by CycleGAN (Radford et al. 2016, §4).
@@ -76,6 +78,33 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tu
             mode = "replicate"  # reflect needs pad < size; only hit by images a few pixels wide
         x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
     return x, (h, w)
+
+
+def check_truncation(psi: float) -> float:
+    """ψ as a float, or a clear error unless it is a finite number ≥ 0."""
+    try:
+        value = float(psi)
+    except (TypeError, ValueError):
+        raise ExplorerError(f"truncation must be a finite number ≥ 0, got {psi!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ExplorerError(f"truncation must be a finite number ≥ 0, got {value}")
+    return value
+
+
+def truncate(x: torch.Tensor, psi: float | torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """The truncation trick, one rule for every family and export: ``mean + ψ·(x − mean)``.
+
+    ``mean`` None is 0, the mode of z's N(0, I) prior (x' = ψ·x); StyleGAN passes its tracked
+    mean w. ψ = 1 returns ``x`` itself, ψ = 0 the mean. ``psi`` is a number ≥ 0, or a 0-d tensor
+    (a traced ONNX input: not checked, never short-cut). Works on [N, D] and [N, L, D].
+    """
+    if not isinstance(psi, torch.Tensor):
+        psi = check_truncation(psi)
+        if psi == 1.0:
+            return x
+    if mean is None:
+        return x * psi
+    return mean.to(x.device, x.dtype).lerp(x, psi)
 
 
 def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.errors import ExplorerError, ImageInputError
-from explorer.models.base import DiscriminatorOutput, GANModel
+from explorer.models.base import Capabilities, DiscriminatorOutput, GANModel
 from explorer.models.layers import grad_mode_for
 from explorer.models.rdn import RDN, RRDN
 from explorer.registry import register_family
@@ -201,6 +201,16 @@ class SRGAN(GANModel):
     """
 
     config_cls = SRGANConfig
+    display_name = "super-resolution"
+    trainable, train_label = True, "Super-resolution ×4"
+    quick_model = {"num_blocks": 4, "num_features": 32, "d_features": 16}
+
+    @classmethod
+    def capabilities(cls, config: dict) -> Capabilities:
+        scale = config.get("scale", 4)
+        return Capabilities(f"SR ×{scale}", directions=(f"x{scale}",),
+                            has_discriminator="D" in cls._parts(config, ("G", "D")))
+
     #: inputs with more pixels than this (per image) are upscaled tile by tile to bound memory
     tile_pixel_cap = 160 * 160
     #: output pixels an input may ask for (1024² input pixels at ×4)
@@ -220,6 +230,11 @@ class SRGAN(GANModel):
         self.directions = (f"x{self.scale}",)
         #: larger inputs are refused (the output has scale² as many pixels)
         self.max_input_pixels = self.max_output_pixels // (self.scale * self.scale)
+
+    def translation_network(self, direction: str) -> nn.Module:
+        if direction not in self.directions:
+            raise ExplorerError(f"this model upscales {self.directions[0]}, not {direction!r}")
+        return self.G
 
     @property
     def receptive_radius(self) -> int:

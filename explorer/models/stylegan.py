@@ -36,15 +36,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.errors import ExplorerError
-from explorer.models.base import DiscriminatorOutput, GANModel
+from explorer.models.base import Capabilities, DiscriminatorOutput, GANModel
 from explorer.models.layers import (
     EqualConv2d,
     EqualLinear,
     MinibatchStd,
     ModulatedConv2d,
+    check_truncation,
     grad_mode_for,
     is_power_of_two,
     normalize_2nd_moment,
+    truncate,
 )
 from explorer.registry import register_family
 
@@ -216,9 +218,9 @@ class StyleGANGenerator(nn.Module):
         """EMA step of the tracked mean w toward the batch mean of ``w`` [N, w_dim] (call while training)."""
         self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.cfg.w_avg_beta))
 
-    def truncate(self, w: torch.Tensor, psi: float) -> torch.Tensor:
-        """w' = w_avg + ψ (w − w_avg); works on [N, w_dim] and [N, num_ws, w_dim]."""
-        return w if psi == 1.0 else self.w_avg.lerp(w, psi)
+    def truncate(self, w: torch.Tensor, psi: float | torch.Tensor) -> torch.Tensor:
+        """w' = w_avg + ψ (w − w_avg) (:func:`explorer.models.layers.truncate`); [N, w_dim] or [N, num_ws, w_dim]."""
+        return truncate(w, psi, self.w_avg)
 
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const", generator: torch.Generator | None = None) -> torch.Tensor:
         """ws [N, num_ws, w_dim] → images [N, C, R, R] (unbounded)."""
@@ -303,6 +305,19 @@ class DiscriminatorBlock(nn.Module):
         return (self.skip(x) + self.conv1(self.conv0(x))) * math.sqrt(0.5)
 
 
+class _TraceableStyleGAN(nn.Module):
+    """(z, labels, ψ) → images with truncated w broadcast to every layer and the stored noise, for export."""
+
+    def __init__(self, g: nn.Module):
+        super().__init__()
+        self.G = g
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None, psi: float | torch.Tensor) -> torch.Tensor:
+        w = self.G.truncate(self.G.mapping(z, labels), psi)  # [N, w_dim]
+        ws = w.unsqueeze(1).repeat(1, self.G.num_ws, 1)  # [N, num_ws, w_dim]
+        return self.G.synthesis(ws, "const").clamp(-1, 1)  # [N, C, R, R]
+
+
 @register_family("stylegan")
 class StyleGAN(GANModel):
     """StyleGAN generator ``G`` (mapping + synthesis, ``G.w_avg``) and discriminator ``D``.
@@ -312,6 +327,14 @@ class StyleGAN(GANModel):
     """
 
     config_cls = StyleGANConfig
+    display_name = "StyleGAN"
+    edit_space = "w"
+    trainable, train_label = True, "StyleGAN"
+    quick_model = {"channel_base": 1024, "max_channels": 64}
+
+    @classmethod
+    def capabilities(cls, config: dict) -> Capabilities:
+        return Capabilities(cls.display_name, generates=True, has_discriminator=True)
     fixed_size_discriminator = True
 
     def __init__(self, config: StyleGANConfig):
@@ -350,7 +373,7 @@ class StyleGAN(GANModel):
     def mapping(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0) -> torch.Tensor:
         """Latents z [N, latent_dim] (+ labels [N]) → w [N, w_dim], truncated toward ``w_avg`` by ψ."""
         z, labels = self._check_latents(z, labels)
-        psi = _check_psi(truncation)
+        psi = check_truncation(truncation)
         with grad_mode_for(self, z):
             return self.G.truncate(self.G.mapping(z, labels), psi)
 
@@ -367,6 +390,24 @@ class StyleGAN(GANModel):
             return self.G.synthesis(ws, noise_mode, generator).clamp(-1, 1)
 
     # ----- the verbs ---------------------------------------------------------------------
+    truncation_formula = "w' = w_avg + ψ·(w − w_avg)"
+
+    def traceable_generator(self) -> nn.Module:
+        """Constant noise (the deterministic mode :meth:`generate` uses by default)."""
+        return _TraceableStyleGAN(self.G)
+
+    def sefa_weight(self) -> tuple[torch.Tensor, str]:
+        """Effective style-affine weights of every modulated 3x3 conv, stacked: [Σ C_in, w_dim], in w.
+
+        toRGB layers are left out, as in SeFa; the equalised-lr gain is part of the map.
+        """
+        affines = [layer.conv.affine for block in self.G.blocks for layer in (block.conv0, block.conv1) if layer is not None]
+        return torch.cat([(a.weight * a.weight_gain).detach().reshape(a.weight.shape[0], -1) for a in affines]), "w"
+
+    def pca_features(self, z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, str]:
+        """Untruncated w of the mapping network: [S, w_dim] (GANSpace's StyleGAN recipe)."""
+        return self.mapping(z, labels), "w"
+
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float = 1.0,
                  noise_mode: str = "const", generator: torch.Generator | None = None) -> torch.Tensor:
         """Latents z [N, latent_dim] (+ labels [N]) → images [N, C, R, R] in [-1, 1].
@@ -385,7 +426,7 @@ class StyleGAN(GANModel):
         if w.ndim == 2:
             w = w.unsqueeze(1).expand(-1, self.num_ws, -1)  # [N, num_ws, w_dim]
         ws = self._check_ws(w)
-        psi = _check_psi(truncation)
+        psi = check_truncation(truncation)
         if psi != 1.0:
             ws = self.G.truncate(ws, psi)
         return self.synthesis(ws, noise_mode, generator)
@@ -432,9 +473,3 @@ class StyleGAN(GANModel):
             raise ExplorerError(f"styles must have shape [N, {self.num_ws}, {self.config.w_dim}], got {list(ws.shape)}")
         return ws.to(self.device, torch.float32)
 
-
-def _check_psi(truncation: float) -> float:
-    psi = float(truncation)
-    if not math.isfinite(psi) or psi < 0:
-        raise ExplorerError(f"truncation must be a finite number ≥ 0, got {truncation}")
-    return psi

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from explorer.errors import TrainingError
+from explorer.registry import get_family, trainable_families
 
-FAMILIES = ("dcgan", "stylegan", "cyclegan", "srgan")
-#: adversarial loss a family uses when ``loss`` is not given
-DEFAULT_LOSS = {"dcgan": "nonsaturating", "stylegan": "nonsaturating", "cyclegan": "lsgan", "srgan": "nonsaturating"}
 
 
 @dataclass(frozen=True)
@@ -122,8 +120,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "model", dict(self.model or {}))
-        if self.family not in FAMILIES:
-            raise TrainingError(f"family must be one of {', '.join(FAMILIES)}, not {self.family!r}")
+        families = trainable_families()
+        if self.family not in families:
+            raise TrainingError(f"family must be one of {', '.join(families)}, not {self.family!r}")
         if not self.name or any(c in self.name for c in "/\\") or self.name in (".", ".."):
             raise TrainingError(f"run name must be a plain folder name, not {self.name!r}")
         if self.loss is not None:
@@ -157,8 +156,8 @@ class TrainConfig:
             raise TrainingError(f"sr_degrade must be 'bicubic' or 'mixture', not {self.sr_degrade!r}")
         if self.sr_content not in ("l1", "mse"):
             raise TrainingError(f"sr_content must be 'l1' or 'mse', not {self.sr_content!r}")
-        if self.family == "cyclegan" and not self.data_b:
-            raise TrainingError("CycleGAN trains on two domains: set data (A) and data_b (B)")
+        if get_family(self.family).capabilities({}).domains and not self.data_b:
+            raise TrainingError(f"{get_family(self.family).display_name} trains on two domains: set data (A) and data_b (B)")
         if not 0 <= self.style_mixing <= 1:
             raise TrainingError(f"style_mixing is a probability in [0, 1], not {self.style_mixing}")
         if self.max_rollbacks < 0 or not 0 < self.rollback_lr_factor < 1:
@@ -181,7 +180,7 @@ class TrainConfig:
     @property
     def gan_loss(self) -> str:
         """The adversarial loss actually used (``loss`` or the family default)."""
-        return self.loss or DEFAULT_LOSS[self.family]
+        return self.loss or get_family(self.family).default_loss
 
     @property
     def run_dir(self) -> Path:

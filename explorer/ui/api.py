@@ -98,7 +98,7 @@ def register(ctx: AppContext) -> None:
         model, entry = catalog.load(model_id)
         if not entry.translates(direction):
             raise ExplorerError(f"{entry.name} cannot translate {direction!r}")
-        channels = model.channels_of(direction[0]) if entry.kind == "cyclegan" else model.image_channels
+        channels = model.channels_of(direction[0]) if entry.caps.domains else model.image_channels
         img = read_upload_image(image, "L" if channels == 1 else "RGB")
         img = _cap_like_the_stylize_tab(img, direction)
         x = pil_to_tensor(img)
@@ -117,7 +117,7 @@ def register(ctx: AppContext) -> None:
             raise ExplorerError(f"domain must be 'A', 'B' or empty, got {str(domain)[:20]!r}")
         if model.num_classes:
             class_index = int(_number(class_index, "class_index", 0, model.num_classes - 1))
-        dom = domain or ("A" if entry.kind == "cyclegan" else None)
+        dom = domain or (entry.caps.domains[0] if entry.caps.domains else None)
         img = read_upload_image(image, "RGB")
         labels = torch.tensor([int(class_index)]) if model.num_classes else None
         with torch.no_grad():  # prepared as training prepared real images (one policy for UI, API, CLI)

@@ -17,6 +17,7 @@ No gradio here: the catalog is plain Python, testable on its own.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -27,20 +28,12 @@ from typing import Any, Callable, Iterable
 
 import explorer
 from explorer.errors import CheckpointError, ExplorerError
+from explorer.models.base import Capabilities
+from explorer.registry import capabilities, display_name
 from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
 
 log = logging.getLogger(__name__)
 
-#: kinds that map latents to images (Explore, Evaluate, inversion)
-GENERATOR_KINDS = ("dcgan", "stylegan")
-#: human names of the model kinds, for labels
-KIND_NAMES = {
-    "dcgan": "DCGAN",
-    "stylegan": "StyleGAN",
-    "cyclegan": "CycleGAN",
-    "srgan": "super-resolution",
-    "classifier": "classifier",
-}
 _SAFE_STEM = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -99,12 +92,19 @@ class ModelEntry:
             return "imported"
         return "trained"
 
+    @functools.cached_property
+    def caps(self) -> Capabilities:
+        """What the model can do, as its family reads it from the header (no weights loaded)."""
+        return capabilities(self.kind, self.config)
+
+    @property
+    def kind_name(self) -> str:
+        """The family's name for people ("DCGAN", "super-resolution")."""
+        return display_name(self.kind)
+
     @property
     def label(self) -> str:
-        kind = KIND_NAMES.get(self.kind, self.kind)
-        if self.kind == "srgan":
-            kind = f"SR ×{self.config.get('scale', 4)}"
-        return f"{self.name} · {kind} · {self.origin}"
+        return f"{self.name} · {self.caps.label} · {self.origin}"
 
     @property
     def deletable(self) -> bool:
@@ -112,23 +112,18 @@ class ModelEntry:
 
     @property
     def can_generate(self) -> bool:
-        if self.kind not in GENERATOR_KINDS:
-            return False
-        return "G" in tuple(self.config.get("parts", ("G",)))
+        return self.caps.generates
 
     @property
     def has_discriminator(self) -> bool:
-        if self.kind == "cyclegan":
-            return any(p in ("D_A", "D_B") for p in self.config.get("parts", ("D_A", "D_B")))
-        if self.kind in ("dcgan", "srgan"):
-            return "D" in tuple(self.config.get("parts", ("D",)))
-        return self.kind == "stylegan"
+        return self.caps.has_discriminator
+
+    @property
+    def upscales(self) -> bool:
+        return self.caps.upscales
 
     def translates(self, direction: str) -> bool:
-        if self.kind == "cyclegan":
-            part = {"AtoB": "G_AB", "BtoA": "G_BA"}.get(direction)
-            return part in tuple(self.config.get("parts", ("G_AB", "G_BA")))
-        return self.kind == "srgan" and direction == f"x{self.config.get('scale', 4)}"
+        return direction in self.caps.directions
 
 
 class Catalog:

@@ -53,8 +53,8 @@ _DIRECTIONS: "weakref.WeakKeyDictionary[torch.nn.Module, dict[str, Directions]]"
 
 
 def space_of(model) -> str:
-    """The space edits happen in: "w" for models with a mapping network (StyleGAN), else "z"."""
-    return "w" if hasattr(model, "generate_from_w") else "z"
+    """The space edits happen in, as the family declares it: "w" for a style space (StyleGAN), else "z"."""
+    return model.edit_space or "z"
 
 
 def directions(model, method: str) -> Directions:
@@ -151,19 +151,17 @@ def edited_latent(model, req: LatentRequest, seeds: Sequence[int] | None = None)
 _FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
 
 
-def _fused_dcgan(model):
-    """BatchNorm-folded, channels-last DCGAN generator (same images up to float rounding, several
-    times faster at batch 1 on a CPU); built once per loaded model. Models from the catalog are
-    shared and never modified, so the folded weights cannot go stale."""
+def _fast_generator(model):
+    """The family's fast inference generator (:meth:`GANModel.fast_generator`: a DCGAN's is
+    BatchNorm-folded and channels-last, several times faster at batch 1 on a CPU) or None; built
+    once per loaded model. Models from the catalog are shared and never modified, so it cannot go stale."""
     with _DIR_LOCK:
-        fused = _FUSED.get(model)
-    if fused is None:
-        from explorer.models.fuse import fuse_dcgan
-
-        fused = fuse_dcgan(model)
-        with _DIR_LOCK:
-            _FUSED[model] = fused
-    return fused
+        if model in _FUSED:
+            return _FUSED[model]
+    fast = model.fast_generator()
+    with _DIR_LOCK:
+        _FUSED[model] = fast
+    return fast
 
 
 @functools.lru_cache(maxsize=1)
@@ -191,8 +189,9 @@ def torch_threads(n: int):
 def _forward(model, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     if space_of(model) == "w":
         return model.generate_from_w(x)
-    if model.kind == "dcgan" and getattr(model, "G", None) is not None and not model.training:
-        return _fused_dcgan(model)(x.to(model.device, torch.float32), None if labels is None else labels.to(model.device))
+    fast = None if model.training else _fast_generator(model)
+    if fast is not None:
+        return fast(x.to(model.device, torch.float32), None if labels is None else labels.to(model.device))
     return model.generate(x, labels)
 
 

@@ -62,9 +62,9 @@ def score_sets(model, entry: ModelEntry, num: int = 256, domain: str | None = No
     of held-out images from the other domain; for ×4 super-resolution the upscaled ×4-shrunk
     held-out images.
     """
-    kind = entry.kind
-    if kind == "cyclegan":
-        if domain not in ("A", "B"):
+    caps = entry.caps
+    if caps.domains:
+        if domain not in caps.domains:
             raise ExplorerError("choose which discriminator (domain A or B)")
         res = int(entry.config.get("resolution") or 64)
         channels = model.channels_of(domain)
@@ -74,14 +74,7 @@ def score_sets(model, entry: ModelEntry, num: int = 256, domain: str | None = No
     held_x, held_y = _load_split(entry, "heldout", num, res, channels, domain)
     note = ""
     with torch.no_grad():
-        if kind in ("dcgan", "stylegan"):
-            if not entry.can_generate:
-                raise ExplorerError(f"{entry.name} has no generator to compare with")
-            gen = torch.Generator().manual_seed(12345)
-            z = torch.randn(num, model.latent_dim, generator=gen)
-            gen_y = torch.randint(0, max(1, model.num_classes), (num,), generator=gen) if model.num_classes else None
-            fake = torch.cat([model.generate(z[i : i + 64], None if gen_y is None else gen_y[i : i + 64]) for i in range(0, num, 64)])
-        elif kind == "cyclegan":
+        if caps.domains:
             other = "B" if domain == "A" else "A"
             direction = f"{other}to{domain}"
             if not model.directions or direction not in model.directions:
@@ -90,11 +83,20 @@ def score_sets(model, entry: ModelEntry, num: int = 256, domain: str | None = No
             fake = torch.cat([model.translate(src[i : i + 32], direction) for i in range(0, len(src), 32)])
             gen_y = None
             note = f"Generated = {direction} translations of held-out domain-{other} images."
-        elif kind == "srgan":
-            lo = F.interpolate(held_x, scale_factor=0.25, mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
-            fake = torch.cat([model.translate(lo[i : i + 32], "x4") for i in range(0, len(lo), 32)])
+        elif caps.upscales:
+            direction = caps.directions[0]
+            scale = int(direction[1:])
+            lo = F.interpolate(held_x, scale_factor=1 / scale, mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+            fake = torch.cat([model.translate(lo[i : i + 32], direction) for i in range(0, len(lo), 32)])
             gen_y = None
-            note = "Generated = ×4 upscales of ×4-shrunk held-out images."
+            note = f"Generated = ×{scale} upscales of ×{scale}-shrunk held-out images."
+        elif caps.generates:
+            gen = torch.Generator().manual_seed(12345)
+            z = torch.randn(num, model.latent_dim, generator=gen)
+            gen_y = torch.randint(0, max(1, model.num_classes), (num,), generator=gen) if model.num_classes else None
+            fake = torch.cat([model.generate(z[i : i + 64], None if gen_y is None else gen_y[i : i + 64]) for i in range(0, num, 64)])
+        elif caps.has_discriminator:
+            raise ExplorerError(f"{entry.name} has no generator to compare with")
         else:
             raise ExplorerError(f"{entry.name} has no discriminator")
     scores = {

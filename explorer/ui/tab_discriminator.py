@@ -60,8 +60,8 @@ def build(ctx: AppContext) -> None:
         if not model_id:
             return (gr.update(visible=False), gr.update(visible=False), gr.update(interactive=False), *cleared)
         model, entry = catalog.load(model_id)
-        is_cyc = entry.kind == "cyclegan"
-        classes = class_choices(model, entry) if entry.kind in ("dcgan", "stylegan") else []
+        is_cyc = bool(entry.caps.domains)
+        classes = class_choices(model, entry) if model.num_classes else []
         gen = (gr.update(interactive=True, value="Generate and score") if entry.can_generate
                else gr.update(interactive=False, value="Generate and score (this model does not generate)"))
         return (gr.update(visible=is_cyc, value="A"),
@@ -86,7 +86,7 @@ def build(ctx: AppContext) -> None:
 
     def score_upload(model_id, dom, klass_v, payload):
         model, entry = catalog.load(model_id)
-        dom = dom if entry.kind == "cyclegan" else None
+        dom = dom if entry.caps.domains else None
         img = read_upload_image(payload, "RGB", "an image to judge")
         x = model.prepare_for_discriminator(img, dom)  # the training data policy: same pixels as training
         with torch.no_grad():
@@ -127,7 +127,7 @@ def build(ctx: AppContext) -> None:
     def compare(model_id, dom, num_v, progress=gr.Progress()):
         model, entry = catalog.load(model_id)
         progress(0.1, desc="scoring training, held-out and generated images")
-        sets = insights.score_sets(model, entry, num=int(num_v), domain=dom if entry.kind == "cyclegan" else None)
+        sets = insights.score_sets(model, entry, num=int(num_v), domain=dom if entry.caps.domains else None)
         text, alarm = insights.overfitting_verdict(sets.scores)
         head = f"Data: **{md_text(sets.dataset)}**, {int(num_v)} images per set. {sets.note}"
         return insights.histogram_frame(sets.scores), head + "\n\n" + text

@@ -27,7 +27,7 @@ from explorer.errors import ExplorerError
 from explorer.images import load_image
 from explorer.latent import latents_from_seeds
 from explorer.ui import render
-from explorer.ui.catalog import KIND_NAMES, ModelEntry, safe_stem
+from explorer.ui.catalog import ModelEntry, safe_stem
 from explorer.ui.common import (HEAVY, MAX_UPLOAD_MB, AppContext, handler, remove_request_temp, request_temp_dir,
                                 upload_name, upload_path)
 from explorer.ui.modelinfo import card_markdown, md_text
@@ -49,7 +49,7 @@ def catalog_frame(catalog) -> pd.DataFrame:
     for e in catalog.entries():
         cfg = e.config
         rows.append({
-            "name": e.name, "kind": KIND_NAMES.get(e.kind, e.kind), "origin": e.origin,
+            "name": e.name, "kind": e.kind_name, "origin": e.origin,
             "resolution": cfg.get("resolution", ""), "classes": cfg.get("num_classes", "") or "",
             "size (MB)": round(e.path.stat().st_size / 1e6, 2) if e.path.exists() else "", "file": e.path.name,
         })
@@ -114,7 +114,7 @@ def build(ctx: AppContext) -> ModelsTab:
         entry_id = zoo.import_model(paths if len(paths) > 1 else paths[0], name=title[:80], user_dir=catalog.user_dir).id
         entry = catalog.resolve(entry_id)
         parts = ", ".join(entry.config.get("parts", []) or [])
-        note = f"Imported **{md_text(entry.name)}** ({KIND_NAMES.get(entry.kind, entry.kind)}{'; parts ' + md_text(parts) if parts else ''}) from {md_text(', '.join(names))}."
+        note = f"Imported **{md_text(entry.name)}** ({entry.kind_name}{'; parts ' + md_text(parts) if parts else ''}) from {md_text(', '.join(names))}."
         return note, entry_id, catalog_frame(catalog), gr.update(value=None)
 
     import_btn.click(handler(do_import), [files, name], [import_note, last_changed, table, files], preprocess=False, api_visibility="private",
@@ -142,7 +142,7 @@ def build(ctx: AppContext) -> ModelsTab:
                 "plus `manifest.json` (seed of every image, truncation, model hash), zipped. The same as "
                 "`gan-explorer export-dataset`."
             )
-            synth_model = ctx.picker(lambda e: e.can_generate and e.kind in ("dcgan", "stylegan"), label="Generator",
+            synth_model = ctx.picker(lambda e: e.can_generate, label="Generator",
                                      elem_id="models-synth-model")
             with gr.Row():
                 per_class = gr.Slider(1, 500, value=50, step=1, label="Images per class (all images for unconditional models)",

@@ -85,10 +85,10 @@ def build(ctx: AppContext) -> StylizeTab:
     catalog = ctx.catalog
 
     def translates(e):
-        return e.kind == "cyclegan" and (e.translates("AtoB") or e.translates("BtoA"))
+        return bool(e.caps.domains) and (e.translates("AtoB") or e.translates("BtoA"))
 
     def upscales(e):
-        return e.kind == "srgan"
+        return e.upscales
 
     # ----- CycleGAN ----------------------------------------------------------------------
     with gr.Tab("Translate (CycleGAN)", elem_id="stylize-tab-translate"):

@@ -20,6 +20,7 @@ import pandas as pd
 
 from explorer.errors import ExplorerError
 from explorer.images import load_image
+from explorer.registry import get_family, trainable_families
 from explorer.ui import train_playground
 from explorer.ui.catalog import safe_stem
 from explorer.ui.common import AppContext, handler, upload_name, upload_path
@@ -27,17 +28,14 @@ from explorer.ui.jobs import RunView
 from explorer.ui.modelinfo import md_text
 
 MAX_POINTS = 300
-FAMILIES = [("DCGAN", "dcgan"), ("StyleGAN", "stylegan"), ("CycleGAN (two domains)", "cyclegan"), ("Super-resolution ×4", "srgan")]
 UPLOAD = "__upload__"
 AUGMENTS = [("horizontal flip", "hflip"), ("small rotations (±10°)", "rotate"), ("small shifts (±6 %)", "translate"),
             ("DiffAugment on D's inputs (colour, shift, cutout)", "diffaugment")]
-#: "small" widths train several times faster on a CPU; "standard" are the families' defaults
-SMALL_MODELS = {
-    "dcgan": {"ngf": 32, "ndf": 32},
-    "stylegan": {"channel_base": 1024, "max_channels": 64},
-    "cyclegan": {"ngf": 16, "ndf": 16, "num_blocks": 3},
-    "srgan": {"num_blocks": 4, "num_features": 32, "d_features": 16},
-}
+
+
+def family_choices() -> list[tuple[str, str]]:
+    """(label, name) of every trainable family, as the families describe themselves."""
+    return [(get_family(f).train_label, f) for f in trainable_families()]
 
 
 @dataclass
@@ -103,6 +101,8 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
     """Widgets → TrainConfig (raises ExplorerError/TrainingError with a readable message)."""
     from explorer.train import TrainConfig
 
+    if family not in trainable_families():
+        raise ExplorerError(f"choose a model family: {', '.join(trainable_families())}")
     iterations = int(iterations or 0)
     if not 1 <= iterations <= 1_000_000:
         raise ExplorerError("iterations must lie between 1 and 1,000,000")
@@ -140,18 +140,19 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
         run_dir.mkdir(parents=True, exist_ok=True)
         data = str(run_dir / "data.zip")
         shutil.copyfile(keep, data)
+    cls = get_family(family)
+    caps = cls.capabilities({})
+    conditional = bool(conditional) and caps.generates
     return TrainConfig(
         name=run_name, out=str(jobs.runs_dir), family=family, data=data,
-        data_b=(data_b or None) if family == "cyclegan" else None,
-        conditional=bool(conditional) and family in ("dcgan", "stylegan"),
-        # the shipped digits recipe: without the mode-seeking term, conditional DCGANs drew one prototype per class
-        mode_seeking=1.0 if conditional and family == "dcgan" else 0.0,
+        data_b=(data_b or None) if caps.domains else None,
+        conditional=conditional, **(cls.conditional_settings if conditional else {}),
         loss=None if loss in (None, "", "default") else loss,
         lr_g=float(lr_g), lr_d=float(lr_d), batch_size=int(batch), iterations=iterations,
         augment=aug or None, diffaugment="color,translation,cutout" if "diffaugment" in augments else None,
-        model=dict(SMALL_MODELS[family]) if width == "small" else {},
+        model=dict(cls.quick_model) if width == "small" else {},
         log_every=max(1, iterations // 200), sample_every=every, checkpoint_every=every,
-        num_samples=16 if family in ("cyclegan", "srgan") else 64, monitor_warmup=min(200, iterations // 2),
+        num_samples=64 if caps.generates else 16, monitor_warmup=min(200, iterations // 2),
     )
 
 
@@ -162,7 +163,7 @@ def build(ctx: AppContext) -> TrainTab:
     shipped = _shipped()
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=280):
-            family = gr.Radio(FAMILIES, value="dcgan", label="Model family", elem_id="train-family")
+            family = gr.Radio(family_choices(), value="dcgan", label="Model family", elem_id="train-family")
             data = gr.Dropdown([(n, n) for n in shipped] + [("Upload a .zip…", UPLOAD)], value=shipped[0] if shipped else UPLOAD, label="Data set", elem_id="train-data")
             zip_in = gr.File(file_types=[".zip"], label="Images (.zip; class sub-folders become labels)", visible=not shipped, elem_id="train-zip")
             data_b = gr.Dropdown([(n, n) for n in shipped], value="emoji-twitter" if "emoji-twitter" in shipped else None, label="Domain B", visible=False, elem_id="train-data-b")
@@ -201,8 +202,9 @@ def build(ctx: AppContext) -> TrainTab:
     timer = gr.Timer(1.0, active=False)
 
     def on_family(fam, data_v):
-        return (gr.update(visible=fam == "cyclegan"), gr.update(visible=fam in ("dcgan", "stylegan")),
-                gr.update(value="emoji-google") if fam == "cyclegan" and data_v not in ("emoji-google", "emoji-twitter") else gr.update())
+        caps = get_family(fam).capabilities({})
+        return (gr.update(visible=bool(caps.domains)), gr.update(visible=caps.generates),
+                gr.update(value="emoji-google") if caps.domains and data_v not in ("emoji-google", "emoji-twitter") else gr.update())
 
     family.change(on_family, [family, data], [data_b, conditional, data], api_visibility="private", queue=False)
     data.change(lambda d: gr.update(visible=d == UPLOAD), data, zip_in, api_visibility="private", queue=False)
