@@ -119,7 +119,7 @@ def load_image(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageInputError(f"{name} is too large to decode safely (more than Pillow's limit of "
                               f"{Image.MAX_IMAGE_PIXELS:,} pixels); downscale it first") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
@@ -185,7 +185,7 @@ def _open_checked(data: bytes, max_pixels: int | None, name: str) -> Image.Image
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=DECODE_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # Pillow's own text ("... could be decompression bomb DOS attack") accuses the user; say what is wrong
         raise ImageInputError(f"{name} is too large to decode safely (more than Pillow's limit of "
                               f"{Image.MAX_IMAGE_PIXELS:,} pixels); downscale it first") from None

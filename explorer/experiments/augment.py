@@ -275,7 +275,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     paired = {(p["real"], p["synthetic_per_class"]): p for p in results["paired"]}
     n_seeds = len(results["settings"]["seeds"])
     lines = [
-        f"| real labelled | synthetic / class | accuracy, real only (%) | accuracy, real + synthetic (%) | paired difference (points) |",
+        "| real labelled | synthetic / class | accuracy, real only (%) | accuracy, real + synthetic (%) | paired difference (points) |",
         "|---:|---:|---:|---:|---:|",
     ]
     for (real, syn), p in sorted(paired.items()):

@@ -25,7 +25,6 @@ Design choices, and why:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import gradio as gr
