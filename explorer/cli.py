@@ -35,6 +35,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("explorer.data.cli", "add_data_commands"),
     ("explorer.export.cli", "add_commands"),  # export-onnx, export-dataset, zoo, experiment
     ("explorer.edit_cli", "add_edit_command"),  # edit: a saved latent edit on a batch of seeds
+    ("explorer.pipelines.invert", "add_invert_command"),  # invert: image → latent (.npy for Explore)
 ]
 
 #: progress bars appear only for work that takes longer than this many seconds

@@ -208,7 +208,7 @@ def test_latent_files_round_trip_and_refuse_bad_ones(catalog, tmp_path):
 
 
 def test_inversion_recovers_a_generated_image(catalog):
-    from explorer.ui.inversion import invert, psnr
+    from explorer.pipelines.invert import invert, psnr
 
     model, _ = catalog.load("shipped:dcgan_digits")
     z = explorer.latents_from_seeds(model, [123])
@@ -279,7 +279,7 @@ def test_training_slot_runs_one_job_and_publishes_the_model(tmp_path, shipped):
 def test_nothing_outside_the_ui_imports_gradio():
     code = (
         "import sys, explorer, explorer.models, explorer.data, explorer.train, explorer.metrics, explorer.cli, "
-        "explorer.ui, explorer.ui.command, explorer.ui.catalog, explorer.ui.editing, explorer.ui.inversion, "
+        "explorer.ui, explorer.ui.command, explorer.ui.catalog, explorer.ui.editing, explorer.pipelines.invert, "
         "explorer.ui.insights, explorer.ui.jobs, explorer.ui.render, explorer.edits, explorer.edit_cli, explorer.featuremaps, "
         "explorer.ui.layerviews\n"
         "bad = [m for m in sys.modules if m == 'gradio' or m.startswith('gradio.')]\n"

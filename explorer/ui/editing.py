@@ -41,6 +41,7 @@ from explorer.batching import MicroBatcher
 from explorer.edits import apply_deltas, num_styles
 from explorer.errors import ExplorerError
 from explorer.latent import Directions, apply_directions, find_directions, interpolate, latents_from_seeds, truncate
+from explorer.pipelines.invert import latent_npy_bytes
 
 #: how many direction sliders the Explore tab offers
 NUM_DIRECTIONS = 8
@@ -258,13 +259,7 @@ def interpolation(model, req: LatentRequest, seed_b: int, num_frames: int, metho
 # ----------------------------------------------------------------------------------------
 # latent files
 # ----------------------------------------------------------------------------------------
-def latent_to_npy(model, x: torch.Tensor) -> bytes:
-    """Serialise one edited latent [1, D] (see the module docstring for the layout)."""
-    arr = x.detach().cpu().float().numpy()
-    arr = arr[0] if space_of(model) == "z" else (arr.reshape(1, model.num_ws, -1) if x.ndim == 3 else arr.reshape(1, -1))
-    buf = io.BytesIO()
-    np.save(buf, arr.astype(np.float32), allow_pickle=False)
-    return buf.getvalue()
+latent_to_npy = latent_npy_bytes  # one latent-file writer: explorer.pipelines.invert (the CLI's invert writes it too)
 
 
 def custom_from_npy(model, data: bytes, origin: str) -> dict[str, Any]:

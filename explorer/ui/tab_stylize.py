@@ -4,7 +4,7 @@
 * Super-resolution with any upscaler in the catalog (shipped, imported from TensorFlow.js, trained),
   at the model's own scale (×2/×3/×4/×8), next to bicubic; optionally shrinking the upload first so
   both are scored against the original by PSNR (:func:`explorer.superres.compare`).
-* Inversion (:mod:`explorer.ui.inversion`): optimise z or w until the generator reproduces the
+* Inversion (:mod:`explorer.pipelines.invert`): optimise z or w until the generator reproduces the
   upload; the result goes into the session, and "Edit in Explore" opens it under the sliders.
 
 Uploads are decoded by :func:`explorer.images.load_image` (caps, any mode) via
@@ -28,7 +28,7 @@ from explorer.images import fit_to, pil_to_tensor
 from explorer.ui import render
 from explorer.ui.catalog import ModelEntry
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image, upload_name
-from explorer.ui.inversion import invert
+from explorer.pipelines.invert import invert
 from explorer.ui.jobs import StageClock
 from explorer.ui.modelinfo import class_choices, dataset_name
 
@@ -191,7 +191,7 @@ def build(ctx: AppContext) -> StylizeTab:
         model, entry = catalog.load(model_id)
         classes = class_choices(model, entry)
         cls = gr.update(choices=classes, value=classes[0][1], visible=True) if classes else gr.update(choices=[], value=None, visible=False)
-        is_style = hasattr(model, "generate_from_w")
+        is_style = model.edit_space == "w"
         space = gr.update(choices=[("z", "z"), ("w (StyleGAN)", "w")] if is_style else [("z", "z")], value="w" if is_style else "z")
         feats = feature_net_for(entry)
         return cls, space, gr.update(visible=feats is not None, label=f"Add a feature loss ({feats.name})" if feats else "")

@@ -12,15 +12,20 @@ with a cosine learning-rate decay. Fidelity is reported as PSNR in dB on the 8-b
 (peak-to-peak 2 in [−1, 1] units, so PSNR = 10·log10(4 / MSE)).
 
 No gradio here: a ``progress(step, total, loss)`` callback reports progress; ``should_stop()``
-cancels. Generator weights are never modified (only the latent requires grad).
+cancels. Generator weights are never modified (only the latent requires grad). The Stylize tab
+and ``gan-explorer invert`` (:func:`add_invert_command`) both call :func:`invert`; the latent file
+layout is :func:`latent_npy_bytes`'s, which the Explore tab's "Load latent" reads.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from explorer.errors import ExplorerError
@@ -83,7 +88,7 @@ def invert(
         raise ExplorerError(f"a {model.kind} model has no latent space to invert into")
     if space not in ("z", "w"):
         raise ExplorerError("space must be 'z' or 'w'")
-    if space == "w" and not hasattr(model, "generate_from_w"):
+    if space == "w" and model.edit_space != "w":
         raise ExplorerError(f"a {model.kind} model has no w space; invert into z")
     steps = int(steps)
     if not 1 <= steps <= MAX_STEPS:
@@ -140,3 +145,73 @@ def invert(
         image = _generate(model, latent, space, labels)
     mse = float(((image - target) ** 2).mean())
     return InversionResult(latent=latent.cpu(), space=space, image=image.cpu(), psnr=psnr(image, target), mse=mse, steps=done, losses=losses)
+
+
+def latent_npy_bytes(model, x: torch.Tensor) -> bytes:
+    """One latent [1, D] as a ``.npy`` (float32, no pickle): a z is saved 1-D ``[latent_dim]``, a w
+    ``[1, w_dim]``, a w+ ``[1, num_ws, w_dim]`` — the layout the Explore tab saves and loads."""
+    arr = x.detach().cpu().float().numpy()
+    if model.edit_space != "w":
+        arr = arr.reshape(-1)
+    else:
+        arr = arr.reshape(1, model.num_ws, -1) if x.ndim == 3 else arr.reshape(1, -1)
+    buf = io.BytesIO()
+    np.save(buf, arr.astype(np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------------
+# gan-explorer invert (registered through explorer.cli.COMMAND_MODULES)
+# ----------------------------------------------------------------------------------------
+def add_invert_command(sub) -> None:
+    from explorer.cli import common_parent
+
+    p = sub.add_parser("invert", parents=[common_parent()],
+                       help="find the latent whose image best matches a photo (GAN inversion), for Explore or edits")
+    p.add_argument("checkpoint", help="a DCGAN or StyleGAN checkpoint")
+    p.add_argument("image", help="the image to invert (prepared as the training data were: centre crop, resize)")
+    p.add_argument("--space", choices=("z", "w"), default=None, help="latent space (default: w for StyleGAN, else z)")
+    p.add_argument("--class", dest="class_", metavar="CLASS", default=None, help="class id or name (conditional models)")
+    p.add_argument("--steps", type=int, default=300, help=f"Adam steps (1..{MAX_STEPS}, default 300)")
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (default 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the choice of starting latents (z)")
+    p.add_argument("--features", default=None, metavar="CLASSIFIER",
+                   help="a classifier checkpoint whose features add a perceptual term (e.g. checkpoints/classifier_digits.safetensors)")
+    p.add_argument("--out", default="inverted.png", help="the reconstruction, a PNG with provenance (default ./inverted.png)")
+    p.add_argument("--latent-out", default=None, help="also write the latent as .npy (default: next to --out)")
+    p.set_defaults(func=cmd_invert)
+
+
+def cmd_invert(args) -> int:
+    import explorer
+    from explorer.atomic import write_bytes
+    from explorer.cli import _load, _model_identity, _parse_labels, _progress
+    from explorer.data.dataset import prepare_image
+    from explorer.images import load_image, save_png
+
+    model = _load(args, args.checkpoint)
+    if not model.can_generate:
+        raise ExplorerError(f"a {model.kind} model has no latent space to invert into")
+    space = args.space or ("w" if model.edit_space == "w" else "z")
+    labels = _parse_labels(model, args.class_, None, 1)  # None for unconditional models; names or ids
+    label = int(labels[0]) if labels is not None else None
+    feature_net = None
+    if args.features:
+        feature_net = explorer.load(args.features, device=model.device, kind="classifier")
+        if feature_net.config.channels != model.image_channels:  # (it resizes to its own resolution itself)
+            raise ExplorerError(f"{Path(args.features).name} reads {feature_net.config.channels}-channel images; "
+                                f"the generator makes {model.image_channels}-channel ones")
+    target = prepare_image(load_image(args.image, mode="RGB"), model.image_channels, model.resolution)
+    with _progress(args, total=args.steps, desc="inverting", unit="step") as bar:
+        result = invert(model, target, space=space, label=label, steps=args.steps, lr=args.lr, feature_net=feature_net,
+                        seed=args.seed, progress=lambda step, total, loss: bar.update(1))
+    out = Path(args.out)
+    latent_path = Path(args.latent_out) if args.latent_out else out.with_suffix(".npy")
+    meta = {**_model_identity(args.checkpoint), "kind": model.kind, "operation": "inversion",
+            "source_image": Path(args.image).name, "space": result.space, "steps": result.steps,
+            "psnr_db": round(result.psnr, 2), "latent_file": latent_path.name}
+    save_png(result.image[0], out, meta)
+    write_bytes(latent_path, latent_npy_bytes(model, result.latent))
+    print(f"{args.image} -> {out} and {latent_path}: PSNR {result.psnr:.2f} dB (MSE {result.mse:.4f}) after "
+          f"{result.steps} steps in {result.space}-space; load the .npy in Explore (Load latent) to edit it")
+    return 0
