@@ -322,6 +322,38 @@ def test_train_tab_settings_become_a_training_config(tmp_path):
         build_config(Jobs, **{**args, "iterations": 0})
 
 
+def test_train_tab_fine_tunes_a_catalog_model_and_the_run_starts_from_its_weights(tmp_path):
+    from explorer.errors import ExplorerError
+    from explorer.train import train
+    from explorer.train.state import load_train_state
+    from explorer.ui.catalog import Catalog
+    from explorer.ui.tab_train import build_config
+
+    class Jobs:
+        runs_dir = tmp_path
+
+        @staticmethod
+        def fresh_name(name):
+            return name
+
+    catalog = Catalog([ROOT / "checkpoints"], tmp_path / "user")
+    args = dict(family="dcgan", data="digits", data_b=None, zip_payload=None, conditional=False, loss="default",
+                lr_g=0.0, lr_d=0.0, batch=8, iterations=2, augments=[], width="small", name="tune")
+    cfg = build_config(Jobs, **args, start_from="shipped:dcgan_digits", catalog=catalog)
+    shipped = explorer.load(ROOT / "checkpoints" / "dcgan_digits.safetensors", device="cpu")
+    # the shipped model's own architecture, resolution and classes, whatever the width and checkbox said
+    assert cfg.init_from.endswith("dcgan_digits.safetensors") and cfg.conditional and cfg.resolution == 32
+    assert cfg.model["ngf"] == shipped.config.ngf and "parts" not in cfg.model and cfg.mode_seeking == 1.0
+    result = train(cfg.replace(num_threads=1, classifier=None, num_samples=16, ema_beta=0.0))
+    got = load_train_state(result.checkpoint_path)["model"]
+    g = {k: v for k, v in shipped.state_dict().items() if k.startswith("G.") and v.is_floating_point() and "running" not in k}
+    assert g and all(torch.equal(got[k], v) for k, v in g.items())  # lr 0: still exactly the shipped generator
+    with pytest.raises(ExplorerError, match="is a StyleGAN model"):
+        build_config(Jobs, **args, start_from="shipped:stylegan_emoji", catalog=catalog)
+    with pytest.raises(ExplorerError):
+        build_config(Jobs, **args, start_from="../../etc/passwd", catalog=catalog)  # not a listed id
+
+
 def test_train_plots_are_numeric_even_before_the_first_step():
     """Before the first step the plots get no data at all (an empty frame leaves Gradio's chart
     without series for the rest of the run); after it, numeric step/value columns."""

@@ -97,12 +97,38 @@ def _png(path: str | None):
         return None
 
 
-def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name):
-    """Widgets → TrainConfig (raises ExplorerError/TrainingError with a readable message)."""
+#: a model's config keys the training data decide (the run's resolution/channels/classes say them instead)
+_DATA_DECIDED = ("parts", "resolution", "channels", "channels_a", "channels_b", "num_classes")
+
+
+def fine_tune_settings(entry, family: str) -> dict:
+    """TrainConfig settings that start a run from ``entry``'s weights: its architecture, resolution
+    and channels (the data are brought to them), conditional iff it has classes, ``init_from`` its file."""
+    if entry.kind != family:
+        raise ExplorerError(f"{entry.name} is a {entry.kind_name} model; pick one of the chosen family or change the family")
+    config = entry.config
+    channels = config.get("channels", config.get("channels_a"))
+    return {"init_from": str(entry.path), "model": {k: v for k, v in config.items() if k not in _DATA_DECIDED},
+            "resolution": config.get("resolution"), "channels": channels if channels in (1, 3) else None,
+            "conditional": bool(config.get("num_classes"))}
+
+
+def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name,
+                 start_from=None, catalog=None):
+    """Widgets → TrainConfig (raises ExplorerError/TrainingError with a readable message).
+
+    ``start_from``: a catalog id whose weights the run fine-tunes (resolved through ``catalog``,
+    which refuses ids it does not list), or empty for fresh weights.
+    """
     from explorer.train import TrainConfig
 
     if family not in trainable_families():
         raise ExplorerError(f"choose a model family: {', '.join(trainable_families())}")
+    tune = {}
+    if start_from:
+        if catalog is None:
+            raise ExplorerError("starting from a model needs the model catalog")
+        tune = fine_tune_settings(catalog.resolve(start_from), family)
     iterations = int(iterations or 0)
     if not 1 <= iterations <= 1_000_000:
         raise ExplorerError("iterations must lie between 1 and 1,000,000")
@@ -142,7 +168,7 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
         shutil.copyfile(keep, data)
     cls = get_family(family)
     caps = cls.capabilities({})
-    conditional = bool(conditional) and caps.generates
+    conditional = tune.pop("conditional") if tune else bool(conditional) and caps.generates
     return TrainConfig(
         name=run_name, out=str(jobs.runs_dir), family=family, data=data,
         data_b=(data_b or None) if caps.domains else None,
@@ -150,7 +176,8 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
         loss=None if loss in (None, "", "default") else loss,
         lr_g=float(lr_g), lr_d=float(lr_d), batch_size=int(batch), iterations=iterations,
         augment=aug or None, diffaugment="color,translation,cutout" if "diffaugment" in augments else None,
-        model=dict(cls.quick_model) if width == "small" else {},
+        # fine-tuning (tune): the model's own architecture, resolution, channels and weights
+        **({"model": dict(cls.quick_model) if width == "small" else {}} | tune),
         log_every=max(1, iterations // 200), sample_every=every, checkpoint_every=every,
         num_samples=64 if caps.generates else 16, monitor_warmup=min(200, iterations // 2),
     )
@@ -178,6 +205,9 @@ def build(ctx: AppContext) -> TrainTab:
                 iterations = gr.Number(value=500, precision=0, minimum=1, label="Iterations", elem_id="train-iterations")
             augments = gr.CheckboxGroup(AUGMENTS, value=[], label="Augmentation", elem_id="train-augment")
             width = gr.Radio([("small (fast on a CPU)", "small"), ("standard", "standard")], value="small", label="Model size", elem_id="train-width")
+            start_from = gr.Dropdown([("fresh weights", "")], value="", label="Start from", elem_id="train-start-from",
+                                     info="fine-tune a model of this family: its size, resolution and weights (the data must "
+                                          "have its classes)")
             name = gr.Textbox(label="Run name (optional)", placeholder="e.g. digits-try1", elem_id="train-name")
             with gr.Row():
                 start_btn = gr.Button("Start", variant="primary", elem_id="train-start")
@@ -201,20 +231,27 @@ def build(ctx: AppContext) -> TrainTab:
     finished = gr.State("")
     timer = gr.Timer(1.0, active=False)
 
+    def start_choices(fam):
+        return [("fresh weights", "")] + [(e.label, e.id) for e in ctx.catalog.entries(lambda e: e.kind == fam)]
+
     def on_family(fam, data_v):
         caps = get_family(fam).capabilities({})
         return (gr.update(visible=bool(caps.domains)), gr.update(visible=caps.generates),
-                gr.update(value="emoji-google") if caps.domains and data_v not in ("emoji-google", "emoji-twitter") else gr.update())
+                gr.update(value="emoji-google") if caps.domains and data_v not in ("emoji-google", "emoji-twitter") else gr.update(),
+                gr.update(choices=start_choices(fam), value=""))
 
-    family.change(on_family, [family, data], [data_b, conditional, data], api_visibility="private", queue=False)
+    family.change(on_family, [family, data], [data_b, conditional, data, start_from], api_visibility="private", queue=False)
+    start_from.focus(lambda fam, cur: gr.update(choices=start_choices(fam), value=cur), [family, start_from], start_from,
+                     api_visibility="private", queue=False)
+    ctx.on_page_load.append((lambda fam: gr.update(choices=start_choices(fam or "dcgan"), value=""), [family], [start_from]))
     data.change(lambda d: gr.update(visible=d == UPLOAD), data, zip_in, api_visibility="private", queue=False)
 
-    settings = [family, data, data_b, zip_in, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name]
+    settings = [family, data, data_b, zip_in, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name, start_from]
 
     def start(*args):
         if jobs.busy:  # before build_config copies an upload into a new run folder
             raise ExplorerError("a training run is already in progress on this server; wait for it or stop it")
-        cfg = build_config(jobs, *args)
+        cfg = build_config(jobs, *args, catalog=ctx.catalog)
         jobs.start(cfg)
         return gr.Timer(active=True), f"Starting **{md_text(cfg.name)}** ({cfg.family} on {md_text(cfg.data)}, {cfg.iterations} iterations)…"
 

@@ -157,8 +157,8 @@ def local(shipped, tmp_path_factory):
 
 
 def _start_args(data, zip_payload=None, data_b=None):
-    # family, data, data_b, zip, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name
-    return ["dcgan", data, data_b, zip_payload, False, "default", 2e-4, 2e-4, 8, 1, [], "small", "probe"]
+    # family, data, data_b, zip, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name, start_from
+    return ["dcgan", data, data_b, zip_payload, False, "default", 2e-4, 2e-4, 8, 1, [], "small", "probe", ""]
 
 
 @pytest.mark.parametrize("data,zip_payload,data_b", [
@@ -174,6 +174,15 @@ def test_train_tab_never_takes_a_server_path(local, data, zip_payload, data_b):
     text = str(out["output"])
     assert ("shipped data set" in text or "not uploaded" in text), text  # Gradio or the handler refuses
     assert "exist" not in text and "images" not in text  # nothing about what is on the server
+
+
+@pytest.mark.parametrize("start_from", ["/root/x.safetensors", "checkpoints/dcgan_digits.safetensors", "user:../../etc/passwd"])
+def test_train_tab_starts_only_from_listed_models(local, start_from):
+    args = _start_args("digits", None, None)
+    args[-1] = start_from
+    out = queue_call(local.url, fn_index_of(local.demo, "start"), args, "trainer01")
+    assert out["success"] is False, out
+    assert "choose a model" in str(out["output"]) or "not in the catalog" in str(out["output"]) or "no model" in str(out["output"]), out
 
 
 def test_uploaded_training_zip_gets_a_unique_home_in_its_run(tmp_path):
