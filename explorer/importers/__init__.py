@@ -1,7 +1,7 @@
 """Importers for other projects' checkpoints: foreign state_dict layouts → our model families.
 
 ``import_foreign(paths)`` (called by :func:`explorer.load` for anything that is not our own
-``.safetensors``) reads every file with :func:`explorer.checkpoint.load_state_dict_safely`
+``.safetensors``) reads every file with :func:`explorer.weights_io.load_state_dict_safely`
 (``torch.load(weights_only=True)``: tensors only, no code runs), asks each registered importer
 whether it recognises the tensor names and shapes, and lets the one that does build the model.
 Formats are recognised by layout, not by file name; names only say which role a file plays
@@ -92,7 +92,7 @@ def _register_builtins() -> None:
 
 def read_foreign(path: Path) -> ForeignFile:
     """Read one file safely; drop a ``module.`` prefix left by (Distributed)DataParallel."""
-    from explorer.checkpoint import load_state_dict_safely
+    from explorer.weights_io import load_state_dict_safely
 
     state = load_state_dict_safely(path)
     if all(k.startswith("module.") for k in state):

@@ -116,7 +116,7 @@ def find_model_json(path: str | os.PathLike) -> Path | None:
 
 def read_model_json(path: Path) -> dict[str, Any]:
     """The parsed, shape-checked ``model.json`` (no weights read)."""
-    from explorer.checkpoint import _json_loads  # the one strict JSON reader (no NaN, depth-safe)
+    from explorer.weights_io import _json_loads  # the one strict JSON reader (no NaN, depth-safe)
 
     try:
         size = path.stat().st_size

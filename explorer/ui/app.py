@@ -29,7 +29,6 @@ import gradio as gr
 from explorer import __version__, memory
 from explorer.ui import api, previews, sessions, tab_discriminator, tab_evaluate, tab_explore, tab_models, tab_stylize, tab_train, warmup
 from explorer.ui.catalog import Catalog
-from explorer.ui.command import add_serve_command  # noqa: F401  (re-exported for the CLI)
 from explorer.ui.common import MAX_UPLOAD_MB, AppContext, handler, new_session
 
 log = logging.getLogger(__name__)
