@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from explorer.errors import ExplorerError
-from explorer.metrics.extractors import FeatureExtractor
+from explorer.metrics.feature_base import FeatureExtractor
 from explorer.paths import checkpoints_dir
 
 

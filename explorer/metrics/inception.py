@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
 
 from explorer.errors import ExplorerError
-from explorer.metrics.extractors import FeatureExtractor
+from explorer.metrics.feature_base import FeatureExtractor
 
 WEIGHTS_ENV = "GAN_EXPLORER_INCEPTION_WEIGHTS"
 
