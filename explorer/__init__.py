@@ -11,11 +11,11 @@ Public API (stable)::
 Importing this package is cheap: nothing loads models or touches devices at import time.
 """
 
-from explorer.checkpoint import file_hash, load, load_cached, read_metadata, save
+from explorer._version import __version__
+from explorer.checkpoint import file_hash, load, read_metadata, save
 from explorer.errors import CheckpointError, DataError, ExplorerError, ImageInputError, TrainingError
 from explorer.latent import latents_from_seeds
-
-__version__ = "0.1.0"
+from explorer.model_cache import load_cached
 
 __all__ = [
     "CheckpointError",

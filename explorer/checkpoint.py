@@ -230,7 +230,3 @@ def file_hash(path: str | os.PathLike, length: int = 16) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:length]
-
-
-# the process-wide model cache lives in explorer.model_cache; re-exported here, where it always was
-from explorer.model_cache import cache_info, clear_cache, load_cached  # noqa: E402,F401

@@ -16,48 +16,14 @@ An importer is any object with ``name``, ``description`` and the methods of :cla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import torch
 
 from explorer.errors import CheckpointError
+from explorer.importers.base import ForeignFile, Importer, imported_card  # noqa: F401  (public here too)
 from explorer.models.base import GANModel
 
 #: file suffixes considered when a directory is given
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
-
-
-@dataclass
-class ForeignFile:
-    """One foreign checkpoint file: its path, tensors, and the role its importer gave it."""
-
-    path: Path
-    state: dict[str, torch.Tensor]
-    role: str = ""
-
-    @property
-    def shapes(self) -> dict[str, tuple[int, ...]]:
-        return {k: tuple(v.shape) for k, v in self.state.items()}
-
-
-class Importer(Protocol):
-    name: str
-    description: str
-
-    def match(self, shapes: dict[str, tuple[int, ...]]) -> str | None:
-        """The role ("G", "D", ...) a state_dict with these tensor names/shapes plays in this format, or None."""
-
-    def pick_from_directory(self, files: list[Path]) -> list[Path]:
-        """The files of this format a run directory should load (empty if none by name)."""
-
-    def siblings(self, file: ForeignFile) -> list[Path]:
-        """Existing files to load together with ``file`` when it was given alone."""
-
-    def build(self, files: list[ForeignFile]) -> GANModel:
-        """Build our model from matched files (distinct roles); raise CheckpointError if inconsistent."""
-
 
 _IMPORTERS: dict[str, Importer] = {}
 
@@ -200,17 +166,3 @@ def _tfjs_model_json(paths: list[Path]) -> Path | None:
     if any(p.is_dir() for p in others) or (others and any(p.suffix.lower() == ".json" for p in others)):
         raise CheckpointError("give one TensorFlow.js model at a time (one model.json and its weight shards)")
     return found[0]
-
-
-def imported_card(format_description: str, files: list[ForeignFile], parts: list[str], notes: list[str]) -> dict:
-    """The ``card`` entries every importer writes (JSON-serialisable)."""
-    return {
-        "imported": {
-            "format": format_description,
-            "files": [f.path.name for f in files],
-            "roles": {f.path.name: f.role for f in files},
-            "parts": list(parts),
-            "notes": list(notes),
-        },
-        "intended_use": "inspection and comparison of a model trained elsewhere",
-    }

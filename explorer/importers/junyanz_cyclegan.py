@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from explorer.errors import CheckpointError
-from explorer.importers import ForeignFile, imported_card
+from explorer.importers.base import ForeignFile, imported_card
 from explorer.models.cyclegan import CycleGAN, CycleGANConfig
 
 _FILE_RE = re.compile(r"^(?P<prefix>.+)_net_(?P<net>[GD])(?:_(?P<side>[AB]))?\.pth?$")

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from explorer.errors import CheckpointError
-from explorer.importers import ForeignFile, imported_card
+from explorer.importers.base import ForeignFile, imported_card
 from explorer.models.dcgan import DCGAN, DCGANConfig
 
 _FILE_RE = re.compile(r"^net([GD])_epoch_(\d+)\.pth?$")

@@ -183,7 +183,7 @@ def package_info(model_json: Path) -> dict:
 
 def import_tfjs(model_json: Path, shards: dict[str, Path] | None = None):
     """Read a TF.js Layers RDN (``model.json`` [+ shard files given by name]) into an ``srgan`` model."""
-    from explorer.importers import ForeignFile, imported_card
+    from explorer.importers.base import ForeignFile, imported_card
     from explorer.models.srgan import SRGAN
 
     read_shard = None

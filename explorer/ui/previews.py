@@ -41,6 +41,8 @@ MAX_SESSIONS = 4096
 ROUTE = "/explorer/preview"
 #: the truncation slider's range (the Explore tab builds its slider from it; the route clamps to it)
 TRUNCATION_RANGE = (0.0, 1.5)
+#: direction sliders run from -SLIDER_RANGE to +SLIDER_RANGE standard deviations (the Explore tab's too)
+SLIDER_RANGE = 5.0
 #: random bytes in a session's preview key
 KEY_BYTES = 16
 
@@ -120,7 +122,6 @@ def render_png(catalog, registry: PreviewRegistry, key: str, kind: str | None, v
     from PIL import Image
 
     from explorer.ui import editing, render
-    from explorer.ui.tab_explore import SLIDER_RANGE
 
     what, index, v = parse(kind, value, editing.NUM_DIRECTIONS, SLIDER_RANGE)
     item = registry.get(key) if isinstance(key, str) and 0 < len(key) <= 64 else None

@@ -23,13 +23,13 @@ from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
 from explorer.images import latent_hash, save_png
 from explorer.ui import editing, explore_panels as panels, previews, render
+from explorer.ui.previews import SLIDER_RANGE
 from explorer.ui.catalog import ModelEntry
 from explorer.ui.inline_image import InlineImage  # previews travel inside the response (issue 15)
 from explorer.ui.common import HEAVY, AppContext, handler, upload_name, upload_path
 from explorer.ui.modelinfo import class_choices, md_text
 
 METHODS = [("PCA (GANSpace)", "pca"), ("SeFa (closed form)", "sefa")]
-SLIDER_RANGE = 5.0
 NO_GENERATOR = "No generator installed yet: train one in the **Train** tab or import one in **Models**."
 
 
