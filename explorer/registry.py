@@ -61,9 +61,13 @@ def families() -> list[str]:
 
 
 def trainable_families() -> list[str]:
-    """Families GAN Explorer's training loop trains, in registration order (DCGAN first)."""
+    """Families GAN Explorer's training loop trains: the built-in ones in their listed order (DCGAN
+    first), then any others by name — the same order whichever module was imported first."""
+    from explorer.models import BUILTIN_FAMILY_MODULES
+
     _import_builtin_families()
-    return [name for name, cls in _FAMILIES.items() if cls.trainable]
+    order = {name: i for i, name in enumerate(BUILTIN_FAMILY_MODULES)}
+    return sorted((n for n, cls in _FAMILIES.items() if cls.trainable), key=lambda n: (order.get(n, len(order)), n))
 
 
 def capabilities(kind: str, config: dict) -> Capabilities:

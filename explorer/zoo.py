@@ -1,4 +1,7 @@
-"""The model zoo: a catalog of every model GAN Explorer can use, with search, import, export, delete.
+"""The model zoo: the one catalog of every model GAN Explorer can use, with search, import, export, delete.
+
+The app's pickers (:class:`explorer.ui.catalog.Catalog`), the HTTP API and ``gan-explorer zoo`` all
+list :class:`ModelEntry` objects read here, through one cache.
 
 Where models live (scanned non-recursively, ``*.safetensors`` in our own format only):
 
@@ -14,12 +17,13 @@ safetensors headers (no weights), cached by (path, mtime, size).
 
 API (all functions take optional ``shipped_dirs`` / ``user_dir`` overrides, for tests and the app)::
 
-    list_models(query=None, kind=None, source=None) -> list[ZooEntry]     # search / filter
-    get_model(id) -> ZooEntry
-    import_model(paths, name=None) -> ZooEntry     # own format, pytorch/examples DCGAN, junyanz CycleGAN
-    add_model(model, name, source="trained") -> ZooEntry   # save a model object into the user folder
+    list_models(query=None, kind=None, source=None) -> list[ModelEntry]     # search / filter
+    get_model(id) -> ModelEntry
+    import_model(paths, name=None) -> ModelEntry   # own format, pytorch/examples DCGAN, junyanz CycleGAN
+    add_model(model, name, source="trained") -> ModelEntry   # save a model object into the user folder
     export_model(id, out_path) -> Path             # a copy in our own .safetensors format (+ sample grid)
-    delete_model(id) -> ZooEntry                   # user models only; shipped ones raise ExplorerError
+    delete_model(id) -> ModelEntry                 # user models only; shipped ones raise ExplorerError
+    free_path(folder, stem) -> Path                # a fresh file name for a new model
 
 An entry's ``sample_grid`` is the PNG next to the checkpoint with the same stem (``<stem>.png``),
 when there is one; imports of generators write one (16 seeds, provenance in the PNG).
@@ -27,7 +31,9 @@ when there is one; imports of generators write one (16 seeds, provenance in the 
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import re
 import shutil
@@ -40,7 +46,11 @@ import explorer
 from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError, ExplorerError
 from explorer.metadata import dataset_name
+from explorer.models.base import Capabilities
+from explorer.registry import capabilities, display_name
 from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
+
+log = logging.getLogger(__name__)
 
 SOURCES = ("shipped", "imported", "trained")
 #: BatchNorm bookkeeping tensors are stored but are not parameters
@@ -67,12 +77,15 @@ def safe_stem(text: str, default: str = "model") -> str:
 # entries
 # ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ZooEntry:
-    """One model in the zoo (read from its checkpoint header; no weights loaded).
+class ModelEntry:
+    """One model in the catalog (read from its checkpoint header; no weights loaded).
 
-    ``source``: "shipped" | "imported" | "trained". ``params``: stored parameter count (BatchNorm
-    statistics excluded). ``metrics``: the card's metric records (``explorer.metrics.record_metrics``).
-    ``origin``: where the weights came from, in words. ``sample_grid``: PNG next to the file, or None.
+    ``id``: "shipped:<stem>" or "user:<stem>" (the folder it lives in). ``source``: "shipped" |
+    "imported" | "trained" (what a user sees next to the name). ``params``: stored parameter
+    count (BatchNorm statistics excluded). ``metrics``: the card's metric records
+    (``explorer.metrics.record_metrics``). ``origin``: where the weights came from, in words.
+    ``sample_grid``: PNG next to the file, or None. What the model can do (``caps``) its family
+    reads from the config.
     """
 
     id: str
@@ -85,22 +98,61 @@ class ZooEntry:
     num_classes: int
     file_size: int
     params: int
-    metrics: list = field(default_factory=list)
-    card: dict = field(default_factory=dict)
-    summary: dict = field(default_factory=dict, repr=False)
-    config: dict = field(default_factory=dict, repr=False)
+    metrics: list = field(default_factory=list, compare=False)  # (lists and dicts stay out of ==/hash)
+    card: dict = field(default_factory=dict, compare=False)
+    summary: dict = field(default_factory=dict, repr=False, compare=False)
+    config: dict = field(default_factory=dict, repr=False, compare=False)
     sample_grid: Path | None = None
     origin: str = ""
     licence: str | None = None
     intended_use: str | None = None
+    mtime: float = 0.0
+    format_version: int = 0
 
     @property
     def deletable(self) -> bool:
         return self.source != "shipped"
 
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The checkpoint's metadata as stored (kind, config, card, summary)."""
+        return {"format_version": self.format_version, "kind": self.kind, "config": dict(self.config),
+                "card": dict(self.card), "summary": dict(self.summary)}
+
+    @functools.cached_property
+    def caps(self) -> Capabilities:
+        """What the model can do, as its family reads it from the header (no weights loaded)."""
+        return capabilities(self.kind, self.config)
+
+    @property
+    def kind_name(self) -> str:
+        """The family's name for people ("DCGAN", "super-resolution")."""
+        return display_name(self.kind)
+
+    @property
+    def label(self) -> str:
+        """What a model picker shows: name · family (SR: its scale) · shipped/imported/trained."""
+        return f"{self.name} · {self.caps.label} · {self.source}"
+
+    @property
+    def can_generate(self) -> bool:
+        return self.caps.generates
+
+    @property
+    def has_discriminator(self) -> bool:
+        return self.caps.has_discriminator
+
+    @property
+    def upscales(self) -> bool:
+        return self.caps.upscales
+
+    def translates(self, direction: str) -> bool:
+        return direction in self.caps.directions
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (paths as strings)."""
         out = asdict(self)
+        del out["mtime"], out["format_version"]
         out["path"] = str(self.path)
         out["sample_grid"] = str(self.sample_grid) if self.sample_grid else None
         out["deletable"] = self.deletable
@@ -113,11 +165,12 @@ class ZooEntry:
         return all(w.lower() in text for w in words)
 
 
-_CACHE: dict[tuple[str, str, float, int], ZooEntry] = {}
+
+_CACHE: dict[tuple[str, str, float, int], ModelEntry] = {}
 _LOCK = threading.Lock()
 
 
-def _read_entry(source_dir: str, path: Path) -> ZooEntry | None:
+def _read_entry(source_dir: str, path: Path) -> ModelEntry | None:
     """Entry for one file, or None if it is not a readable GAN Explorer checkpoint."""
     try:
         st = path.stat()
@@ -131,7 +184,8 @@ def _read_entry(source_dir: str, path: Path) -> ZooEntry | None:
     try:
         meta = explorer.read_metadata(path)
         params = _count_params(path)
-    except (CheckpointError, OSError, ValueError):
+    except (CheckpointError, OSError, ValueError) as exc:
+        log.warning("skipping %s: %s", path, exc)
         return None
     card = dict(meta.get("card") or {})
     summary = dict(meta.get("summary") or {})
@@ -140,7 +194,7 @@ def _read_entry(source_dir: str, path: Path) -> ZooEntry | None:
     source = "shipped" if source_dir == "shipped" else ("imported" if imported else "trained")
     grid = path.with_suffix(".png")
     dataset = dataset_name(meta)
-    entry = ZooEntry(
+    entry = ModelEntry(
         id=f"{source_dir}:{path.stem}",
         name=str(card.get("name") or card.get("title") or path.stem),
         kind=str(meta.get("kind")),
@@ -159,6 +213,8 @@ def _read_entry(source_dir: str, path: Path) -> ZooEntry | None:
         origin=_origin(source, card, summary),
         licence=card.get("licence") or card.get("license") or (DEFAULT_LICENCE if source == "imported" else None),
         intended_use=card.get("intended_use"),
+        mtime=st.st_mtime,
+        format_version=int(meta.get("format_version") or 0),
     )
     with _LOCK:
         _CACHE[key] = entry
@@ -203,7 +259,7 @@ def _folders(shipped_dirs: Iterable[str | os.PathLike] | None, user: str | os.Pa
 # ----------------------------------------------------------------------------------------
 def list_models(query: str | None = None, kind: str | None = None, source: str | None = None,
                 shipped_dirs: Iterable[str | os.PathLike] | None = None,
-                user_dir: str | os.PathLike | None = None) -> list[ZooEntry]:
+                user_dir: str | os.PathLike | None = None) -> list[ModelEntry]:
     """Every readable model (shipped first, then user; each by file name), optionally filtered.
 
     Args:
@@ -214,7 +270,7 @@ def list_models(query: str | None = None, kind: str | None = None, source: str |
     if source is not None and source not in SOURCES:
         raise ExplorerError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     words = (query or "").split()
-    out: list[ZooEntry] = []
+    out: list[ModelEntry] = []
     seen: set[str] = set()
     for where, folder in _folders(shipped_dirs, user_dir):
         for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
@@ -233,7 +289,7 @@ def list_models(query: str | None = None, kind: str | None = None, source: str |
 
 
 def get_model(model_id: str, shipped_dirs: Iterable[str | os.PathLike] | None = None,
-              user_dir: str | os.PathLike | None = None) -> ZooEntry:
+              user_dir: str | os.PathLike | None = None) -> ModelEntry:
     """The entry with this id; :class:`ExplorerError` if the zoo has none."""
     if not isinstance(model_id, str) or not _ID.match(model_id):
         raise ExplorerError(f"{model_id!r} is not a zoo id (ids look like 'shipped:dcgan_digits' or 'user:my-model'; see `gan-explorer zoo list`)")
@@ -243,7 +299,8 @@ def get_model(model_id: str, shipped_dirs: Iterable[str | os.PathLike] | None = 
     raise ExplorerError(f"no model {model_id!r} in the zoo (see `gan-explorer zoo list`)")
 
 
-def _free_path(folder: Path, stem: str) -> Path:
+def free_path(folder: Path, stem: str) -> Path:
+    """A fresh path in ``folder`` for a model named ``stem`` (made file-name safe; -2, -3… if taken)."""
     base = safe_stem(stem)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{base}.safetensors"
@@ -255,7 +312,7 @@ def _free_path(folder: Path, stem: str) -> Path:
 
 
 def add_model(model, name: str, source: str = "trained", user_dir: str | os.PathLike | None = None,
-              card: dict | None = None, samples: bool = True) -> ZooEntry:
+              card: dict | None = None, samples: bool = True) -> ModelEntry:
     """Save a loaded model into the user folder under a fresh file name; returns its entry.
 
     ``source`` ("trained" | "imported") is recorded in ``card["zoo"]``; ``card`` updates the card.
@@ -265,7 +322,7 @@ def add_model(model, name: str, source: str = "trained", user_dir: str | os.Path
         raise ExplorerError(f"a user model is 'trained' or 'imported', not {source!r}")
     name = str(name or "").strip() or model.kind
     folder = Path(user_dir) if user_dir is not None else default_user_dir()
-    path = _free_path(folder, name)
+    path = free_path(folder, name)
     model.card["name"] = name[:80]
     zoo = dict(model.card.get("zoo") or {})
     zoo.update({"source": source, "added_with": f"GAN Explorer {explorer.__version__}"})
@@ -282,7 +339,7 @@ def add_model(model, name: str, source: str = "trained", user_dir: str | os.Path
 
 
 def import_model(paths: str | os.PathLike | Sequence[str | os.PathLike], name: str | None = None,
-                 user_dir: str | os.PathLike | None = None, samples: bool = True) -> ZooEntry:
+                 user_dir: str | os.PathLike | None = None, samples: bool = True) -> ModelEntry:
     """Import checkpoint file(s) into the user folder, converted to our format; returns the new entry.
 
     ``paths``: one file (our ``.safetensors``, pytorch/examples ``netG_epoch_N.pth`` [+ ``netD``]),
@@ -343,7 +400,7 @@ def export_model(model_id: str, out_path: str | os.PathLike, overwrite: bool = F
 
 
 def delete_model(model_id: str, shipped_dirs: Iterable[str | os.PathLike] | None = None,
-                 user_dir: str | os.PathLike | None = None) -> ZooEntry:
+                 user_dir: str | os.PathLike | None = None) -> ModelEntry:
     """Delete a user model (its file and sample grid); shipped models are refused. Returns the entry."""
     entry = get_model(model_id, shipped_dirs, user_dir)
     if not entry.deletable:
@@ -378,7 +435,7 @@ def _write_samples(model, path: Path) -> Path:
     })
 
 
-def describe(entry: ZooEntry) -> str:
+def describe(entry: ModelEntry) -> str:
     """A few lines of plain text about an entry (the CLI's ``zoo show``)."""
     lines = [
         f"{entry.name}  [{entry.id}]",

@@ -153,7 +153,7 @@ def test_catalog_ids_origins_and_deletion_rules(catalog, shipped):
     assert p.name == "my-model.safetensors"
     explorer.save(m, p, card={"imported": {"format": "test"}})
     entry = catalog.resolve("user:my-model")
-    assert entry.origin == "imported" and entry.deletable
+    assert entry.source == "imported" and entry.deletable
     catalog.delete("user:my-model")
     assert not p.exists()
     # a garbage file in the folder is skipped, not fatal
@@ -264,7 +264,7 @@ def test_training_slot_runs_one_job_and_publishes_the_model(tmp_path, shipped):
     view = jobs.view()
     assert view.state == "done", view.message
     assert [s["step"] for s in view.steps] == list(range(1, 7)) and len(view.samples) >= 2
-    assert view.model_id == "user:t" and catalog.resolve("user:t").origin == "trained"
+    assert view.model_id == "user:t" and catalog.resolve("user:t").source == "trained"
     assert "t" in jobs.resumable_runs()
     # stop: a longer run ends early, cleanly, and can be resumed
     jobs.start(cfg.replace(name="long", iterations=5000))

@@ -68,7 +68,7 @@ def register(ctx: AppContext) -> None:
         out = []
         for e in catalog.entries():
             out.append({
-                "id": e.id, "name": e.name, "kind": e.kind, "origin": e.origin,
+                "id": e.id, "name": e.name, "kind": e.kind, "origin": e.source,
                 "resolution": e.config.get("resolution"), "num_classes": e.config.get("num_classes", 0),
                 "can_generate": e.can_generate, "has_discriminator": e.has_discriminator,
             })

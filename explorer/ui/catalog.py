@@ -12,30 +12,23 @@ Entries are identified by an opaque id (``"shipped:<stem>"`` / ``"user:<stem>"``
 server path: a browser only ever sends ids back, and :meth:`Catalog.resolve` refuses anything
 that is not in the current listing, so a crafted request cannot make the server open an
 arbitrary file. Reading the catalog touches only safetensors headers (no weights load).
-No gradio here: the catalog is plain Python, testable on its own.
+No gradio here: the catalog is plain Python, testable on its own. Entries, their cache and the
+delete rule are the model zoo's (:mod:`explorer.zoo`, one catalog for the app, the API and the CLI);
+this class adds what the app needs on top: the folders it serves, and loading by id.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
-import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import explorer
-from explorer.errors import CheckpointError, ExplorerError
-from explorer.models.base import Capabilities
-from explorer.registry import capabilities, display_name
+from explorer import zoo
+from explorer.errors import ExplorerError
 from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
-
-log = logging.getLogger(__name__)
-
-_SAFE_STEM = re.compile(r"[^A-Za-z0-9._-]+")
-
+from explorer.zoo import ModelEntry, safe_stem  # noqa: F401  (the app's entry type and name rule are the zoo's)
 
 default_user_dir = user_models_dir  # where imported and trained models are stored (explorer.paths)
 
@@ -44,86 +37,6 @@ def default_shipped_dirs() -> list[Path]:
     """The shipped checkpoints folder (:func:`explorer.paths.checkpoints_dir`), if present."""
     folder = checkpoints_dir()
     return [folder] if folder.is_dir() else []
-
-
-def safe_stem(text: str, default: str = "model") -> str:
-    """A file-name-safe stem made from user text (letters, digits, ``._-``; at most 60 chars)."""
-    stem = _SAFE_STEM.sub("-", str(text)).strip(".-_")[:60]
-    return stem or default
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One checkpoint the app can offer.
-
-    ``meta`` is the checkpoint's JSON metadata (kind, config, summary, card), read from the
-    safetensors header only.
-    """
-
-    id: str
-    path: Path
-    source: str  # "shipped" | "user"
-    kind: str
-    meta: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    mtime: float = 0.0
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self.meta.get("config") or {})
-
-    @property
-    def card(self) -> dict[str, Any]:
-        return dict(self.meta.get("card") or {})
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self.meta.get("summary") or {})
-
-    @property
-    def name(self) -> str:
-        return str(self.card.get("name") or self.card.get("title") or self.path.stem)
-
-    @property
-    def origin(self) -> str:
-        """"shipped", "imported" or "trained" (what the user sees next to the name)."""
-        if self.source == "shipped":
-            return "shipped"
-        if self.card.get("imported") or self.summary.get("imported_from"):
-            return "imported"
-        return "trained"
-
-    @functools.cached_property
-    def caps(self) -> Capabilities:
-        """What the model can do, as its family reads it from the header (no weights loaded)."""
-        return capabilities(self.kind, self.config)
-
-    @property
-    def kind_name(self) -> str:
-        """The family's name for people ("DCGAN", "super-resolution")."""
-        return display_name(self.kind)
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} · {self.caps.label} · {self.origin}"
-
-    @property
-    def deletable(self) -> bool:
-        return self.source == "user"
-
-    @property
-    def can_generate(self) -> bool:
-        return self.caps.generates
-
-    @property
-    def has_discriminator(self) -> bool:
-        return self.caps.has_discriminator
-
-    @property
-    def upscales(self) -> bool:
-        return self.caps.upscales
-
-    def translates(self, direction: str) -> bool:
-        return direction in self.caps.directions
 
 
 class Catalog:
@@ -137,40 +50,13 @@ class Catalog:
         self.shipped_dirs = [Path(d) for d in (default_shipped_dirs() if shipped_dirs is None else shipped_dirs)]
         self.user_dir = Path(user_dir) if user_dir is not None else default_user_dir()
         self._lock = threading.Lock()
-        self._meta_cache: dict[tuple[str, float, int], dict[str, Any]] = {}
         self._hashes: dict[tuple[str, float, int], str] = {}  # file hashes, not models: the model cache bounds those
 
     # ----- listing ----------------------------------------------------------------------
     def entries(self, predicate: Callable[[ModelEntry], bool] | None = None) -> list[ModelEntry]:
         """All readable checkpoints (shipped first, then user; by name), optionally filtered."""
-        found: list[ModelEntry] = []
-        seen: set[str] = set()
-        for source, folder in [("shipped", d) for d in self.shipped_dirs] + [("user", self.user_dir)]:
-            for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
-                entry = self._entry(source, path)
-                if entry is None or entry.id in seen:
-                    continue
-                seen.add(entry.id)
-                found.append(entry)
+        found = zoo.list_models(shipped_dirs=self.shipped_dirs, user_dir=self.user_dir)
         return [e for e in found if predicate is None or predicate(e)]
-
-    def _entry(self, source: str, path: Path) -> ModelEntry | None:
-        try:
-            st = path.stat()
-        except OSError:
-            return None
-        key = (str(path), st.st_mtime, st.st_size)
-        with self._lock:
-            meta = self._meta_cache.get(key)
-        if meta is None:
-            try:
-                meta = explorer.read_metadata(path)
-            except (CheckpointError, OSError) as exc:
-                log.warning("skipping %s: %s", path, exc)
-                return None
-            with self._lock:
-                self._meta_cache[key] = meta
-        return ModelEntry(id=f"{source}:{path.stem}", path=path, source=source, kind=str(meta.get("kind")), meta=meta, mtime=st.st_mtime)
 
     def choices(self, predicate: Callable[[ModelEntry], bool] | None = None) -> list[tuple[str, str]]:
         """``(label, id)`` pairs for a dropdown."""
@@ -207,27 +93,9 @@ class Catalog:
     # ----- user folder ------------------------------------------------------------------
     def user_path(self, stem: str) -> Path:
         """A fresh path in the user folder for a model named ``stem`` (suffixed -2, -3… if taken)."""
-        base = safe_stem(stem)
-        self.user_dir.mkdir(parents=True, exist_ok=True)
-        path = self.user_dir / f"{base}.safetensors"
-        n = 2
-        while path.exists():
-            path = self.user_dir / f"{base}-{n}.safetensors"
-            n += 1
-        return path
+        return zoo.free_path(self.user_dir, stem)
 
     def delete(self, model_id: str) -> ModelEntry:
-        """Delete a user model (shipped models are refused); returns the deleted entry."""
-        entry = self.resolve(model_id)
-        if not entry.deletable:
-            raise ExplorerError(f"{entry.name} ships with GAN Explorer and cannot be deleted")
-        try:
-            entry.path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise ExplorerError(f"could not delete {entry.path.name}: {exc.strerror or exc}") from None
-        sample = entry.path.with_suffix(".png")
-        if sample.exists():
-            sample.unlink(missing_ok=True)
-        return entry
+        """Delete a user model and its sample grid (shipped models are refused); returns the deleted entry."""
+        self.resolve(model_id)  # the app's message for ids it does not list
+        return zoo.delete_model(model_id, shipped_dirs=self.shipped_dirs, user_dir=self.user_dir)

@@ -61,7 +61,7 @@ def class_choices(model, entry: ModelEntry | None = None) -> list[tuple[str, int
 def card_markdown(entry: ModelEntry) -> str:
     """A model card rendered as Markdown: what it is, what it was trained on, its limits."""
     card, summary, config = entry.card, entry.summary, entry.config
-    lines = [f"### {md_text(entry.name)}", f"*{entry.kind_name} · {entry.origin}* — `{md_code(entry.path.name)}`", ""]
+    lines = [f"### {md_text(entry.name)}", f"*{entry.kind_name} · {entry.source}* — `{md_code(entry.path.name)}`", ""]
     facts = []
     for key, label in (("resolution", "resolution"), ("channels", "channels"), ("latent_dim", "latent size"), ("num_classes", "classes")):
         if config.get(key):

@@ -48,7 +48,7 @@ def catalog_frame(catalog) -> pd.DataFrame:
     for e in catalog.entries():
         cfg = e.config
         rows.append({
-            "name": e.name, "kind": e.kind_name, "origin": e.origin,
+            "name": e.name, "kind": e.kind_name, "origin": e.source,
             "resolution": cfg.get("resolution", ""), "classes": cfg.get("num_classes", "") or "",
             "size (MB)": round(e.path.stat().st_size / 1e6, 2) if e.path.exists() else "", "file": e.path.name,
         })
