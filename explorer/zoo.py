@@ -109,6 +109,19 @@ class ModelEntry:
     mtime: float = 0.0
     format_version: int = 0
 
+    @classmethod
+    def from_metadata(cls, id: str, path: Path, source: str, meta: dict[str, Any], **fields: Any) -> "ModelEntry":
+        """An entry from a checkpoint's metadata dict (as :func:`explorer.read_metadata` returns it)."""
+        card, summary, config = (dict(meta.get(k) or {}) for k in ("card", "summary", "config"))
+        dataset = dataset_name(meta)
+        values = dict(id=id, name=str(card.get("name") or card.get("title") or path.stem), kind=str(meta.get("kind")),
+                      source=source, path=path, dataset=str(dataset) if dataset else None,
+                      resolution=int(config["resolution"]) if isinstance(config.get("resolution"), int) else None,
+                      num_classes=int(config.get("num_classes") or 0), file_size=0, params=0, card=card,
+                      summary=summary, config=config, intended_use=card.get("intended_use"),
+                      format_version=int(meta.get("format_version") or 0))
+        return cls(**{**values, **fields})
+
     @property
     def deletable(self) -> bool:
         return self.source != "shipped"

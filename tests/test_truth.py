@@ -27,7 +27,7 @@ def test_resume_updates_the_same_model_and_keeps_the_whole_history(tmp_path, shi
     assert [s["step"] for s in view.steps] == list(range(1, 11))  # the chart starts at step 1, not at the resume step
     assert [s["step"] for s in view.samples][:2] == [3, 6] and view.samples[-1]["step"] == 10
     assert view.model_id == "user:r" and "updated" in view.message
-    user_models = sorted(e.id for e in catalog.entries() if e.source == "user")
+    user_models = sorted(e.id for e in catalog.entries() if e.id.startswith("user:"))
     assert user_models == ["user:r"]  # no "r-2"
     assert catalog.resolve("user:r").summary["steps"] == 10
 
@@ -111,14 +111,14 @@ def test_card_shows_the_file_name_verbatim_and_data_once():
     from explorer.ui.catalog import ModelEntry
     from explorer.ui.modelinfo import card_markdown
 
-    entry = ModelEntry(id="shipped:dcgan_digits", path=Path("/x/dcgan_digits.safetensors"), source="shipped", kind="dcgan",
-                       meta={"card": {"name": "DCGAN digits", "data": "digits (MNIST), 60,000 images"},
+    entry = ModelEntry.from_metadata(id="shipped:dcgan_digits", path=Path("/x/dcgan_digits.safetensors"), source="shipped",
+                       meta={"kind": "dcgan", "card": {"name": "DCGAN digits", "data": "digits (MNIST), 60,000 images"},
                              "summary": {"dataset": "digits"}, "config": {"resolution": 32}})
     text = card_markdown(entry)
     assert "`dcgan_digits.safetensors`" in text and "\\_" not in text.split("`")[1]
     assert text.count("**Data:**") == 1 and "60,000 images" in text
-    bare = ModelEntry(id="user:m", path=Path("/x/m.safetensors"), source="user", kind="dcgan",
-                      meta={"card": {}, "summary": {"dataset": "digits"}})
+    bare = ModelEntry.from_metadata(id="user:m", path=Path("/x/m.safetensors"), source="trained",
+                      meta={"kind": "dcgan", "card": {}, "summary": {"dataset": "digits"}})
     assert card_markdown(bare).count("**Data:** digits") == 1
 
 
