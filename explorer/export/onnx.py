@@ -44,7 +44,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -59,6 +58,7 @@ from explorer.atomic import atomic_path
 from explorer.errors import ExplorerError
 from explorer.export.common import resolve_model
 from explorer.models.base import GANModel
+from explorer.models.layers import check_truncation
 
 #: prefix of our keys in the ONNX ``metadata_props``
 META_PREFIX = "gan_explorer."
@@ -228,11 +228,10 @@ def _generator_spec(model: GANModel, truncation: float | str | None) -> _Spec:
     psi = 1.0
     if not truncation_input:
         try:
-            psi = float(truncation)
+            float(truncation)
         except (TypeError, ValueError):
             raise ExplorerError(f"truncation must be 'input' or a number ≥ 0, got {truncation!r}") from None
-        if not math.isfinite(psi) or psi < 0:
-            raise ExplorerError(f"truncation must be a finite number ≥ 0, got {truncation}")
+        psi = check_truncation(truncation)  # the models' own rule: finite and ≥ 0
     module = _GENERATE_WRAPPERS[(model.num_classes > 0, truncation_input)](model, psi).eval()
     c, r, k = model.image_channels, model.resolution, model.num_classes
     meaning = model.truncation_formula
