@@ -60,8 +60,8 @@ def save(model: GANModel, path: str | os.PathLike, card: dict | None = None, sum
         "format_version": FORMAT_VERSION,
         "kind": model.kind,
         "config": model.config_dict(),
-        "summary": model.summary,
-        "card": model.card,
+        "summary": model.summary.to_dict(),
+        "card": model.card.to_dict(),
     }
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:

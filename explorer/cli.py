@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from explorer.errors import ExplorerError
+from explorer.metadata import class_names
 
 #: Subcommands living in other modules: ``(module, function)``; see the module docstring.
 COMMAND_MODULES: list[tuple[str, str]] = [
@@ -258,13 +259,6 @@ def _model_identity(path: str) -> dict[str, Any]:
     return {"model": p.stem, "model_file": p.name, "model_hash": file_hash(p) if p.is_file() else None}
 
 
-def _class_names(model) -> list[str]:
-    for source in (getattr(model.config, "class_names", None), model.card.get("class_names"), model.summary.get("class_names")):
-        if source:
-            return [str(s) for s in source]
-    return []
-
-
 def _parse_labels(model, class_: str | None, labels: str | None, n: int):
     """Labels tensor [n] for a conditional model, None for an unconditional one."""
     import torch
@@ -273,7 +267,7 @@ def _parse_labels(model, class_: str | None, labels: str | None, n: int):
         if class_ is not None or labels is not None:
             raise ExplorerError(f"this {model.kind} model is unconditional; drop --class/--labels")
         return None
-    names = _class_names(model)
+    names = class_names(model)
     if class_ is None and labels is None:
         raise ExplorerError(
             f"this model is class-conditional ({model.num_classes} classes{': ' + ', '.join(names) if names else ''}); pass --class or --labels"
@@ -359,10 +353,10 @@ def cmd_info(args) -> int:
         "parameters": {**params, "total": sum(p.numel() for p in model.parameters())},
         "latent_dim": model.latent_dim,
         "num_classes": model.num_classes,
-        "class_names": _class_names(model),
+        "class_names": class_names(model),
         "directions": list(model.directions),
-        "card": model.card,
-        "summary": model.summary,
+        "card": model.card.to_dict(),
+        "summary": model.summary.to_dict(),
     }
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -562,7 +556,7 @@ def cmd_import(args) -> int:
         raise ExplorerError(f"--out must end in .safetensors, got {out.name}")
     model = _load(args, list(args.foreign))
     path = explorer.save(model, out)
-    imported = model.card.get("imported", {}) if isinstance(model.card.get("imported"), dict) else {}
+    imported = model.card.imported if isinstance(model.card.imported, dict) else {}
     parts = ", ".join(imported.get("parts", [])) or "all parts"
     print(f"imported {model.kind} ({parts}) from {', '.join(Path(f).name for f in args.foreign)} -> {path}")
     for note in imported.get("notes", []):

@@ -45,7 +45,7 @@ from typing import Any, Iterable, Sequence
 import explorer
 from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError, ExplorerError
-from explorer.metadata import dataset_name
+from explorer.metadata import ModelCard, TrainingSummary, dataset_name
 from explorer.models.base import Capabilities
 from explorer.registry import capabilities, display_name
 from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
@@ -99,8 +99,8 @@ class ModelEntry:
     file_size: int
     params: int
     metrics: list = field(default_factory=list, compare=False)  # (lists and dicts stay out of ==/hash)
-    card: dict = field(default_factory=dict, compare=False)
-    summary: dict = field(default_factory=dict, repr=False, compare=False)
+    card: ModelCard = field(default_factory=ModelCard, compare=False)
+    summary: TrainingSummary = field(default_factory=TrainingSummary, repr=False, compare=False)
     config: dict = field(default_factory=dict, repr=False, compare=False)
     sample_grid: Path | None = None
     origin: str = ""
@@ -112,14 +112,15 @@ class ModelEntry:
     @classmethod
     def from_metadata(cls, id: str, path: Path, source: str, meta: dict[str, Any], **fields: Any) -> "ModelEntry":
         """An entry from a checkpoint's metadata dict (as :func:`explorer.read_metadata` returns it)."""
-        card, summary, config = (dict(meta.get(k) or {}) for k in ("card", "summary", "config"))
-        dataset = dataset_name(meta)
-        values = dict(id=id, name=str(card.get("name") or card.get("title") or path.stem), kind=str(meta.get("kind")),
+        card, summary = ModelCard.from_dict(meta.get("card")), TrainingSummary.from_dict(meta.get("summary"))
+        config = dict(meta.get("config") or {})
+        dataset = dataset_name({"card": card, "summary": summary})
+        values = dict(id=id, name=str(card.display_name or path.stem), kind=str(meta.get("kind")),
                       source=source, path=path, dataset=str(dataset) if dataset else None,
                       resolution=int(config["resolution"]) if isinstance(config.get("resolution"), int) else None,
-                      num_classes=int(config.get("num_classes") or 0), file_size=0, params=0, card=card,
-                      summary=summary, config=config, intended_use=card.get("intended_use"),
-                      format_version=int(meta.get("format_version") or 0))
+                      num_classes=int(config.get("num_classes") or 0), file_size=0, params=0,
+                      metrics=card.metric_records, card=card, summary=summary, config=config,
+                      intended_use=card.intended_use, format_version=int(meta.get("format_version") or 0))
         return cls(**{**values, **fields})
 
     @property
@@ -130,7 +131,7 @@ class ModelEntry:
     def meta(self) -> dict[str, Any]:
         """The checkpoint's metadata as stored (kind, config, card, summary)."""
         return {"format_version": self.format_version, "kind": self.kind, "config": dict(self.config),
-                "card": dict(self.card), "summary": dict(self.summary)}
+                "card": self.card.to_dict(), "summary": self.summary.to_dict()}
 
     @functools.cached_property
     def caps(self) -> Capabilities:
@@ -174,7 +175,7 @@ class ModelEntry:
     def matches(self, words: Sequence[str]) -> bool:
         """True if every word occurs (case-insensitively) in the entry's id, name, kind, data, origin or card."""
         text = " ".join([self.id, self.name, self.kind, self.source, str(self.dataset or ""), self.origin,
-                         json.dumps(self.card, default=str)]).lower()
+                         json.dumps(self.card.to_dict(), default=str)]).lower()
         return all(w.lower() in text for w in words)
 
 
@@ -200,51 +201,30 @@ def _read_entry(source_dir: str, path: Path) -> ModelEntry | None:
     except (CheckpointError, OSError, ValueError) as exc:
         log.warning("skipping %s: %s", path, exc)
         return None
-    card = dict(meta.get("card") or {})
-    summary = dict(meta.get("summary") or {})
-    config = dict(meta.get("config") or {})
-    imported = card.get("imported") or summary.get("imported_from") or (card.get("zoo") or {}).get("source") == "imported"
+    card, summary = ModelCard.from_dict(meta.get("card")), TrainingSummary.from_dict(meta.get("summary"))
+    imported = card.imported or summary.imported_from or (card.zoo or {}).get("source") == "imported"
     source = "shipped" if source_dir == "shipped" else ("imported" if imported else "trained")
     grid = path.with_suffix(".png")
-    dataset = dataset_name(meta)
-    entry = ModelEntry(
-        id=f"{source_dir}:{path.stem}",
-        name=str(card.get("name") or card.get("title") or path.stem),
-        kind=str(meta.get("kind")),
-        source=source,
-        path=path,
-        dataset=str(dataset) if dataset else None,
-        resolution=int(config["resolution"]) if isinstance(config.get("resolution"), int) else None,
-        num_classes=int(config.get("num_classes") or 0),
-        file_size=st.st_size,
-        params=params,
-        metrics=list(card.get("metrics") or []) if isinstance(card.get("metrics"), list) else [card["metrics"]] if card.get("metrics") else [],
-        card=card,
-        summary=summary,
-        config=config,
-        sample_grid=grid if grid.is_file() else None,
-        origin=_origin(source, card, summary),
-        licence=card.get("licence") or card.get("license") or (DEFAULT_LICENCE if source == "imported" else None),
-        intended_use=card.get("intended_use"),
-        mtime=st.st_mtime,
-        format_version=int(meta.get("format_version") or 0),
-    )
+    entry = ModelEntry.from_metadata(
+        f"{source_dir}:{path.stem}", path, source, meta, file_size=st.st_size, params=params,
+        sample_grid=grid if grid.is_file() else None, origin=_origin(source, card, summary),
+        licence=card.licence or (DEFAULT_LICENCE if source == "imported" else None), mtime=st.st_mtime)
     with _LOCK:
         _CACHE[key] = entry
     return entry
 
 
-def _origin(source: str, card: dict, summary: dict) -> str:
-    zoo = card.get("zoo") if isinstance(card.get("zoo"), dict) else {}
-    imported = card.get("imported") if isinstance(card.get("imported"), dict) else {}
+def _origin(source: str, card: ModelCard, summary: TrainingSummary) -> str:
+    zoo = card.zoo if isinstance(card.zoo, dict) else {}
+    imported = card.imported if isinstance(card.imported, dict) else {}
     if source == "imported" or imported:
         files = zoo.get("files") or imported.get("files") or []
-        fmt = imported.get("format") or zoo.get("format") or summary.get("imported_from") or "unknown format"
+        fmt = imported.get("format") or zoo.get("format") or summary.imported_from or "unknown format"
         return f"imported from {', '.join(map(str, files)) or 'files'} ({fmt})"
     if source == "shipped":
-        return str(card.get("reproduce") and f"trained by the GAN Explorer project; reproduce: {card['reproduce']}"
+        return str(card.reproduce and f"trained by the GAN Explorer project; reproduce: {card.reproduce}"
                    or "trained by the GAN Explorer project")
-    return str(card.get("training") or "trained with GAN Explorer")
+    return str(card.training or "trained with GAN Explorer")
 
 
 def _count_params(path: Path) -> int:
@@ -336,10 +316,8 @@ def add_model(model, name: str, source: str = "trained", user_dir: str | os.Path
     name = str(name or "").strip() or model.kind
     folder = Path(user_dir) if user_dir is not None else default_user_dir()
     path = free_path(folder, name)
-    model.card["name"] = name[:80]
-    zoo = dict(model.card.get("zoo") or {})
-    zoo.update({"source": source, "added_with": f"GAN Explorer {explorer.__version__}"})
-    model.card["zoo"] = zoo
+    model.card.name = name[:80]
+    model.card.zoo = {**(model.card.zoo or {}), "source": source, "added_with": f"GAN Explorer {explorer.__version__}"}
     if card:
         model.card.update(card)
     explorer.save(model, path)
@@ -367,22 +345,20 @@ def import_model(paths: str | os.PathLike | Sequence[str | os.PathLike], name: s
     model = explorer.load(plist if len(plist) > 1 else plist[0], device="cpu")
     files = [p.name for p in plist]
     hashes = {p.name: explorer.file_hash(p) for p in plist if p.is_file()}
-    imported = model.card.get("imported")
-    if not imported:
+    if not model.card.imported:
         was_shipped = False
         try:
             was_shipped = any(p.resolve().parent == shipped_dir().resolve() for p in plist)
         except OSError:
             pass
-        model.card["imported"] = {"format": "GAN Explorer safetensors", "files": files,
+        model.card.imported = {"format": "GAN Explorer safetensors", "files": files,
                                   "notes": ["copied from the project's shipped models"] if was_shipped else []}
     card = {
         "zoo": {"source": "imported", "files": files, "sha256": hashes,
-                "format": (model.card.get("imported") or {}).get("format")},
+                "format": model.card.imported.get("format")},
+        "licence": model.card.licence or DEFAULT_LICENCE,
+        "intended_use": model.card.intended_use or "inspection and comparison of a model trained elsewhere",
     }
-    if not (model.card.get("licence") or model.card.get("license")):
-        card["licence"] = DEFAULT_LICENCE
-    card.setdefault("intended_use", model.card.get("intended_use") or "inspection and comparison of a model trained elsewhere")
     title = (name or "").strip() or plist[0].stem
     return add_model(model, title, source="imported", user_dir=user_dir, card=card, samples=samples)
 
@@ -443,7 +419,7 @@ def _write_samples(model, path: Path) -> Path:
         x = model.generate(z.to(model.device), labels, truncation=1.0).cpu()
     grid = make_grid(x, nrow=4)
     return save_png(grid, path.with_suffix(".png"), {
-        "model": model.card.get("name"), "model_file": path.name, "model_hash": explorer.file_hash(path),
+        "model": model.card.name, "model_file": path.name, "model_hash": explorer.file_hash(path),
         "seeds": SAMPLE_SEEDS, "labels": labels.tolist() if labels is not None else None, "truncation": 1.0,
     })
 

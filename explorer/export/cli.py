@@ -203,7 +203,7 @@ def cmd_zoo_show(args) -> int:
         print(json.dumps(entry.to_dict(), indent=1, default=str))
     else:
         print(describe(entry))
-        print(json.dumps(entry.card, indent=1, default=str))
+        print(json.dumps(entry.card.to_dict(), indent=1, default=str))
     return 0
 
 

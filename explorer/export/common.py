@@ -23,7 +23,7 @@ from explorer.metadata import model_dataset_name
 from explorer.models.base import GANModel
 
 #: card fields copied into export provenance (the rest of a card can be long)
-CARD_FIELDS = ("name", "title", "data", "dataset", "license", "licence", "intended_use", "limits", "imported", "training")
+CARD_FIELDS = ("name", "title", "data", "licence", "intended_use", "limits", "imported", "training")
 
 
 def state_hash(model: torch.nn.Module, length: int = 16) -> str:
@@ -34,22 +34,6 @@ def state_hash(model: torch.nn.Module, length: int = 16) -> str:
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:length]
-
-
-def class_names_of(model: GANModel) -> list[str]:
-    """Class names from the config, card or training summary, else the shipped data set's, else ids."""
-    for source in (getattr(model.config, "class_names", None), model.card.get("class_names"), model.summary.get("class_names")):
-        if source:
-            return [str(s) for s in source]
-    dataset = model_dataset_name(model)
-    if isinstance(dataset, str):
-        from explorer.data.shipped import is_shipped, shipped_info
-
-        if is_shipped(dataset):
-            names = list(shipped_info(dataset).get("class_names") or [])
-            if len(names) == model.num_classes:
-                return [str(s) for s in names]
-    return [str(i) for i in range(model.num_classes)]
 
 
 def resolve_model(source: str | os.PathLike | list | GANModel, kind: str | None = None) -> tuple[GANModel, dict[str, Any]]:
@@ -76,7 +60,7 @@ def resolve_model(source: str | os.PathLike | list | GANModel, kind: str | None 
         raise ExplorerError(f"expected a checkpoint path or a GAN Explorer model, got {type(source).__name__}")
     if kind is not None and model.kind != kind:
         raise ExplorerError(f"expected a {kind} model, got a {model.kind} model")
-    name = str(model.card.get("name") or model.card.get("title") or (Path(files[0]).stem if files else f"{model.kind}-{digest[:8]}"))
+    name = str(model.card.display_name or (Path(files[0]).stem if files else f"{model.kind}-{digest[:8]}"))
     identity = {
         "model": name,
         "model_kind": model.kind,
@@ -84,7 +68,7 @@ def resolve_model(source: str | os.PathLike | list | GANModel, kind: str | None 
         "model_hash_of": hashed,
         "model_file": ", ".join(files) or None,
         "model_config": model.config_dict(),
-        "model_card": {k: model.card[k] for k in CARD_FIELDS if k in model.card},
+        "model_card": {k: v for k, v in model.card.to_dict().items() if k in CARD_FIELDS},
         "model_dataset": model_dataset_name(model),
     }
     return model, identity

@@ -39,7 +39,8 @@ import torch
 
 from explorer.atomic import write_text
 from explorer.errors import DataError, ExplorerError
-from explorer.export.common import class_names_of, resolve_model
+from explorer.export.common import resolve_model
+from explorer.metadata import class_names as class_names_of
 from explorer.models.base import GANModel
 from explorer.runtime import resolve_device
 

@@ -148,7 +148,8 @@ def import_foreign(paths: list[Path]) -> GANModel:
                 skipped.append(f"{sib.name} ({exc})")
     model = imp.build(files)
     if skipped:
-        model.card.setdefault("imported", {}).setdefault("notes", []).append("sibling file(s) not used: " + "; ".join(skipped))
+        model.card.imported = model.card.imported or {}
+        model.card.imported.setdefault("notes", []).append("sibling file(s) not used: " + "; ".join(skipped))
     return model
 
 

@@ -184,7 +184,7 @@ class JunyanzCycleGANImporter:
         if model.directions != ("AtoB", "BtoA"):
             notes.append(f"only {', '.join(model.directions) or 'no'} translation available (the other generator file was not given)")
         model.card.update(imported_card("junyanz/pytorch-CycleGAN-and-pix2pix cyclegan", list(theirs.values()), list(parts), notes))
-        model.summary["imported_from"] = "junyanz/pytorch-CycleGAN-and-pix2pix"
+        model.summary.imported_from = "junyanz/pytorch-CycleGAN-and-pix2pix"
         return model
 
 

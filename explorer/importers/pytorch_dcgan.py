@@ -182,5 +182,5 @@ class PytorchDCGANImporter:
         if "G" not in by_role:
             notes.append("no generator file (netG_epoch_N.pth) was found: generate() is unavailable")
         model.card.update(imported_card("pytorch/examples dcgan", list(by_role.values()), parts, notes))
-        model.summary["imported_from"] = "pytorch/examples dcgan"
+        model.summary.imported_from = "pytorch/examples dcgan"
         return model

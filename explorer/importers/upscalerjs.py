@@ -223,7 +223,7 @@ def import_tfjs(model_json: Path, shards: dict[str, Path] | None = None):
         notes.insert(0, f"npm package {pkg.get('name', '?')} {pkg.get('version', '?')}, licence {pkg.get('license', 'unknown')}")
     model.card.update(imported_card(FORMAT, files, ["G"], notes))
     if pkg.get("license"):
-        model.card["licence"] = f"{pkg['license']} (npm package {pkg.get('name', '?')} {pkg.get('version', '')})".strip()
-    model.summary["imported_from"] = FORMAT
+        model.card.licence = f"{pkg['license']} (npm package {pkg.get('name', '?')} {pkg.get('version', '')})".strip()
+    model.summary.imported_from = FORMAT
     return model
 

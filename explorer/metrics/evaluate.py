@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from explorer.errors import ExplorerError
+from explorer.metadata import ModelCard
 from explorer.metrics import cache as stats_cache
 from explorer.metrics.extractors import FeatureExtractor, extract, get_extractor, iter_batches
 from explorer.metrics.frechet import feature_statistics, frechet_distance
@@ -276,13 +277,13 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
     return result
 
 
-def record_metrics(card: dict | None, results: dict) -> dict:
+def record_metrics(card: "ModelCard | dict | None", results: dict) -> dict:
     """Return a copy of ``card`` with ``results`` added under ``card["metrics"]`` (a list).
 
     An earlier entry for the same extractor, real set, sample count and seed is replaced, so
     re-running an evaluation does not pile up duplicates. Only JSON-safe scalars are kept.
     """
-    card = dict(card or {})
+    card = card.to_dict() if isinstance(card, ModelCard) else dict(card or {})
     entry = {k: v for k, v in results.items() if isinstance(v, (str, int, float, bool, type(None)))}
     if results.get("notes"):
         entry["notes"] = [str(n) for n in results["notes"]]

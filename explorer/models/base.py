@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ExplorerError
+from explorer.metadata import ModelCard, TrainingSummary
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,27 @@ class GANModel(nn.Module):
         if not isinstance(config, self.config_cls):
             raise TypeError(f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(config).__name__}")
         self.config = config
-        #: model card: intended use, data, limits, provenance (JSON-serialisable)
-        self.card: dict[str, Any] = {}
-        #: training summary: data set, steps, wall time, final losses, preprocessing
-        self.summary: dict[str, Any] = {}
+        self._card = ModelCard()
+        self._summary = TrainingSummary()
+
+    # ----- what the checkpoint says about it -------------------------------------------------
+    @property
+    def card(self) -> ModelCard:
+        """Model card: intended use, data, limits, provenance (assign a record or a dict)."""
+        return self._card
+
+    @card.setter
+    def card(self, value: ModelCard | dict[str, Any] | None) -> None:
+        self._card = ModelCard.from_dict(value)
+
+    @property
+    def summary(self) -> TrainingSummary:
+        """Training summary: data set, steps, wall time, final losses, preprocessing (a record or a dict)."""
+        return self._summary
+
+    @summary.setter
+    def summary(self, value: TrainingSummary | dict[str, Any] | None) -> None:
+        self._summary = TrainingSummary.from_dict(value)
 
     # ----- facts about the model -------------------------------------------------------
     @classmethod

@@ -201,7 +201,7 @@ class CycleGAN(GANModel):
             raise ExplorerError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
         G = getattr(self, _DIRECTION_PART[direction])
         if G is None:
-            src = self.card.get("imported", {}).get("files") if isinstance(self.card.get("imported"), dict) else None
+            src = self.card.imported.get("files") if isinstance(self.card.imported, dict) else None
             origin = f" (imported from {', '.join(src)})" if src else ""
             raise ExplorerError(
                 f"this CycleGAN has no {_DIRECTION_PART[direction]} generator{origin}, so it cannot translate {direction}; "

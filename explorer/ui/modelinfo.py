@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from explorer.metadata import dataset_name  # noqa: F401  (re-exported for the tabs)
+from explorer.metadata import class_names as _class_names, dataset_name  # noqa: F401  (dataset_name: re-exported for the tabs)
 from explorer.ui.catalog import ModelEntry
 
 
@@ -28,34 +28,14 @@ def md_code(text: Any, limit: int = 300) -> str:
     return str(text)[:limit].replace("`", "'").replace("\n", " ")
 
 
-def class_names(model, entry: ModelEntry | None = None) -> list[str]:
-    """Names of the generator's classes (``[]`` for an unconditional model)."""
-    k = int(getattr(model, "num_classes", 0) or 0)
-    if not k:
-        return []
-    meta = entry.meta if entry is not None else {"summary": getattr(model, "summary", {}), "card": getattr(model, "card", {})}
-    for source in (meta.get("summary") or {}, meta.get("card") or {}):
-        names = source.get("class_names")
-        if isinstance(names, (list, tuple)) and len(names) == k:
-            return [str(n) for n in names]
-    name = dataset_name(meta)
-    if name:
-        try:
-            from explorer.data import shipped_arrays
-            from explorer.data.shipped import is_shipped
-
-            if is_shipped(name):
-                names = shipped_arrays(name)["class_names"]
-                if len(names) == k:
-                    return [str(n) for n in names]
-        except Exception:  # noqa: BLE001 - a missing data file only costs us the pretty names
-            pass
-    return [str(i) for i in range(k)]
-
-
 def class_choices(model, entry: ModelEntry | None = None) -> list[tuple[str, int]]:
     """``(label, index)`` pairs for a class dropdown."""
     return [(f"{i}: {n}" if n != str(i) else n, i) for i, n in enumerate(class_names(model, entry))]
+
+
+def class_names(model, entry: ModelEntry | None = None) -> list[str]:
+    """:func:`explorer.metadata.class_names`, read from the catalog entry's metadata when given."""
+    return _class_names(model, entry.meta if entry is not None else None)
 
 
 def card_markdown(entry: ModelEntry) -> str:
@@ -69,26 +49,26 @@ def card_markdown(entry: ModelEntry) -> str:
     if facts:
         lines.append("**Model:** " + ", ".join(facts))
     ds = dataset_name(entry.meta)
-    if ds and card.get("data") in (None, "", [], {}):  # the card's own "data" line says it (once)
+    if ds and card.data in (None, "", [], {}):  # the card's own "data" line says it (once)
         lines.append(f"**Data:** {md_text(ds)}")
-    for key, label in (("steps", "steps"), ("iterations", "steps"), ("wall_time_s", "training time (s)"), ("machine", "machine")):
-        if key in summary and not isinstance(summary[key], (dict, list)):
-            lines.append(f"**{label.capitalize()}:** {md_text(summary[key])}")
-    losses = summary.get("final_losses") or summary.get("losses")
+    for value, label in ((summary.steps, "steps"), (summary.wall_time_s, "training time (s)"), (summary.machine, "machine")):
+        if value is not None and not isinstance(value, (dict, list)):
+            lines.append(f"**{label.capitalize()}:** {md_text(value)}")
+    losses = summary.final_losses
     if isinstance(losses, dict) and losses:
         lines.append("**Final losses:** " + ", ".join(f"{md_text(k)} {float(v):.3f}" for k, v in losses.items() if isinstance(v, (int, float))))
-    if summary.get("imported_from"):
-        lines.append(f"**Imported from:** {md_text(summary['imported_from'])}")
-    for key in ("description", "intended_use", "data", "limits", "known_limits", "reproduce", "command", "notes"):
-        value = card.get(key)
+    if summary.imported_from:
+        lines.append(f"**Imported from:** {md_text(summary.imported_from)}")
+    for value, label in ((card.description, "description"), (card.intended_use, "intended use"), (card.data, "data"),
+                         (card.limits, "limits"), (card.reproduce, "reproduce"), (card.notes, "notes")):
         if value in (None, "", [], {}):
             continue
         if isinstance(value, (list, tuple)):
             value = "; ".join(str(v) for v in value)
         elif isinstance(value, dict):
             value = json.dumps(value)[:300]
-        lines.append(f"**{key.replace('_', ' ').capitalize()}:** {md_text(value, 600)}")
-    metrics = summary.get("metrics") or card.get("metrics")
+        lines.append(f"**{label.capitalize()}:** {md_text(value, 600)}")
+    metrics = summary.metrics if isinstance(summary.metrics, dict) and summary.metrics else card.metrics
     if isinstance(metrics, dict) and metrics:
         lines.append("**Metrics:** " + ", ".join(f"{md_text(k)} {md_text(v, 40)}" for k, v in list(metrics.items())[:8]))
     return "\n\n".join(lines)
