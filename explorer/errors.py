@@ -15,7 +15,19 @@ class CheckpointError(ExplorerError):
 
 
 class ImageInputError(ExplorerError):
-    """An input image is corrupt, too large, animated, or otherwise unusable."""
+    """An input image is corrupt, too large, animated, or otherwise unusable.
+
+    ``reason``: one code a data-set cleaning report counts — "corrupt", "unsupported_format",
+    "animated" or "too_large"; ``detail``: the message.
+    """
+
+    def __init__(self, message: str, reason: str = "corrupt"):
+        super().__init__(message)
+        self.reason = reason
+        self.detail = message
+
+    def __reduce__(self):  # keep ``reason`` across processes (data loading may run in workers)
+        return type(self), (self.detail, self.reason)
 
 
 class DataError(ExplorerError):

@@ -2,7 +2,8 @@
 
 What this module owns:
 
-* **Decoding** (:func:`load_image`). Uploads are untrusted. The file size is capped before
+* **Decoding** (:func:`decode_image` under a :class:`DecodePolicy`, :func:`load_image` = decode +
+  :func:`convert_mode`; data sets use the same, see ``explorer.data.sources``). Uploads are untrusted. The file size is capped before
   reading, the pixel count is read from the header and capped *before* any pixel is decoded
   (PIL's ``DecompressionBombWarning`` is treated as an error too), truncated or corrupt files
   become an :class:`~explorer.errors.ImageInputError` with a readable message, EXIF orientation
@@ -32,11 +33,13 @@ import json
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Sequence, Union
 
 import numpy as np
 import torch
+import torchvision
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from explorer.atomic import atomic_path
@@ -66,6 +69,94 @@ ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Im
 # ----------------------------------------------------------------------------------------
 # decoding
 # ----------------------------------------------------------------------------------------
+#: why an image was refused (:attr:`ImageInputError.reason`; a data-set cleaning report counts them)
+CORRUPT, UNSUPPORTED, ANIMATED, TOO_LARGE = "corrupt", "unsupported_format", "animated", "too_large"
+
+
+@dataclass(frozen=True)
+class DecodePolicy:
+    """How an untrusted image file is decoded: the one policy every decoder here follows.
+
+    ``max_bytes``: largest encoded file (checked before reading it all); ``max_pixels``: largest
+    width × height, read from the header before any pixel is decoded (``None``: only Pillow's own
+    bomb limit, which is an error here, not a warning); ``allow_animated``: use the first frame of
+    a multi-frame file (noted in ``img.info["gan_explorer_note"]``) or refuse it (a camera JPEG's
+    MPO preview frame never counts); ``verify``: also run Pillow's ``verify()`` (checksums, which a
+    plain decode of some truncated PNGs does not check), as data sets do.
+    """
+
+    max_bytes: int | None = DEFAULT_MAX_BYTES
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    allow_animated: bool = True
+    verify: bool = False
+
+
+def decode_image(source: ImageSource, policy: DecodePolicy = DecodePolicy(), name: str | None = None) -> Image.Image:
+    """Decode an untrusted image under ``policy``: a fully loaded PIL image in its own mode (first
+    frame, EXIF orientation applied). :func:`convert_mode` then makes it 8-bit RGB or L.
+
+    Raises:
+        ImageInputError: with ``reason`` "too_large" (bytes, pixels, bomb), "animated" or "corrupt"
+            (unreadable, not a whitelisted format, truncated, bad checksum). Messages start with
+            ``name`` (default: the file's name, or "the uploaded image").
+    """
+    name = name or _source_name(source)
+    if isinstance(source, Image.Image):
+        img = source
+        if img.format is not None and img.format not in DECODE_FORMATS and img.format != "MPO":
+            raise ImageInputError(f"{name} is a {img.format} image; accepted formats are {', '.join(DECODE_FORMATS)}",
+                                  UNSUPPORTED)
+        _check_pixels(img.size, policy.max_pixels, name)
+    else:
+        data = _read_bytes(source, policy.max_bytes, name)
+        img = _open_checked(data, policy.max_pixels, name)
+        if policy.verify:
+            try:
+                img.verify()
+            except Exception as exc:  # noqa: BLE001 - Pillow reports a bad file with many exception types
+                raise ImageInputError(f"{name} is corrupt or truncated ({_short(exc)})", CORRUPT) from None
+            img = _open_checked(data, policy.max_pixels, name)  # verify() consumes the file
+    note = None
+    try:
+        num_frames = int(getattr(img, "n_frames", 1) or 1)
+    except (OSError, EOFError, ValueError, SyntaxError) as exc:
+        raise ImageInputError(f"{name} is corrupt: its frames cannot be counted ({_short(exc)})", CORRUPT) from None
+    if num_frames > 1 and img.format != "MPO":
+        if not policy.allow_animated:
+            raise ImageInputError(f"{name} is an animated or multi-frame image ({num_frames} frames); "
+                                  "this operation needs a single still image", ANIMATED)
+        note = f"{name} has {num_frames} frames; used the first"
+    if num_frames > 1:
+        try:
+            img.seek(0)
+        except EOFError:
+            raise ImageInputError(f"{name}: cannot read the first frame", CORRUPT) from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _bomb(name) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, MemoryError) as exc:
+        raise ImageInputError(f"{name} is corrupt or truncated and cannot be decoded ({_short(exc)})", CORRUPT) from None
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - malformed EXIF must not make an otherwise good image unusable
+        note = (note + "; " if note else "") + "ignored malformed EXIF orientation"
+    _check_pixels(img.size, policy.max_pixels, name)  # exif rotation keeps the count; a PIL input may be large
+    if note:
+        img.info["gan_explorer_note"] = note
+    return img
+
+
+def probe_image(data: bytes, policy: DecodePolicy = DecodePolicy(), name: str = "the image") -> tuple[int, int, str]:
+    """Width, height and PIL mode of encoded image bytes, from the header only (nothing decoded);
+    the policy's byte and pixel caps apply. Raises :class:`ImageInputError` as :func:`decode_image`."""
+    img = _open_checked(_read_bytes(data, policy.max_bytes, name), policy.max_pixels, name)
+    with img:
+        return img.width, img.height, img.mode
+
+
 def load_image(
     source: ImageSource,
     mode: str = "RGB",
@@ -79,11 +170,8 @@ def load_image(
     Args:
         source: a path, the encoded bytes, a binary file object, or an already open PIL image.
         mode: "RGB" or "L" (1-channel models).
-        max_pixels: refuse images with more than this many pixels (checked from the header,
-            before decoding). ``None`` disables the check (PIL's own bomb check still applies).
-        max_bytes: refuse encoded files larger than this. ``None`` disables the check.
-        allow_animated: use the first frame of animated/multi-frame files (a note is put in
-            ``img.info["gan_explorer_note"]``); ``False`` refuses them.
+        max_pixels, max_bytes, allow_animated: the :class:`DecodePolicy` (``None`` disables a cap;
+            Pillow's own bomb check still applies).
         background: colour that transparent pixels are composited on.
 
     Raises:
@@ -91,48 +179,18 @@ def load_image(
     """
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
-    name = _source_name(source)
-    if isinstance(source, Image.Image):
-        img = source
-        if img.format is not None and img.format not in DECODE_FORMATS and img.format != "MPO":
-            raise ImageInputError(f"{name} is a {img.format} image; accepted formats are {', '.join(DECODE_FORMATS)}")
-        _check_pixels(img.size, max_pixels, name)
-    else:
-        data = _read_bytes(source, max_bytes, name)
-        img = _open_checked(data, max_pixels, name)
-    note = None
-    try:
-        num_frames = int(getattr(img, "n_frames", 1) or 1)
-    except (OSError, EOFError, ValueError, SyntaxError) as exc:
-        raise ImageInputError(f"{name} is corrupt: its frames cannot be counted ({_short(exc)})") from None
-    if num_frames > 1:
-        if not allow_animated:
-            raise ImageInputError(
-                f"{name} is an animated or multi-frame image ({num_frames} frames); this operation needs a single still image"
-            )
-        note = f"{name} has {num_frames} frames; used the first"
-        try:
-            img.seek(0)
-        except EOFError:
-            raise ImageInputError(f"{name}: cannot read the first frame") from None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageInputError(f"{name} is too large to decode safely (more than Pillow's limit of "
-                              f"{Image.MAX_IMAGE_PIXELS:,} pixels); downscale it first") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
-        raise ImageInputError(f"{name} is corrupt or truncated and cannot be decoded ({_short(exc)})") from None
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # malformed EXIF must not make an otherwise good image unusable
-        note = (note + "; " if note else "") + "ignored malformed EXIF orientation"
-    _check_pixels(img.size, max_pixels, name)  # exif rotation keeps the count; a PIL input may be large
+    img = decode_image(source, DecodePolicy(max_bytes=max_bytes, max_pixels=max_pixels, allow_animated=allow_animated))
+    note = img.info.get("gan_explorer_note")
     out = convert_mode(img, mode, background)
     if note:
         out.info["gan_explorer_note"] = note
     return out
+
+
+def _bomb(name: str) -> ImageInputError:
+    # Pillow's own text ("... could be decompression bomb DOS attack") accuses the user; say what is wrong
+    return ImageInputError(f"{name} is too large to decode safely (more than Pillow's decompression-bomb limit of "
+                           f"{Image.MAX_IMAGE_PIXELS:,} pixels); downscale it first", TOO_LARGE)
 
 
 def _source_name(source: Any) -> str:
@@ -157,9 +215,9 @@ def _read_bytes(source: Any, max_bytes: int | None, name: str) -> bytes:
         try:
             size = path.stat().st_size
             if path.is_dir():
-                raise ImageInputError(f"{path} is a directory, not an image file")
+                raise ImageInputError(f"{path} is a directory, not an image file", UNSUPPORTED)
             if max_bytes is not None and size > max_bytes:
-                raise ImageInputError(f"{name} is {size / 1e6:.1f} MB, too large{limit}")
+                raise ImageInputError(f"{name} is {size / 1e6:.1f} MB, too large{limit}", TOO_LARGE)
             data = path.read_bytes()
         except FileNotFoundError:
             raise ImageInputError(f"no such image file: {path}") from None
@@ -173,7 +231,7 @@ def _read_bytes(source: Any, max_bytes: int | None, name: str) -> bytes:
     else:
         raise ImageInputError(f"cannot read an image from a {type(source).__name__}")
     if max_bytes is not None and len(data) > max_bytes:
-        raise ImageInputError(f"{name} is larger than allowed{limit}")
+        raise ImageInputError(f"{name} is larger than allowed{limit}", TOO_LARGE)
     if not data:
         raise ImageInputError(f"{name} is empty")
     return data
@@ -186,13 +244,11 @@ def _open_checked(data: bytes, max_pixels: int | None, name: str) -> Image.Image
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=DECODE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        # Pillow's own text ("... could be decompression bomb DOS attack") accuses the user; say what is wrong
-        raise ImageInputError(f"{name} is too large to decode safely (more than Pillow's limit of "
-                              f"{Image.MAX_IMAGE_PIXELS:,} pixels); downscale it first") from None
+        raise _bomb(name) from None
     except UnidentifiedImageError:
-        raise ImageInputError(f"{name} is not an image format that can be read ({', '.join(DECODE_FORMATS)})") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
-        raise ImageInputError(f"{name} is corrupt and cannot be opened ({_short(exc)})") from None
+        raise ImageInputError(f"{name} is not an image format that can be read ({', '.join(DECODE_FORMATS)})", CORRUPT) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+        raise ImageInputError(f"{name} is corrupt and cannot be opened ({_short(exc)})", CORRUPT) from None
     _check_pixels(img.size, max_pixels, name)
     return img
 
@@ -200,11 +256,11 @@ def _open_checked(data: bytes, max_pixels: int | None, name: str) -> Image.Image
 def _check_pixels(size: tuple[int, int], max_pixels: int | None, name: str) -> None:
     w, h = size
     if w <= 0 or h <= 0:
-        raise ImageInputError(f"{name} has an empty size {w}×{h}")
+        raise ImageInputError(f"{name} has an empty size {w}×{h}", CORRUPT)
     if max_pixels is not None and w * h > max_pixels:
         raise ImageInputError(
             f"{name} is {w}×{h} = {w * h / 1e6:.1f} megapixels, more than the {max_pixels / 1e6:.1f} megapixel limit; "
-            "downscale it first"
+            "downscale it first", TOO_LARGE
         )
 
 
@@ -492,7 +548,8 @@ def make_grid(
     padding: int = 2,
     pad_value: int = 0,
 ) -> Image.Image:
-    """Tile images into one PIL image, ``nrow`` images per row (default: ≈ square).
+    """Tile images into one PIL image, ``nrow`` images per row (default: ≈ square; never wider than
+    the images given), by ``torchvision.utils.make_grid``.
 
     ``images`` is a tensor [N, C, H, W] in [-1, 1] or a list of same-size PIL images.
     """
@@ -509,17 +566,14 @@ def make_grid(
         if len({a.shape for a in arrs}) != 1:
             raise ValueError("make_grid needs images of one size")
         arr = np.stack([a if a.ndim == 3 else a[:, :, None] for a in arrs])
-    n, h, w, c = arr.shape
+    n, c = arr.shape[0], arr.shape[3]
     if n == 0:
         raise ValueError("make_grid needs at least one image")
     ncol = nrow or max(1, math.ceil(math.sqrt(n)))
-    nrows = math.ceil(n / ncol)
-    grid = np.full((nrows * (h + padding) + padding, ncol * (w + padding) + padding, c), pad_value, np.uint8)
-    for i in range(n):
-        r, q = divmod(i, ncol)
-        top, left = padding + r * (h + padding), padding + q * (w + padding)
-        grid[top : top + h, left : left + w] = arr[i]
-    return Image.fromarray(grid[:, :, 0], "L") if c == 1 else Image.fromarray(grid, "RGB")
+    grid = torchvision.utils.make_grid(torch.from_numpy(arr).permute(0, 3, 1, 2), nrow=ncol, padding=padding,
+                                       pad_value=pad_value)  # uint8 [3, H', W'] (a grey channel comes back repeated)
+    grid = grid[:c].permute(1, 2, 0).numpy()
+    return Image.fromarray(grid[:, :, 0], "L") if c == 1 else Image.fromarray(np.ascontiguousarray(grid), "RGB")
 
 
 def latent_hash(z: torch.Tensor | np.ndarray, length: int = 16) -> str:

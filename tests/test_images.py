@@ -287,3 +287,42 @@ def test_bomb_message_says_what_is_wrong_without_pillows_wording(monkeypatch):
         with pytest.raises(ImageInputError) as info:
             load_image(_encode(Image.new("L", size)), max_pixels=None)
         assert "DOS" not in str(info.value) and "attack" not in str(info.value) and "1,000 pixels" in str(info.value)
+
+
+# ----- one decode policy for uploads and data sets (issue 11) ------------------------------------
+def test_uploads_and_data_sets_decode_with_one_rule():
+    from explorer.data.sources import ImageRejected, Limits, load_image_bytes, open_image
+
+    assert ImageRejected is ImageInputError  # one error type, with a reason code
+    arr16 = np.array([[0, 257 * 100, 65535, 32896]], dtype=np.uint16)
+    data = _encode(Image.fromarray(arr16))  # 16-bit grey PNG
+    upload = np.asarray(load_image(data, mode="L"))
+    assert np.array_equal(load_image_bytes(data)[..., 0], upload) and upload.tolist() == [[0, 100, 255, 128]]
+    rgba = Image.new("RGBA", (3, 2), (200, 10, 10, 0))  # fully transparent: the background shows
+    assert np.array_equal(load_image_bytes(_encode(rgba)), np.asarray(load_image(_encode(rgba))))
+    frames = [Image.new("RGB", (4, 4), c) for c in ((255, 0, 0), (0, 255, 0))]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    for call in (lambda: open_image(buf.getvalue()), lambda: load_image(buf.getvalue(), allow_animated=False)):
+        with pytest.raises(ImageInputError) as info:
+            call()
+        assert info.value.reason == "animated"
+    big = _encode(Image.new("L", (300, 300)))
+    for call in (lambda: open_image(big, Limits(max_pixels=1000)), lambda: load_image(big, max_pixels=1000)):
+        with pytest.raises(ImageInputError, match="megapixel|pixels") as info:
+            call()
+        assert info.value.reason == "too_large"
+    for call in (lambda: open_image(b"not an image"), lambda: load_image(b"not an image")):
+        with pytest.raises(ImageInputError) as info:
+            call()
+        assert info.value.reason == "corrupt"
+
+
+def test_a_truncated_png_is_refused_by_the_data_set_policy_which_verifies_checksums():
+    from explorer.data.sources import open_image
+
+    data = bytearray(_encode(Image.fromarray(_gradient(64, 64))))
+    data[60] ^= 0xFF  # a flipped byte inside the image data: the CRC no longer matches
+    with pytest.raises(ImageInputError) as info:
+        open_image(bytes(data))
+    assert info.value.reason == "corrupt" and info.value.detail.startswith("the file")

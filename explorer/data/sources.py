@@ -1,40 +1,38 @@
 """Reading user image collections safely: folders and ``.zip`` archives.
 
-Owns: listing the files of a source (folder or zip, with zip safety checks), decoding one image
-file with hard limits (file size, pixel count before decoding, decompression-bomb warnings as
-errors, no animated images, truncated files detected), converting any PIL mode to uint8 arrays
-(alpha composited on a background), and the ImageFolder layout rule (class sub-folders become
-labels, a flat folder is one class).
+Owns: listing the files of a source (folder or zip, with zip safety checks), the data-set
+:class:`Limits`, and the ImageFolder layout rule (class sub-folders become labels, a flat folder
+is one class). Decoding one file is :func:`explorer.images.decode_image` under a policy made
+from the limits (file size, pixel count before decoding, decompression-bomb warnings as errors,
+no animated images, checksums verified); conversion to uint8 arrays is
+:func:`explorer.images.convert_mode` (the uploads' rule: alpha composited on a background,
+16-bit data ÷257).
 
 Nothing here modifies the source, extracts archives to disk or changes PIL's global settings.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 import stat
-import warnings
 import zipfile
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from explorer.errors import DataError
+from explorer.errors import DataError, ImageInputError
+from explorer.images import (ANIMATED, CORRUPT, DECODE_FORMATS, TOO_LARGE, UNSUPPORTED, DecodePolicy,  # noqa: F401
+                             convert_mode, decode_image)
+from explorer.images import probe_image as _probe
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-# PIL plugins we let decode user files: the one whitelist, owned by explorer.images.
-from explorer.images import DECODE_FORMATS  # noqa: E402
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 
-# Reasons an image file can be rejected (shared with the cleaning report).
-CORRUPT = "corrupt"
-UNSUPPORTED = "unsupported_format"
-ANIMATED = "animated"
-TOO_LARGE = "too_large"
+# Reasons an image file can be rejected (CORRUPT, UNSUPPORTED, ANIMATED, TOO_LARGE) are
+# explorer.images' (ImageInputError.reason), shared with the cleaning report.
 
 
 @dataclass(frozen=True)
@@ -63,13 +61,8 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class ImageRejected(DataError):
-    """One image file cannot be used; ``reason`` is one of the module's reason constants."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+#: the error of one unusable image file: :class:`explorer.errors.ImageInputError` (``reason``, ``detail``)
+ImageRejected = ImageInputError
 
 
 @dataclass(frozen=True)
@@ -97,7 +90,7 @@ def _read_file(path: str, limit: int) -> Callable[[], bytes]:
         with open(path, "rb") as f:
             data = f.read(limit + 1)  # never read more than the cap, whatever the file claims
         if len(data) > limit:
-            raise ImageRejected(TOO_LARGE, f"file larger than {limit} bytes")
+            raise ImageInputError(f"file larger than {limit} bytes", TOO_LARGE)
         return data
     return read
 
@@ -108,9 +101,9 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Call
             with zf.open(info) as f:
                 data = f.read(limit + 1)  # header sizes can lie; cap what is decompressed
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-            raise ImageRejected(CORRUPT, f"cannot read zip member ({exc})") from None
+            raise ImageInputError(f"cannot read zip member ({exc})", CORRUPT) from None
         if len(data) > limit:
-            raise ImageRejected(TOO_LARGE, f"member larger than {limit} bytes")
+            raise ImageInputError(f"member larger than {limit} bytes", TOO_LARGE)
         return data
     return read
 
@@ -186,42 +179,18 @@ def list_entries(src: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> tup
 
 # ----------------------------------------------------------------------------- decoding
 
+def _policy(limits: Limits) -> DecodePolicy:
+    return DecodePolicy(max_bytes=limits.max_file_bytes, max_pixels=limits.max_pixels, allow_animated=False, verify=True)
+
+
 def open_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
-    """Decode image bytes with hard limits; returns a fully loaded PIL image (first frame).
+    """Decode one data-set image file under ``limits``: a fully loaded PIL image (EXIF orientation applied).
 
     Raises:
-        ImageRejected: with reason ``too_large`` (file or pixel cap, decompression bomb),
+        ImageInputError: with ``reason`` ``too_large`` (file or pixel cap, decompression bomb),
             ``corrupt`` (not decodable, truncated, bad checksum), ``animated`` (several frames).
     """
-    if len(data) > limits.max_file_bytes:
-        raise ImageRejected(TOO_LARGE, f"file of {len(data)} bytes exceeds {limits.max_file_bytes}")
-    with warnings.catch_warnings():
-        # PIL only warns between MAX_IMAGE_PIXELS and twice that; we treat the warning as fatal.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(io.BytesIO(data), formats=DECODE_FORMATS)
-            w, h = im.size
-            if w * h > limits.max_pixels:  # checked from the header, before any pixel is decoded
-                raise ImageRejected(TOO_LARGE, f"{w}x{h} pixels exceeds the cap of {limits.max_pixels}")
-            if w < 1 or h < 1:
-                raise ImageRejected(CORRUPT, f"empty image {w}x{h}")
-            if getattr(im, "n_frames", 1) > 1 and im.format != "MPO":
-                # MPO is a camera JPEG with an extra preview frame: the first frame is the photo.
-                raise ImageRejected(ANIMATED, f"{im.format} with {im.n_frames} frames")
-            im.verify()  # checksums and truncation, independent of ImageFile.LOAD_TRUNCATED_IMAGES
-            im = Image.open(io.BytesIO(data), formats=DECODE_FORMATS)  # verify() consumes the file
-            im.load()
-        except ImageRejected:
-            raise
-        except UnidentifiedImageError:
-            raise ImageRejected(CORRUPT, "not a decodable " + "/".join(DECODE_FORMATS) + " image") from None
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise ImageRejected(TOO_LARGE, f"decompression bomb ({exc})") from None
-        except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError,
-                KeyError, MemoryError) as exc:
-            # PIL signals truncation and corruption with a mix of these.
-            raise ImageRejected(CORRUPT, f"decoding failed ({type(exc).__name__}: {exc})") from None
-    return im
+    return decode_image(data, _policy(limits), name="the file")
 
 
 def probe_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int, int]:
@@ -229,57 +198,18 @@ def probe_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int,
     return) of image bytes, read from the header only: nothing is decoded.
 
     Raises:
-        ImageRejected: ``too_large`` (file or pixel cap) or ``corrupt`` (not a whitelisted format).
+        ImageInputError: ``too_large`` (file or pixel cap) or ``corrupt`` (not a whitelisted format).
     """
-    if len(data) > limits.max_file_bytes:
-        raise ImageRejected(TOO_LARGE, f"file of {len(data)} bytes exceeds {limits.max_file_bytes}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data), formats=DECODE_FORMATS) as im:
-                (w, h), mode = im.size, im.mode
-        except UnidentifiedImageError:
-            raise ImageRejected(CORRUPT, "not a decodable " + "/".join(DECODE_FORMATS) + " image") from None
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise ImageRejected(TOO_LARGE, f"decompression bomb ({exc})") from None
-        except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError) as exc:
-            raise ImageRejected(CORRUPT, f"unreadable header ({type(exc).__name__}: {exc})") from None
-    if w * h > limits.max_pixels:
-        raise ImageRejected(TOO_LARGE, f"{w}x{h} pixels exceeds the cap of {limits.max_pixels}")
-    if w < 1 or h < 1:
-        raise ImageRejected(CORRUPT, f"empty image {w}x{h}")
+    w, h, mode = _probe(data, _policy(limits), name="the file")
     return w, h, 1 if mode in GREY_MODES else 3
 
 
 def image_to_array(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
-    """Any PIL image -> uint8 [H, W, C], C = 1 for grey modes, 3 otherwise.
-
-    EXIF orientation is applied; transparency is composited onto ``background`` (white by
-    default, the same rule as the shipped emoji); 16/32-bit grey is scaled to 8 bits.
-    """
-    try:
-        im = ImageOps.exif_transpose(im)
-    except (OSError, ValueError, KeyError, TypeError, SyntaxError):
-        pass  # a broken EXIF block should not cost the image
-    mode = im.mode
-    if mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-        mode = im.mode
-    if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
-        return np.clip(np.round(arr / top * 255.0), 0, 255).astype(np.uint8)[..., None]
-    if mode in ("1", "L"):
-        return np.asarray(im.convert("L"), dtype=np.uint8)[..., None]
-    if mode in ("LA", "La", "RGBA", "RGBa", "PA"):
-        grey = mode in ("LA", "La")
-        rgba = im.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, tuple(background) + (255,))
-        canvas.alpha_composite(rgba)
-        out = canvas.convert("L" if grey else "RGB")
-        arr = np.asarray(out, dtype=np.uint8)
-        return arr[..., None] if grey else arr
-    return np.asarray(im.convert("RGB"), dtype=np.uint8)  # RGB, CMYK, YCbCr, LAB, HSV, ...
+    """A decoded PIL image -> uint8 [H, W, C], C = 1 for grey modes, 3 otherwise (the upload rule:
+    :func:`explorer.images.convert_mode`)."""
+    grey = im.mode in GREY_MODES
+    arr = np.asarray(convert_mode(im, "L" if grey else "RGB", background), dtype=np.uint8)
+    return arr[..., None] if grey else arr
 
 
 def load_image_bytes(data: bytes, limits: Limits = DEFAULT_LIMITS,

@@ -71,16 +71,9 @@ def grid(x: torch.Tensor, nrow: int | None = None, padding: int = 2) -> np.ndarr
 
 
 def pil_grid(images: Sequence[np.ndarray], nrow: int, padding: int = 2, pad_value: int = 255) -> np.ndarray:
-    """Same-size uint8 images (grey or RGB, mixed allowed) → one RGB grid array."""
-    rgb = [np.repeat(a[:, :, None], 3, axis=2) if a.ndim == 2 else a for a in images]
-    h, w = rgb[0].shape[:2]
-    nrows = -(-len(rgb) // nrow)
-    out = np.full((nrows * (h + padding) + padding, nrow * (w + padding) + padding, 3), pad_value, np.uint8)
-    for i, a in enumerate(rgb):
-        r, c = divmod(i, nrow)
-        top, left = padding + r * (h + padding), padding + c * (w + padding)
-        out[top : top + h, left : left + w] = a
-    return out
+    """Same-size uint8 images (grey or RGB, mixed allowed) → one RGB grid array (:func:`explorer.images.make_grid`)."""
+    pils = [Image.fromarray(a) for a in images]  # [H, W] → L, [H, W, 3] → RGB
+    return np.asarray(make_grid(pils, nrow=nrow, padding=padding, pad_value=pad_value).convert("RGB"))
 
 
 def upscale_nearest(arr: np.ndarray, min_side: int = 256) -> np.ndarray:
