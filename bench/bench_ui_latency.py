@@ -16,7 +16,7 @@ the shipped ``checkpoints/``):
    time); p50 / p90 / mean over ``--samples``.
 3. **Drag frame rate**: ``input`` events every 16 ms (a 60 Hz drag) for 3 s; how many distinct
    images the page showed per second (stale requests are dropped by ``trigger_mode="always_last"``).
-4. **Server render time**: the same edit rendered in this process (``editing.image_for`` +
+4. **Server render time**: the same edit rendered in this process (``explore.image_for`` +
    uint8 conversion), p50 — the part of (2) the model itself costs.
 
 Goal: p50 ≤ 40 ms for the shipped DCGAN on this CPU. The machine may be shared: the load
@@ -160,15 +160,16 @@ def wait_up(url: str, timeout: float = 300.0) -> None:
 
 def server_render_ms(entry, rounds: int = 50) -> float:
     import explorer
-    from explorer.ui import editing, render
+    from explorer.pipelines import explore
+    from explorer.ui import render
 
     model = explorer.load_cached(entry.path)
     label = 0 if model.num_classes else None
     times = []
     for i in range(rounds + 5):
-        req = editing.LatentRequest(seed=0, label=label, method="pca", coefficients=(round(-3 + 6 * i / rounds, 2),))
+        req = explore.LatentRequest(seed=0, label=label, method="pca", coefficients=(round(-3 + 6 * i / rounds, 2),))
         t = time.perf_counter()
-        render.to_uint8(editing.image_for(model, req))
+        render.to_uint8(explore.image_for(model, req))
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times[5:])
 

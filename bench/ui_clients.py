@@ -217,11 +217,12 @@ def measure_formats(chromium: str, args: list[str], frame: np.ndarray, rounds: i
 # ----------------------------------------------------------------------------------------
 def _preview_frame(entry) -> np.ndarray:
     import explorer
-    from explorer.ui import editing, render
+    from explorer.pipelines import explore
+    from explorer.ui import render
 
     model = explorer.load_cached(entry.path)
-    req = editing.LatentRequest(seed=0, label=0 if model.num_classes else None, truncation=0.8)
-    return render.to_uint8(editing.image_for(model, req))
+    req = explore.LatentRequest(seed=0, label=0 if model.num_classes else None, truncation=0.8)
+    return render.to_uint8(explore.image_for(model, req))
 
 
 def _print_formats(rows: list[dict]) -> None:

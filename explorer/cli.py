@@ -431,24 +431,17 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _image_to_image(args, model, direction: str, scale: int, tile: int, overlap: int, multiple: int,
-                    max_pixels: int, suffix: str, default_dir: str, channels: int) -> int:
-    import torch
+def _image_to_image(args, model, direction: str, tile: int, overlap: int, suffix: str, default_dir: str) -> int:
+    from explorer.images import load_image, save_png
+    from explorer.pipelines import translate
 
-    from explorer.images import load_image, pil_to_tensor, process_in_tiles, save_png
-
-    if tile < 8 or overlap < 0 or overlap >= tile:
-        raise ExplorerError("need --tile ≥ 8 and 0 ≤ --overlap < --tile")
     outputs = _outputs(args.images, args.out, default_dir, suffix)
     identity = _model_identity(args.checkpoint)
-    mode = "L" if channels == 1 else "RGB"
     for src, dst in zip(args.images, outputs):
-        img = load_image(src, mode=mode, allow_animated=False)
-        x = pil_to_tensor(img).to(model.device)  # [1, C, H, W]
-        h, w = x.shape[-2:]
-        with _progress(args, None, Path(src).name, unit="tile") as bar, torch.inference_mode():
-            y = process_in_tiles(lambda t: model.translate(t, direction), x, tile=tile, overlap=overlap, scale=scale,
-                                 multiple=multiple, max_pixels=max_pixels, progress=_tile_callback(bar))
+        img = load_image(src, mode=translate.input_mode(model, direction), allow_animated=False)
+        w, h = img.size
+        with _progress(args, None, Path(src).name, unit="tile") as bar:
+            y = translate.run(model, img, direction, tile=tile, overlap=overlap, progress=_tile_callback(bar))
         meta = {**identity, "kind": model.kind, "direction": direction, "source_image": Path(src).name,
                 "source_size": [int(w), int(h)]}
         save_png(y.cpu(), dst, meta)
@@ -457,38 +450,27 @@ def _image_to_image(args, model, direction: str, scale: int, tile: int, overlap:
 
 
 def cmd_translate(args) -> int:
+    from explorer.pipelines import translate
+
     model = _load(args, args.checkpoint)
-    caps = model.caps
-    if not model.directions or caps.upscales:
-        hint = "; use 'upscale'" if caps.upscales else ""
-        raise ExplorerError(f"a {model.kind} model does not translate images{hint}")
-    direction = args.direction or model.directions[0]
-    if direction not in model.directions:
-        raise ExplorerError(f"this model translates {', '.join(model.directions)}, not {direction!r}")
-    channels = model.channels_of(direction[0]) if hasattr(model, "channels_of") else model.image_channels
-    return _image_to_image(args, model, direction, 1, args.tile, args.overlap, getattr(model, "size_multiple", 4),
-                           max_pixels=64_000_000, suffix=direction, default_dir="translated", channels=channels)
+    if model.caps.upscales:
+        raise ExplorerError(f"a {model.kind} model does not translate images; use 'upscale'")
+    direction = translate.check_direction(model, args.direction)
+    return _image_to_image(args, model, direction, args.tile, args.overlap, suffix=direction, default_dir="translated")
 
 
 def cmd_upscale(args) -> int:
     model = _load(args, args.checkpoint)
     if not model.caps.upscales:
         raise ExplorerError(f"a {model.kind} model does not upscale images (need a super-resolution model)")
-    scale = int(getattr(model.config, "scale", 4))
-    # process_in_tiles ignores overlap // 4 pixels at interior tile edges; making that margin at
-    # least the network's receptive radius makes the tiled result equal the untiled one.
-    overlap = max(args.overlap, 4 * int(getattr(model, "receptive_radius", 0)))
-    tile = max(args.tile, 2 * overlap)
-    return _image_to_image(args, model, model.directions[0], scale, tile, overlap, 1,
-                           max_pixels=int(getattr(model, "max_input_pixels", 1024 * 1024)), suffix=f"x{scale}",
-                           default_dir="upscaled", channels=model.image_channels)
+    return _image_to_image(args, model, model.directions[0], args.tile, args.overlap,
+                           suffix=f"x{int(model.config.scale)}", default_dir="upscaled")
 
 
 def cmd_score(args) -> int:
-    import torch
-
     from explorer.data.dataset import prepare_image
     from explorer.images import fit_to, load_image, tensor_to_pil
+    from explorer.pipelines.score import score_image
 
     model = _load(args, args.checkpoint)
     if model.caps.domains and args.domain is None:
@@ -500,17 +482,12 @@ def cmd_score(args) -> int:
     maps = []
     for i, src in enumerate(args.images):
         img = load_image(src, mode="RGB")
-        if fixed and args.fit != "center-crop":  # a deliberate departure from the training policy
-            x = prepare_image(fit_to(img, fixed, args.fit), channels)
-        else:  # exactly as training prepared real images (and as the app and API do)
-            x = model.prepare_for_discriminator(img, args.domain)
-        shown = tensor_to_pil(x[0])
-        with torch.inference_mode():
-            out = model.discriminate(x, labels=labels[i : i + 1] if labels is not None else None, domain=args.domain)
-        score = float(out.scores[0])
-        rows.append({"image": src, "score": score, "p_real": float(torch.sigmoid(torch.tensor(score)))})
-        if out.patch_map is not None:
-            maps.append((src, shown, out.patch_map[0, 0].float().cpu()))
+        # --fit other than center-crop is a deliberate departure from the training policy
+        prepared = prepare_image(fit_to(img, fixed, args.fit), channels) if fixed and args.fit != "center-crop" else None
+        result = score_image(model, img, args.domain, int(labels[i]) if labels is not None else None, prepared=prepared)
+        rows.append({"image": src, "score": result.logit, "p_real": result.p_real})
+        if result.patch_map is not None:
+            maps.append((src, tensor_to_pil(result.shown[0]), result.patch_map))
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

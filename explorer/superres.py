@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from explorer.images import fit_to, pil_to_tensor, tensor_to_uint8
+from explorer.pipelines.translate import capped_size
 
 
 def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -90,16 +91,16 @@ def compare(model, img: Image.Image, shrink_first: bool = True, max_side: int = 
         ws, hs = max(s, w // s * s), max(s, h // s * s)
         hi = img.crop((0, 0, ws, hs)) if (ws, hs) != (w, h) else img
         if max(hi.size) > s * max_side:
-            hi = fit_to(hi, _capped(hi.size, s * max_side, s), "resize")
+            hi = fit_to(hi, capped_size(hi.size, s * max_side, s), "resize")
         ref = pil_to_tensor(hi)  # [1, C, H, W]
         lo = degrade(ref, s)
     else:
         ref = None
         if max(img.size) > max_side:
-            img = fit_to(img, _capped(img.size, max_side, 1), "resize")
+            img = fit_to(img, capped_size(img.size, max_side), "resize")
             resized = img.size
         lo = pil_to_tensor(img)
-    with torch.no_grad():
+    with torch.inference_mode():
         out = model.translate(lo, model.directions[0])  # [1, C, s·h, s·w]
     bic = bicubic_upscale(lo, s)
     result = Comparison(scale=s, low=_arr(lo), bicubic=_arr(bic), output=_arr(out), resized_to=resized)
@@ -112,10 +113,3 @@ def compare(model, img: Image.Image, shrink_first: bool = True, max_side: int = 
 def _arr(x: torch.Tensor) -> np.ndarray:
     a = tensor_to_uint8(x)[0]  # [H, W, C]
     return a[..., 0] if a.shape[-1] == 1 else a
-
-
-def _capped(size: tuple[int, int], longest: int, multiple: int) -> tuple[int, int]:
-    """``size`` shrunk (aspect kept) so the longer side is at most ``longest``, each side a multiple of ``multiple``."""
-    w, h = size
-    f = longest / max(w, h)
-    return max(multiple, round(w * f) // multiple * multiple), max(multiple, round(h * f) // multiple * multiple)

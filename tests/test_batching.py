@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from explorer.batching import MicroBatcher
-from explorer.ui import editing
+from explorer.pipelines import explore
 from explorer.ui.inline_image import InlineImage, png_data_url
 
 
@@ -107,11 +107,11 @@ def tiny_generators(shipped):
 def test_batch_size_independence(tiny_generators, kind):
     model = tiny_generators[kind]
     label = 3 if model.num_classes else None
-    req = editing.LatentRequest(seed=0, label=label, truncation=0.7, coefficients=(1.0, -0.5))
-    x = editing.edited_latent(model, req, list(range(8)))  # [8, D]
-    together = editing._forward_batch(model, [(x, editing._labels(model, label, 8) if editing.space_of(model) == "z" else None)])[0]
+    req = explore.LatentRequest(seed=0, label=label, truncation=0.7, coefficients=(1.0, -0.5))
+    x = explore.edited_latent(model, req, list(range(8)))  # [8, D]
+    together = explore._forward_batch(model, [(x, explore._labels(model, label, 8) if explore.space_of(model) == "z" else None)])[0]
     for i in range(8):
-        alone = editing.render(model, x[i : i + 1], label)
+        alone = explore.render(model, x[i : i + 1], label)
         torch.testing.assert_close(alone, together[i : i + 1], atol=1e-5, rtol=1e-5)
 
 
@@ -119,16 +119,16 @@ def test_batch_size_independence(tiny_generators, kind):
 def test_concurrent_renders_get_their_own_images(tiny_generators, kind):
     model = tiny_generators[kind]
     classes = model.num_classes or 1
-    reqs = [editing.LatentRequest(seed=s, label=(s % classes) if model.num_classes else None, truncation=0.5 + 0.05 * s,
+    reqs = [explore.LatentRequest(seed=s, label=(s % classes) if model.num_classes else None, truncation=0.5 + 0.05 * s,
                                   coefficients=(0.1 * s,)) for s in range(12)]
-    expected = [editing.image_for(model, r) for r in reqs]  # one at a time
-    got, errors = _run_threads(lambda r: editing.image_for(model, r), [(r,) for r in reqs])
+    expected = [explore.image_for(model, r) for r in reqs]  # one at a time
+    got, errors = _run_threads(lambda r: explore.image_for(model, r), [(r,) for r in reqs])
     assert not errors
     for e, g in zip(expected, got):
         assert g.shape == e.shape
         torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
     assert len({float(g.sum()) for g in got}) == len(reqs)  # twelve different images, none swapped
-    assert editing.RENDERS.num_lanes == 0
+    assert explore.RENDERS.num_lanes == 0
 
 
 def test_inline_image_is_a_lossless_png_data_url():

@@ -254,7 +254,7 @@ def test_builtin_commands_skip_module_imports(monkeypatch):
 
 # ----- invert ----------------------------------------------------------------------------------
 def test_invert_writes_a_reconstruction_and_a_latent_explore_can_load(ckpts, capsys, tmp_path):
-    from explorer.ui.editing import custom_from_npy
+    from explorer.pipelines.explore import custom_from_npy
 
     code, out, _ = run(capsys, "generate", ckpts["cond"], "--seeds", "5", "--class", "dog", "--out", "gen")
     assert code == 0

@@ -1,5 +1,5 @@
 """Layer-aware edits, the edit library, style mixing by block and the layer view (issue 16), without
-a browser: explorer.edits, explorer.featuremaps, explorer.ui.editing/layerviews and `gan-explorer edit`."""
+a browser: explorer.edits, explorer.featuremaps, explorer.pipelines.explore/layerviews and `gan-explorer edit`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from explorer.errors import ExplorerError
 from explorer.images import read_png_metadata
 from explorer.models.dcgan import DCGAN, DCGANConfig
 from explorer.models.stylegan import StyleGAN, StyleGANConfig
-from explorer.ui import editing, layerviews
+from explorer.pipelines import explore
+from explorer.ui import layerviews
 
 
 @pytest.fixture(scope="module")
@@ -67,49 +68,49 @@ def test_apply_deltas_touches_only_the_chosen_layers():
 
 
 def test_coarse_and_fine_edits_of_one_direction_differ(style32):
-    base = editing.image_for(style32, editing.LatentRequest(seed=3))
-    coarse_req = editing.LatentRequest(seed=3, coefficients=(4.0,), layers=((0, 2),))
-    fine_req = editing.LatentRequest(seed=3, coefficients=(4.0,), layers=((5, 7),))
-    coarse, fine = editing.image_for(style32, coarse_req), editing.image_for(style32, fine_req)
-    everywhere = editing.image_for(style32, editing.LatentRequest(seed=3, coefficients=(4.0,)))
+    base = explore.image_for(style32, explore.LatentRequest(seed=3))
+    coarse_req = explore.LatentRequest(seed=3, coefficients=(4.0,), layers=((0, 2),))
+    fine_req = explore.LatentRequest(seed=3, coefficients=(4.0,), layers=((5, 7),))
+    coarse, fine = explore.image_for(style32, coarse_req), explore.image_for(style32, fine_req)
+    everywhere = explore.image_for(style32, explore.LatentRequest(seed=3, coefficients=(4.0,)))
     # mean absolute pixel difference in [-1, 1] units; a visible change is well above 0.01
     diff = lambda a, b: float((a - b).abs().mean())  # noqa: E731
     assert diff(coarse, base) > 0.02 and diff(fine, base) > 0.02 and diff(coarse, fine) > 0.02
-    assert torch.equal(editing.image_for(style32, editing.LatentRequest(seed=3, coefficients=(4.0,), layers=((0, 7),))), everywhere)
-    grid = editing.sample_grid(style32, coarse_req, 3)  # grids and interpolations carry the layered edit too
+    assert torch.equal(explore.image_for(style32, explore.LatentRequest(seed=3, coefficients=(4.0,), layers=((0, 7),))), everywhere)
+    grid = explore.sample_grid(style32, coarse_req, 3)  # grids and interpolations carry the layered edit too
     assert torch.allclose(grid[0], coarse[0], atol=1e-5)
-    frames = editing.interpolation(style32, coarse_req, 9, 4, "slerp")
+    frames = explore.interpolation(style32, coarse_req, 9, 4, "slerp")
     assert frames.shape[0] == 4 and torch.allclose(frames[0], coarse[0], atol=1e-5)
-    assert torch.allclose(frames[-1], editing.image_for(style32, editing.LatentRequest(**{**coarse_req.__dict__, "seed": 9}))[0], atol=1e-5)
-    ws = editing.edited_latent(style32, coarse_req)  # [1, num_ws, w_dim]: only layers 0-2 moved
-    w0 = editing.edited_latent(style32, editing.LatentRequest(seed=3))
+    assert torch.allclose(frames[-1], explore.image_for(style32, explore.LatentRequest(**{**coarse_req.__dict__, "seed": 9}))[0], atol=1e-5)
+    ws = explore.edited_latent(style32, coarse_req)  # [1, num_ws, w_dim]: only layers 0-2 moved
+    w0 = explore.edited_latent(style32, explore.LatentRequest(seed=3))
     assert ws.shape == (1, 8, 16) and torch.equal(ws[0, 3:], w0.expand(5, -1)) and not torch.equal(ws[0, :3], w0.expand(3, -1))
 
 
 def test_dcgan_edits_stay_whole_latent(dcgan):
     assert edits.num_styles(dcgan) == 0 and edits.layer_presets(dcgan) == {}
-    req = editing.LatentRequest(seed=1, label=3, coefficients=(2.0,), layers=((0, 2),))  # a stale range is ignored
-    assert editing.edited_latent(dcgan, req).shape == (1, 16)
+    req = explore.LatentRequest(seed=1, label=3, coefficients=(2.0,), layers=((0, 2),))  # a stale range is ignored
+    assert explore.edited_latent(dcgan, req).shape == (1, 16)
     with pytest.raises(ExplorerError, match="whole latent"):
         edits.check_range(dcgan, (0, 1))
 
 
 def test_w_plus_latent_files_round_trip(style32):
-    req = editing.LatentRequest(seed=4, coefficients=(0.0, -3.0), layers=(None, (3, 4)))
-    x = editing.edited_latent(style32, req)
-    data = editing.latent_to_npy(style32, x)
+    req = explore.LatentRequest(seed=4, coefficients=(0.0, -3.0), layers=(None, (3, 4)))
+    x = explore.edited_latent(style32, req)
+    data = explore.latent_to_npy(style32, x)
     assert np.load(io.BytesIO(data)).shape == (1, 8, 16)
-    custom = editing.custom_from_npy(style32, data, "wplus.npy")
+    custom = explore.custom_from_npy(style32, data, "wplus.npy")
     assert custom["space"] == "w+"
-    assert torch.allclose(editing.image_for(style32, editing.LatentRequest(seed=0, custom=custom)), editing.image_for(style32, req), atol=1e-6)
+    assert torch.allclose(explore.image_for(style32, explore.LatentRequest(seed=0, custom=custom)), explore.image_for(style32, req), atol=1e-6)
     buf = io.BytesIO()
     np.save(buf, np.zeros((1, 5, 16), np.float32))
     with pytest.raises(ExplorerError, match="per-layer styles"):
-        editing.custom_from_npy(style32, buf.getvalue(), "short.npy")
+        explore.custom_from_npy(style32, buf.getvalue(), "short.npy")
 
 
 def _edit(model, k=0, strength=2.0, layers=(0, 2), name="pose"):
-    return edits.edit_from_direction(model, editing.directions(model, "pca"), k, name, strength, layers, "tiny")
+    return edits.edit_from_direction(model, explore.directions(model, "pca"), k, name, strength, layers, "tiny")
 
 
 def test_edit_json_round_trip_and_refusals(style32, dcgan):
@@ -169,12 +170,12 @@ def test_library_survives_restarts_and_loses_nothing(style32, dcgan, tmp_path):
 def test_saved_edit_in_explore_equals_the_batch_edit(style32):
     e = _edit(style32, k=1, strength=-2.5, layers=(3, 4))
     before, after = edits.apply_to_seeds(style32, e, [5, 6])
-    req = editing.LatentRequest(seed=6, saved=e.to_dict(), saved_amount=e.strength)
-    assert torch.allclose(editing.image_for(style32, req)[0], after[1], atol=1e-5)
-    assert torch.allclose(editing.image_for(style32, editing.LatentRequest(seed=6))[0], before[1], atol=1e-5)
+    req = explore.LatentRequest(seed=6, saved=e.to_dict(), saved_amount=e.strength)
+    assert torch.allclose(explore.image_for(style32, req)[0], after[1], atol=1e-5)
+    assert torch.allclose(explore.image_for(style32, explore.LatentRequest(seed=6))[0], before[1], atol=1e-5)
     # the same edit from the slider, on the same layers, gives the same image
-    slider = editing.LatentRequest(seed=6, coefficients=(0.0, -2.5), layers=(None, (3, 4)))
-    assert torch.allclose(editing.image_for(style32, slider), editing.image_for(style32, req), atol=1e-5)
+    slider = explore.LatentRequest(seed=6, coefficients=(0.0, -2.5), layers=(None, (3, 4)))
+    assert torch.allclose(explore.image_for(style32, slider), explore.image_for(style32, req), atol=1e-5)
 
 
 def test_cli_edit_by_file_and_by_name(style32, tmp_path, monkeypatch, capsys):
@@ -204,9 +205,9 @@ def test_cli_edit_by_file_and_by_name(style32, tmp_path, monkeypatch, capsys):
 
 
 def test_style_mixing_by_block_and_noise(style32):
-    req = editing.LatentRequest(seed=1)
+    req = explore.LatentRequest(seed=1)
     a, b, mix = layerviews.mix_view(style32, req, 2, [])
-    assert torch.equal(mix, a) and torch.allclose(a, editing.image_for(style32, req), atol=1e-5)
+    assert torch.equal(mix, a) and torch.allclose(a, explore.image_for(style32, req), atol=1e-5)
     _, _, all_b = layerviews.mix_view(style32, req, 2, [4, 8, 16, 32])
     assert torch.equal(all_b, b)
     _, _, fine = layerviews.mix_view(style32, req, 2, [32])
@@ -225,7 +226,7 @@ def test_layer_view_lists_layers_and_ranks_channels(style32, dcgan):
     names = [n for _, n in layerviews.layer_choices(style32)]
     assert names == ["blocks.0.conv1", "blocks.1.conv0", "blocks.1.conv1", "blocks.2.conv0", "blocks.2.conv1", "blocks.3.conv0", "blocks.3.conv1"]
     assert [n for _, n in layerviews.layer_choices(dcgan)] == ["stem", "blocks.0", "blocks.1"]
-    req = editing.LatentRequest(seed=2, label=1)
+    req = explore.LatentRequest(seed=2, label=1)
     feats = featuremaps.capture(dcgan, "blocks.0", layerviews._plain_forward(dcgan, req))[0]  # [C, H, W]
     assert feats.shape == (16, 8, 8)
     idx, energy = featuremaps.top_channels(feats, 5)
@@ -233,7 +234,7 @@ def test_layer_view_lists_layers_and_ranks_channels(style32, dcgan):
     assert idx == torch.argsort(manual, descending=True, stable=True)[:5].tolist() and energy == sorted(energy, reverse=True)
     grid, caption = layerviews.feature_view(dcgan, req, "blocks.0", 5)
     assert grid.dtype == np.uint8 and grid.ndim == 3 and grid.shape[2] == 3 and "5 of 16 channels" in caption
-    other, _ = layerviews.feature_view(dcgan, editing.LatentRequest(seed=9, label=1), "blocks.0", 5)
+    other, _ = layerviews.feature_view(dcgan, explore.LatentRequest(seed=9, label=1), "blocks.0", 5)
     assert not np.array_equal(grid, other)  # follows the image
     with pytest.raises(ExplorerError, match="layers"):
         layerviews.feature_view(dcgan, req, "to_rgb", 5)
@@ -247,9 +248,9 @@ def test_on_the_shipped_stylegan_coarse_and_fine_edits_differ_visibly():
     if not path.is_file():
         pytest.skip("the shipped StyleGAN is not in this checkout")
     m = explorer.load(path).eval()
-    req = lambda layers: editing.LatentRequest(seed=1, label=0, coefficients=(0.0, 4.0), layers=(None, layers))  # noqa: E731
-    base = editing.image_for(m, editing.LatentRequest(seed=1, label=0))
-    coarse, fine = editing.image_for(m, req((0, 2))), editing.image_for(m, req((5, 7)))
+    req = lambda layers: explore.LatentRequest(seed=1, label=0, coefficients=(0.0, 4.0), layers=(None, layers))  # noqa: E731
+    base = explore.image_for(m, explore.LatentRequest(seed=1, label=0))
+    coarse, fine = explore.image_for(m, req((0, 2))), explore.image_for(m, req((5, 7)))
     diff = lambda a, b: float((a - b).abs().mean())  # noqa: E731 - mean |Δ| in [-1, 1] units
     # measured 0.43 (coarse vs base), 0.16 (fine vs base), 0.41 (coarse vs fine)
     assert diff(coarse, base) > 0.2 and diff(fine, base) > 0.05 and diff(coarse, fine) > 0.2

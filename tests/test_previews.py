@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.ui import editing, previews, render
+from explorer.pipelines import explore
+from explorer.ui import previews, render
 from explorer.ui.previews import PreviewError, PreviewRegistry, parse
 from ui_support import running_app
 
@@ -57,7 +58,7 @@ def test_registry_keeps_one_key_per_session_and_drops_the_least_recently_used():
 
 
 def test_changed_request_moves_one_slider():
-    req = editing.LatentRequest(seed=3, truncation=0.8, coefficients=(1.0,))
+    req = explore.LatentRequest(seed=3, truncation=0.8, coefficients=(1.0,))
     moved = previews.changed_request(req, "dir", 2, -1.5, 4)
     assert moved.coefficients == (1.0, 0.0, -1.5, 0.0) and moved.seed == 3 and moved.truncation == 0.8
     assert previews.changed_request(req, "trunc", None, 0.5, 4).truncation == 0.5
@@ -80,19 +81,19 @@ def test_the_route_serves_the_frame_a_full_render_would_draw(shipped, tmp_path):
         catalog, reg = app.demo.explorer_catalog, app.demo.explorer_previews
         model_id = catalog.entries(lambda e: e.can_generate)[0].id
         model, _ = catalog.load(model_id)
-        req = editing.LatentRequest(seed=5, label=0 if model.num_classes else None, truncation=1.0, coefficients=(0.5,))
+        req = explore.LatentRequest(seed=5, label=0 if model.num_classes else None, truncation=1.0, coefficients=(0.5,))
         key = reg.register({"custom": None}, model_id, req)
         url = f"{app.url}explorer/preview"
         for kind, value, field, moved in (("trunc", "0.4", "truncation", 0.4), ("d1", "-2", "coefficients", (0.5, -2.0))):
             r = httpx.get(url, params={"key": key, "kind": kind, "value": value}, timeout=60)
             assert r.status_code == 200 and r.headers["content-type"] == "image/png"
             assert "no-store" in r.headers["cache-control"]
-            full = editing.LatentRequest(**{**req.__dict__, field: moved})
-            expected = render.to_uint8(editing.image_for(model, full))
+            full = explore.LatentRequest(**{**req.__dict__, field: moved})
+            expected = render.to_uint8(explore.image_for(model, full))
             np.testing.assert_array_equal(_png(r.content), expected)
         # the unmoved request draws something else: the route really moved the slider
         assert not np.array_equal(_png(httpx.get(url, params={"key": key, "kind": "trunc", "value": "0.4"}).content),
-                                  render.to_uint8(editing.image_for(model, req)))
+                                  render.to_uint8(explore.image_for(model, req)))
         assert httpx.get(url, params={"key": "nope", "kind": "trunc", "value": "1"}).status_code == 404
         bad = httpx.get(url, params={"key": key, "kind": "trunc", "value": "nan"})
         assert bad.status_code == 400 and "finite" in bad.json()["detail"]

@@ -14,7 +14,7 @@ import torch
 
 import explorer
 from explorer import memory, model_cache
-from explorer.ui import editing
+from explorer.pipelines import explore
 from explorer.ui.catalog import Catalog
 from ui_support import CHROMIUM_ARGS, chromium_path
 
@@ -48,8 +48,8 @@ def test_renders_across_many_sessions_keep_the_model_cache_within_its_limit(many
         try:
             for step in range(12):
                 model, _ = catalog.load(rng.choice(ids))
-                req = editing.LatentRequest(seed=step, truncation=rng.uniform(0.3, 1.0), coefficients=(rng.uniform(-2, 2),))
-                img = editing.image_for(model, req)
+                req = explore.LatentRequest(seed=step, truncation=rng.uniform(0.3, 1.0), coefficients=(rng.uniform(-2, 2),))
+                img = explore.image_for(model, req)
                 assert img.shape == (1, 1, 32, 32)
                 with lock:
                     seen.append(weakref.ref(model))
@@ -68,7 +68,7 @@ def test_renders_across_many_sessions_keep_the_model_cache_within_its_limit(many
     gc.collect()
     alive = {id(r()) for r in seen if r() is not None}
     assert len(alive) <= 2  # evicted models are freed: no direction, fused-layer or batcher cache keeps them
-    assert editing.RENDERS.num_lanes == 0
+    assert explore.RENDERS.num_lanes == 0
     model_cache.clear_cache()
 
 
@@ -152,5 +152,5 @@ def test_warm_up_loads_the_first_generator_once_the_port_listens(shipped, tmp_pa
     first = catalog.entries(lambda e: e.can_generate)[0]
     model, _ = catalog.load(first.id)
     assert model_cache.cache_info()["num_models"] == 1  # the page's load found it already loaded
-    assert model in editing._DIRECTIONS and "pca" in editing._DIRECTIONS[model]
+    assert model in explore._DIRECTIONS and "pca" in explore._DIRECTIONS[model]
     model_cache.clear_cache()

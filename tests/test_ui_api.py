@@ -162,49 +162,49 @@ def test_catalog_ids_origins_and_deletion_rules(catalog, shipped):
 
 
 def test_editing_seed_determinism_and_slider_edits(catalog):
-    from explorer.ui import editing
+    from explorer.pipelines import explore
 
     for model_id in ("shipped:dcgan_digits", "shipped:stylegan_emoji"):
         model, _ = catalog.load(model_id)
         label = 3 if model.num_classes else None
-        req = editing.LatentRequest(seed=5, label=label, truncation=0.9, method="pca")
-        a, b = editing.image_for(model, req), editing.image_for(model, req)
+        req = explore.LatentRequest(seed=5, label=label, truncation=0.9, method="pca")
+        a, b = explore.image_for(model, req), explore.image_for(model, req)
         assert torch.equal(a, b) and a.shape[0] == 1
-        zero = editing.LatentRequest(**{**req.__dict__, "coefficients": (0.0,) * editing.NUM_DIRECTIONS})
-        assert torch.equal(editing.image_for(model, zero), a)
+        zero = explore.LatentRequest(**{**req.__dict__, "coefficients": (0.0,) * explore.NUM_DIRECTIONS})
+        assert torch.equal(explore.image_for(model, zero), a)
         for method in ("pca", "sefa"):
-            moved = editing.image_for(model, editing.LatentRequest(**{**req.__dict__, "method": method, "coefficients": (3.0,)}))
+            moved = explore.image_for(model, explore.LatentRequest(**{**req.__dict__, "method": method, "coefficients": (3.0,)}))
             assert not torch.equal(moved, a)
-        grid = editing.sample_grid(model, req, 4)
+        grid = explore.sample_grid(model, req, 4)
         assert grid.shape[0] == 4 and torch.allclose(grid[0], a[0], atol=1e-5)
-        frames = editing.interpolation(model, req, 9, 5, "slerp")
+        frames = explore.interpolation(model, req, 9, 5, "slerp")
         assert frames.shape[0] == 5 and torch.allclose(frames[0], a[0], atol=1e-5)
 
 
 def test_latent_files_round_trip_and_refuse_bad_ones(catalog, tmp_path):
-    from explorer.ui import editing
+    from explorer.pipelines import explore
 
     for model_id, space in (("shipped:dcgan_digits", "z"), ("shipped:stylegan_emoji", "w")):
         model, _ = catalog.load(model_id)
-        req = editing.LatentRequest(seed=4, label=2 if model.num_classes else None, coefficients=(1.5, -1.0))
-        x = editing.edited_latent(model, req)
-        custom = editing.custom_from_npy(model, editing.latent_to_npy(model, x), "x.npy")
+        req = explore.LatentRequest(seed=4, label=2 if model.num_classes else None, coefficients=(1.5, -1.0))
+        x = explore.edited_latent(model, req)
+        custom = explore.custom_from_npy(model, explore.latent_to_npy(model, x), "x.npy")
         assert custom["space"] == space
-        again = editing.LatentRequest(seed=0, label=req.label, custom=custom)
-        assert torch.allclose(editing.image_for(model, again), editing.image_for(model, req), atol=1e-5)
+        again = explore.LatentRequest(seed=0, label=req.label, custom=custom)
+        assert torch.allclose(explore.image_for(model, again), explore.image_for(model, req), atol=1e-5)
     model, _ = catalog.load("shipped:dcgan_digits")
     buf = io.BytesIO()
     np.save(buf, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ExplorerError, match="not a NumPy"):
-        editing.custom_from_npy(model, buf.getvalue(), "evil.npy")
+        explore.custom_from_npy(model, buf.getvalue(), "evil.npy")
     buf = io.BytesIO()
     np.save(buf, np.zeros((3, 3), np.float32))
     with pytest.raises(ExplorerError, match="shape"):
-        editing.custom_from_npy(model, buf.getvalue(), "m.npy")
+        explore.custom_from_npy(model, buf.getvalue(), "m.npy")
     buf = io.BytesIO()
     np.save(buf, np.full(16, np.nan, np.float32))
     with pytest.raises(ExplorerError, match="NaN"):
-        editing.custom_from_npy(model, buf.getvalue(), "n.npy")
+        explore.custom_from_npy(model, buf.getvalue(), "n.npy")
 
 
 def test_inversion_recovers_a_generated_image(catalog):
@@ -229,21 +229,21 @@ def test_inversion_recovers_a_generated_image(catalog):
 
 
 def test_discriminator_score_sets_and_verdict(catalog):
-    from explorer.ui import insights
+    from explorer.pipelines import score as scoring
 
     for model_id, domain in (("shipped:dcgan_digits", None), ("shipped:cyclegan_emoji", "B"), ("shipped:srgan_emoji", None)):
         model, entry = catalog.load(model_id)
-        sets = insights.score_sets(model, entry, num=32, domain=domain)
-        assert set(sets.scores) == set(insights.SET_NAMES) and all(len(v) == 32 for v in sets.scores.values())
-        frame = insights.histogram_frame(sets.scores)
-        assert set(frame["set"]) == set(insights.SET_NAMES)
+        sets = scoring.score_sets(model, entry, num=32, domain=domain)
+        assert set(sets.scores) == set(scoring.SET_NAMES) and all(len(v) == 32 for v in sets.scores.values())
+        frame = scoring.histogram_frame(sets.scores)
+        assert set(frame["set"]) == set(scoring.SET_NAMES)
         assert np.allclose(frame.groupby("set")["share of images"].sum(), 1.0)
     rng = np.random.default_rng(0)
     over = {"training": rng.normal(2, 1, 200), "held-out real": rng.normal(0, 1, 200), "generated": rng.normal(-2, 1, 200)}
-    text, alarm = insights.overfitting_verdict(over)
+    text, alarm = scoring.overfitting_verdict(over)
     assert alarm and "Overfitting alarm" in text
     fine = {"training": rng.normal(0, 1, 200), "held-out real": rng.normal(0, 1, 200), "generated": rng.normal(-2, 1, 200)}
-    text, alarm = insights.overfitting_verdict(fine)
+    text, alarm = scoring.overfitting_verdict(fine)
     assert not alarm and "No overfitting sign" in text
 
 
@@ -279,8 +279,8 @@ def test_training_slot_runs_one_job_and_publishes_the_model(tmp_path, shipped):
 def test_nothing_outside_the_ui_imports_gradio():
     code = (
         "import sys, explorer, explorer.models, explorer.data, explorer.train, explorer.metrics, explorer.cli, "
-        "explorer.ui, explorer.ui.command, explorer.ui.catalog, explorer.ui.editing, explorer.pipelines.invert, "
-        "explorer.ui.insights, explorer.ui.jobs, explorer.ui.render, explorer.edits, explorer.edit_cli, explorer.featuremaps, "
+        "explorer.ui, explorer.ui.command, explorer.ui.catalog, explorer.pipelines.explore, explorer.pipelines.invert, "
+        "explorer.pipelines.score, explorer.ui.jobs, explorer.ui.render, explorer.edits, explorer.edit_cli, explorer.featuremaps, "
         "explorer.ui.layerviews\n"
         "bad = [m for m in sys.modules if m == 'gradio' or m.startswith('gradio.')]\n"
         "assert not bad, bad[:5]"
@@ -388,7 +388,7 @@ def _security_helpers():
 
 
 def test_explore_layer_ranges_library_and_mixing_through_the_server(server, client):
-    from explorer.ui.editing import NUM_DIRECTIONS as n
+    from explorer.pipelines.explore import NUM_DIRECTIONS as n
 
     sec = _security_helpers()
     call = lambda name, data: sec.queue_call(server.url, sec.fn_index_of(server.demo, name), data, "issue16s1")  # noqa: E731

@@ -19,15 +19,17 @@ a readable error. Returned PNGs carry provenance metadata.
 from __future__ import annotations
 
 import math
+
 import gradio as gr
-import torch
 from PIL import Image
 
 from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
-from explorer.images import fit_to, pil_to_tensor, save_png
+from explorer.images import save_png
 from explorer.latent import parse_seeds
-from explorer.ui import editing, render
+from explorer.pipelines import explore, translate as translate_pipeline
+from explorer.pipelines.score import score_image
+from explorer.ui import render
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image
 from explorer.ui.modelinfo import class_names
 
@@ -43,20 +45,6 @@ def _number(value, name: str, lo: float, hi: float) -> float:
     if not math.isfinite(v) or not lo <= v <= hi:
         raise ExplorerError(f"{name} must lie in [{lo:g}, {hi:g}], got {str(value)[:40]}")
     return v
-
-
-def _cap_like_the_stylize_tab(img: Image.Image, direction: str) -> Image.Image:
-    """The Stylize tab's size caps for the same work, so an API client gets the UI's bounds on
-    memory and time: the longer side of a translator's input is at most ``MAX_SIDE_TRANSLATE``,
-    an upscaler's at most ``MAX_SIDE_UPSCALE`` (shrunk with the aspect kept; smaller inputs are
-    used as they are)."""
-    from explorer.ui import tab_stylize
-
-    upscaling = direction in ("x2", "x3", "x4", "x8")
-    longest = tab_stylize.MAX_SIDE_UPSCALE if upscaling else tab_stylize.MAX_SIDE_TRANSLATE
-    if max(img.size) > longest:
-        img = fit_to(img, tab_stylize._capped(img.size, longest), "resize")
-    return img
 
 
 def register(ctx: AppContext) -> None:
@@ -82,9 +70,9 @@ def register(ctx: AppContext) -> None:
         seed_list = parse_seeds(seeds, max_count=MAX_API_SEEDS)
         truncation = _number(truncation, "truncation", 0.0, 2.0)
         label = int(_number(class_index, "class_index", 0, model.num_classes - 1)) if model.num_classes else None
-        req = editing.LatentRequest(seed=seed_list[0], label=label, truncation=float(truncation))
-        x = editing.edited_latent(model, req, seed_list)
-        images = editing.render(model, x, label)
+        req = explore.LatentRequest(seed=seed_list[0], label=label, truncation=float(truncation))
+        x = explore.edited_latent(model, req, seed_list)
+        images = explore.render(model, x, label)
         grid = render.grid(images, nrow=min(8, len(seed_list)))
         meta = {"model": entry.name, "model_file_sha256": file_hash(entry.path), "seeds": seed_list, "class": label, "truncation": float(truncation)}
         path = save_png(Image.fromarray(grid), render.scratch_path(f"{entry.path.stem}-grid", ".png"), meta)
@@ -94,16 +82,12 @@ def register(ctx: AppContext) -> None:
         """Translate an image with a CycleGAN ("AtoB"/"BtoA") or upscale it with an SR model ("x4"; "x2"/"x3"/"x8" for those scales).
 
         Inputs larger than the Stylize tab's caps (longer side 256 px to translate, 160 px to upscale)
-        are shrunk to them first, aspect kept."""
+        are shrunk to them first, aspect kept (explorer.pipelines.translate, size "capped")."""
         model, entry = catalog.load(model_id)
         if not entry.translates(direction):
-            raise ExplorerError(f"{entry.name} cannot translate {direction!r}")
-        channels = model.channels_of(direction[0]) if entry.caps.domains else model.image_channels
-        img = read_upload_image(image, "L" if channels == 1 else "RGB")
-        img = _cap_like_the_stylize_tab(img, direction)
-        x = pil_to_tensor(img)
-        with torch.no_grad():
-            y = model.translate(x, direction)
+            raise ExplorerError(f"{entry.name} cannot translate {str(direction)[:20]!r}")
+        img = read_upload_image(image, translate_pipeline.input_mode(model, direction))
+        y = translate_pipeline.run(model, translate_pipeline.prepare(model, img, direction, "capped"), direction)
         meta = {"model": entry.name, "model_file_sha256": file_hash(entry.path), "direction": direction, "operation": "translate"}
         path = save_png(y[0], render.scratch_path(f"{entry.path.stem}-{direction}", ".png"), meta)
         return gr.FileData(path=str(path))
@@ -119,12 +103,10 @@ def register(ctx: AppContext) -> None:
             class_index = int(_number(class_index, "class_index", 0, model.num_classes - 1))
         dom = domain or (entry.caps.domains[0] if entry.caps.domains else None)
         img = read_upload_image(image, "RGB")
-        labels = torch.tensor([int(class_index)]) if model.num_classes else None
-        with torch.no_grad():  # prepared as training prepared real images (one policy for UI, API, CLI)
-            out = model.discriminate(model.prepare_for_discriminator(img, dom), labels=labels, domain=dom)
-        logit = float(out.scores[0])
-        return {"model": entry.name, "score": logit, "p_real": 1.0 / (1.0 + math.exp(-logit)), "class": None if labels is None else int(class_index),
-                "class_name": class_names(model, entry)[int(class_index)] if labels is not None else None}
+        label = int(class_index) if model.num_classes else None
+        result = score_image(model, img, dom, label)  # prepared as training prepared real images (UI, API, CLI)
+        return {"model": entry.name, "score": result.logit, "p_real": result.p_real, "class": label,
+                "class_name": class_names(model, entry)[label] if label is not None else None}
 
     gr.api(handler(models), api_name="models", queue=True)
     gr.api(handler(generate), api_name="generate", concurrency_id="render")

@@ -4,7 +4,7 @@
 Each ``build_*`` lays out its components inside the caller's current Gradio context and returns
 them; each ``wire_*`` connects their events, given the tab's shared pieces (:class:`Shared`).
 The engine lives in gradio-free modules: :mod:`explorer.edits`, :mod:`explorer.ui.layerviews`,
-:mod:`explorer.ui.editing`.
+:mod:`explorer.pipelines.explore`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import gradio as gr
 
 from explorer import edits
 from explorer.errors import ExplorerError
-from explorer.ui import editing, layerviews, render
+from explorer.pipelines import explore
+from explorer.ui import layerviews, render
 from explorer.ui.common import handler, upload_name, upload_path
 from explorer.ui.modelinfo import md_text
 from explorer.zoo import safe_stem
@@ -168,7 +169,7 @@ def wire_library(p: LibraryPanel, sh: Shared) -> None:
         if not strength:
             raise ExplorerError(f"move slider {k + 1} first: its position becomes the edit's strength")
         rng = req.layers[k] if k < len(req.layers) else None
-        e = edits.edit_from_direction(model, editing.directions(model, req.method), k, name, strength, rng, entry.name)
+        e = edits.edit_from_direction(model, explore.directions(model, req.method), k, name, strength, rng, entry.name)
         lib().save(model, e)
         return library_update(sh, model, None), _edit_note(model, e, "Saved") + " — pick it under *Saved edit* to apply it"
 

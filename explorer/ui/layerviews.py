@@ -19,7 +19,7 @@ import torch
 
 from explorer import featuremaps
 from explorer.errors import ExplorerError
-from explorer.ui import editing
+from explorer.pipelines import explore
 
 NOISE_CHOICES = ("frozen", "resampled")
 
@@ -47,15 +47,15 @@ def mix_mask(model, blocks_from_b: Sequence[int]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def mix_view(model, req: editing.LatentRequest, seed_b: int, blocks_from_b: Sequence[int], noise: str = "frozen",
+def mix_view(model, req: explore.LatentRequest, seed_b: int, blocks_from_b: Sequence[int], noise: str = "frozen",
              noise_seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images A, B and the mix, each [1, C, H, W] in [-1, 1] (see the module docstring)."""
     if not hasattr(model, "style_blocks"):
         raise ExplorerError("style mixing needs a generator with per-layer styles (StyleGAN)")
     if noise not in NOISE_CHOICES:
         raise ExplorerError(f"noise must be one of {', '.join(NOISE_CHOICES)}")
-    ws_a = editing.to_ws(model, editing.edited_latent(model, req))  # [1, num_ws, w_dim]
-    ws_b = editing.to_ws(model, editing.starting_point(model, [int(seed_b)], req.label, req.truncation))
+    ws_a = explore.to_ws(model, explore.edited_latent(model, req))  # [1, num_ws, w_dim]
+    ws_b = explore.to_ws(model, explore.starting_point(model, [int(seed_b)], req.label, req.truncation))
     mask = mix_mask(model, blocks_from_b).to(ws_a.device)[None, :, None]  # [1, num_ws, 1]
     ws_mix = torch.where(mask, ws_b, ws_a)
     out = []
@@ -68,27 +68,27 @@ def mix_view(model, req: editing.LatentRequest, seed_b: int, blocks_from_b: Sequ
     return out[0], out[1], out[2]
 
 
-def _plain_forward(model, req: editing.LatentRequest):
+def _plain_forward(model, req: explore.LatentRequest):
     """A zero-argument forward pass of the request through the model's own (unfused) generator,
     so hooks on its modules fire (the Explore render may use a fused copy)."""
-    x = editing.edited_latent(model, req)
+    x = explore.edited_latent(model, req)
 
     def run():
         with torch.no_grad():
-            if editing.space_of(model) == "w":
+            if explore.space_of(model) == "w":
                 return model.generate_from_w(x)
-            return model.generate(x, editing._labels(model, req.label, x.shape[0]))
+            return model.generate(x, explore._labels(model, req.label, x.shape[0]))
 
     return run
 
 
 def layer_choices(model) -> list[tuple[str, str]]:
     """``[(label, module name)]`` of the generator's feature-map layers, in forward order."""
-    probe = editing.LatentRequest(seed=0, label=0 if model.num_classes else None)
+    probe = explore.LatentRequest(seed=0, label=0 if model.num_classes else None)
     return [(info.label, info.name) for info in featuremaps.feature_layers(model, _plain_forward(model, probe))]
 
 
-def feature_view(model, req: editing.LatentRequest, layer: str, num_channels: int = 16) -> tuple[np.ndarray, str]:
+def feature_view(model, req: explore.LatentRequest, layer: str, num_channels: int = 16) -> tuple[np.ndarray, str]:
     """A labelled grid (uint8 [H, W, 3]) of ``layer``'s top channels for ``req``, and a caption."""
     names = [name for _, name in layer_choices(model)]
     if layer not in names:

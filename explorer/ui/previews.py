@@ -18,7 +18,7 @@ cores that browser work, not the server, was the latency. A preview now skips it
 * :func:`routes` is the route, given to Gradio's FastAPI app through ``app_kwargs`` (so it exists
   however the app is served: ``launch``, ``mount_gradio_app``, tests). It answers only keys a full
   render registered (unguessable, 128 random bits), checks the organiser login when the app has
-  one, parses and clamps the value, and renders through :func:`explorer.ui.editing.image_for` —
+  one, parses and clamps the value, and renders through :func:`explorer.pipelines.explore.image_for` —
   the micro-batcher, so previews from many pages still share forward passes.
 
 The registry holds one entry per session (the key lives in the session state), at most
@@ -107,7 +107,7 @@ def parse(kind: str | None, value: str | None, num_directions: int, slider_range
 
 
 def changed_request(request: Any, what: str, index: int | None, value: float, num_directions: int) -> Any:
-    """``request`` (an :class:`explorer.ui.editing.LatentRequest`) with one slider moved."""
+    """``request`` (an :class:`explorer.pipelines.explore.LatentRequest`) with one slider moved."""
     if what == "dir":
         coeffs = list(request.coefficients) + [0.0] * (num_directions - len(request.coefficients))
         coeffs[index] = value
@@ -121,16 +121,17 @@ def render_png(catalog, registry: PreviewRegistry, key: str, kind: str | None, v
     """The preview frame as PNG bytes (zlib level 1: lossless and fast; see :mod:`explorer.ui.inline_image`)."""
     from PIL import Image
 
-    from explorer.ui import editing, render
+    from explorer.pipelines import explore
+    from explorer.ui import render
 
-    what, index, v = parse(kind, value, editing.NUM_DIRECTIONS, SLIDER_RANGE)
+    what, index, v = parse(kind, value, explore.NUM_DIRECTIONS, SLIDER_RANGE)
     item = registry.get(key) if isinstance(key, str) and 0 < len(key) <= 64 else None
     if item is None:
         raise PreviewError("no render to preview from: render the image first", status=404)
     model_id, request = item
     model, _ = catalog.load(model_id)
-    req = changed_request(request, what, index, v, editing.NUM_DIRECTIONS)
-    arr = render.to_uint8(editing.image_for(model, req))
+    req = changed_request(request, what, index, v, explore.NUM_DIRECTIONS)
+    arr = render.to_uint8(explore.image_for(model, req))
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

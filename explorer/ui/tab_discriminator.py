@@ -4,7 +4,7 @@
   over the image (red = "fake", blue = "real");
 * score generated images (one per seed) in a captioned gallery;
 * histograms of the scores on training, held-out real and generated images, with a sentence
-  reading them (the train/held-out gap is the overfitting alarm) — :mod:`explorer.ui.insights`.
+  reading them (the train/held-out gap is the overfitting alarm) — :mod:`explorer.pipelines.score`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import torch
 
 from explorer.errors import ExplorerError
 from explorer.latent import latents_from_seeds, parse_seeds
-from explorer.ui import insights, render
+from explorer.pipelines import score as scoring
+from explorer.ui import render
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image
 from explorer.ui.modelinfo import class_choices, md_text
 
@@ -88,15 +89,13 @@ def build(ctx: AppContext) -> None:
         model, entry = catalog.load(model_id)
         dom = dom if entry.caps.domains else None
         img = read_upload_image(payload, "RGB", "an image to judge")
-        x = model.prepare_for_discriminator(img, dom)  # the training data policy: same pixels as training
-        with torch.no_grad():
-            out = model.discriminate(x, labels=labels_for(model, klass_v, 1), domain=dom)
-        logit = float(out.scores[0])
-        arr = render.to_uint8(x[0])
+        result = scoring.score_image(model, img, dom, int(klass_v or 0) if model.num_classes else None)
+        logit = result.logit  # the input was prepared as training prepared real images: same pixels
+        arr = render.to_uint8(result.shown[0])
         lines = [f"**D logit {logit:+.3f} → P(real) = {_p(logit):.1%}**"]
-        if out.patch_map is not None:
-            overlay, _ = insights_overlay(arr, out.patch_map[0, 0])
-            pm = out.patch_map[0, 0]
+        if result.patch_map is not None:
+            overlay, _ = insights_overlay(arr, result.patch_map)
+            pm = result.patch_map
             lines.append(f"{pm.shape[0]}×{pm.shape[1]} patches; each sees a 70×70 window. Least real patch P = {_p(float(pm.min())):.1%}, most real {_p(float(pm.max())):.1%}.")
             shown = overlay
         else:
@@ -127,10 +126,10 @@ def build(ctx: AppContext) -> None:
     def compare(model_id, dom, num_v, progress=gr.Progress()):
         model, entry = catalog.load(model_id)
         progress(0.1, desc="scoring training, held-out and generated images")
-        sets = insights.score_sets(model, entry, num=int(num_v), domain=dom if entry.caps.domains else None)
-        text, alarm = insights.overfitting_verdict(sets.scores)
+        sets = scoring.score_sets(model, entry, num=int(num_v), domain=dom if entry.caps.domains else None)
+        text, alarm = scoring.overfitting_verdict(sets.scores)
         head = f"Data: **{md_text(sets.dataset)}**, {int(num_v)} images per set. {sets.note}"
-        return insights.histogram_frame(sets.scores), head + "\n\n" + text
+        return scoring.histogram_frame(sets.scores), head + "\n\n" + text
 
     hist_btn.click(handler(compare), [model_dd, domain, num], [hist, hist_text], api_visibility="private", **HEAVY)
 

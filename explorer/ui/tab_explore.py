@@ -6,7 +6,7 @@ StyleGAN style mixing (A, B and the mix), the layer view (feature maps), latent 
 and lossless PNG export with provenance. Sliders preview on ``.input`` through a small route outside
 Gradio's event pipeline (:mod:`explorer.ui.previews`: latest value wins, a full render is never
 overwritten by a late preview) and render fully on ``.release``. The
-latent maths lives in :mod:`explorer.ui.editing`; the panels beyond the sliders in
+latent maths lives in :mod:`explorer.pipelines.explore`; the panels beyond the sliders in
 :mod:`explorer.ui.explore_panels`; handlers here only parse and format.
 """
 
@@ -22,7 +22,8 @@ import gradio as gr
 from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
 from explorer.images import latent_hash, save_png
-from explorer.ui import editing, explore_panels as panels, previews, render
+from explorer.pipelines import explore
+from explorer.ui import explore_panels as panels, previews, render
 from explorer.ui.previews import SLIDER_RANGE
 from explorer.ui.catalog import ModelEntry
 from explorer.ui.inline_image import InlineImage  # previews travel inside the response (issue 15)
@@ -53,10 +54,10 @@ def _custom_for(state: dict | None, model_id: str) -> dict | None:
 
 
 def _request(model, model_id, seed, label, truncation, method, coeffs, state, layer_specs=(), saved=None,
-             amount=0.0, library_root=None) -> editing.LatentRequest:
+             amount=0.0, library_root=None) -> explore.LatentRequest:
     from explorer.edits import EditLibrary
 
-    return editing.LatentRequest(
+    return explore.LatentRequest(
         seed=_seed(seed),
         label=int(label) if (model.num_classes and label is not None) else None,
         truncation=float(truncation if truncation is not None else 1.0),
@@ -103,7 +104,7 @@ def build(ctx: AppContext) -> ExploreTab:
             method = gr.Radio(METHODS, value="pca", label="Edit directions", elem_id="explore-method",
                               info="Each slider moves along one direction, in standard deviations of the latents (z for DCGAN, w for StyleGAN).")
             sliders, controls = [], []
-            for row in range(editing.NUM_DIRECTIONS // 2):
+            for row in range(explore.NUM_DIRECTIONS // 2):
                 with gr.Row():
                     for k in (2 * row, 2 * row + 1):
                         with gr.Column(min_width=140, elem_classes=["explore-dir-cell"]):
@@ -136,7 +137,7 @@ def build(ctx: AppContext) -> ExploreTab:
             layer_view = panels.build_layer_view()
 
     state = ctx.session
-    n = editing.NUM_DIRECTIONS
+    n = explore.NUM_DIRECTIONS
     layer_inputs = [comp for c in controls for comp in (c.preset, c.first, c.last)]
     inputs = [model_dd, seed, label, truncation, method, *sliders, *layer_inputs, library.saved, library.amount, state]
     library_root = catalog.user_dir.parent / "edits"  # beside the user's models (<app_home>/edits)
@@ -164,7 +165,7 @@ def build(ctx: AppContext) -> ExploreTab:
         if not args[0] and not catalog.entries(_is_generator):
             return None, NO_GENERATOR, None, gr.skip()
         model, entry, req, st = unpack(args)
-        x = editing.image_for(model, req)
+        x = explore.image_for(model, req)
         key = ctx.previews.register(st, args[0], req)
         return render.to_uint8(x), _status(entry, req), {"model": args[0], "request": req}, f"{key}:{next(serial)}"
 
@@ -198,10 +199,10 @@ def build(ctx: AppContext) -> ExploreTab:
     # (.success, not .then: a failed re-layout must not render, and raise the same error again)
     def relayout(model_id, method_v, st, label_v=None):
         model, entry = catalog.load(model_id)
-        dirs = editing.directions(model, method_v or "pca")
+        dirs = explore.directions(model, method_v or "pca")
         visible = min(dirs.num_components, n)
         upd_sliders = []
-        for k in range(editing.NUM_DIRECTIONS):
+        for k in range(explore.NUM_DIRECTIONS):
             if k < dirs.num_components:
                 share = float(dirs.explained[k]) * 100
                 name = "PC" if dirs.method == "pca" else "SeFa"
@@ -251,13 +252,13 @@ def build(ctx: AppContext) -> ExploreTab:
     # ----- grid, interpolation, mixing ---------------------------------------------------
     def show_grid(*args):
         model, _, req, _ = unpack(args)
-        return render.grid(editing.sample_grid(model, req, 16), nrow=4)
+        return render.grid(explore.sample_grid(model, req, 16), nrow=4)
 
     grid_btn.click(handler(show_grid), inputs, grid_img, api_visibility="private", **HEAVY)
 
     def show_interp(seed_b_v, frames_v, how, *args):
         model, entry, req, _ = unpack(args)
-        frames = editing.interpolation(model, req, _seed(seed_b_v), int(frames_v), how)
+        frames = explore.interpolation(model, req, _seed(seed_b_v), int(frames_v), how)
         arrs = [render.to_uint8(f) for f in frames]
         path = render.write_gif(arrs, render.scratch_path(f"{entry.path.stem}-seed{req.seed}-to-{_seed(seed_b_v)}", ".gif"))
         return render.grid(frames, nrow=len(arrs)), str(path)
@@ -273,8 +274,8 @@ def build(ctx: AppContext) -> ExploreTab:
     # ----- files -------------------------------------------------------------------------
     def export_png(*args):
         model, entry, req, _ = unpack(args)
-        x = editing.edited_latent(model, req)
-        img = editing.render(model, x, req.label)
+        x = explore.edited_latent(model, req)
+        img = explore.render(model, x, req.label)
         meta = {
             "model": entry.name,
             "model_kind": entry.kind,
@@ -287,7 +288,7 @@ def build(ctx: AppContext) -> ExploreTab:
                            "layers": [list(r) if r else None for r in req.layers]} if any(req.coefficients) else None,
             "saved_edit": {"name": req.saved["name"], "amount_std": req.saved_amount, "layers": req.saved["layers"]}
             if req.saved and req.saved_amount else None,
-            "latent_space": editing.space_of(model),
+            "latent_space": explore.space_of(model),
             "latent_sha256": latent_hash(x),
         }
         stem = f"{entry.path.stem}-seed{req.seed}" if not req.custom else f"{entry.path.stem}-custom"
@@ -298,9 +299,9 @@ def build(ctx: AppContext) -> ExploreTab:
 
     def save_latent(*args):
         model, entry, req, _ = unpack(args)
-        x = editing.edited_latent(model, req)
-        path = render.scratch_path(f"latent-{entry.path.stem}-seed{req.seed}-{editing.space_of(model)}", ".npy")
-        path.write_bytes(editing.latent_to_npy(model, x))
+        x = explore.edited_latent(model, req)
+        path = render.scratch_path(f"latent-{entry.path.stem}-seed{req.seed}-{explore.space_of(model)}", ".npy")
+        path.write_bytes(explore.latent_to_npy(model, x))
         return gr.update(value=str(path), visible=True)
 
     save_latent_btn.click(handler(save_latent), inputs, download, api_visibility="private")
@@ -311,9 +312,9 @@ def build(ctx: AppContext) -> ExploreTab:
         path = upload_path(payload)
         if path is None:
             raise ExplorerError("choose a .npy file")
-        if path.stat().st_size > editing.MAX_LATENT_FILE_BYTES:
+        if path.stat().st_size > explore.MAX_LATENT_FILE_BYTES:
             raise ExplorerError(f"{upload_name(payload)} is too large for a latent file")
-        custom = editing.custom_from_npy(model, path.read_bytes(), upload_name(payload))
+        custom = explore.custom_from_npy(model, path.read_bytes(), upload_name(payload))
         st = dict(args[-1] or {})
         st["custom"] = {**custom, "model": model_id}
         # The file holds the latent after truncation and edits: start ψ at 1 (identity) and the
@@ -338,7 +339,7 @@ def build(ctx: AppContext) -> ExploreTab:
     )
 
 
-def _status(entry: ModelEntry, req: editing.LatentRequest) -> str:
+def _status(entry: ModelEntry, req: explore.LatentRequest) -> str:
     src = f"custom latent: *{md_text(req.custom['origin'])}*" if req.custom else f"seed **{req.seed}**"
     parts = [f"{md_text(entry.name)} — {src}"]
     if req.label is not None:

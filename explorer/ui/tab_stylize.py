@@ -18,24 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import torch
-from PIL import Image
 
 from explorer import superres
 from explorer.data.dataset import prepare_image
 from explorer.errors import ExplorerError
-from explorer.images import fit_to, pil_to_tensor
 from explorer.ui import render
 from explorer.ui.catalog import ModelEntry
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image, upload_name
+from explorer.pipelines import translate as translate_pipeline
 from explorer.pipelines.invert import invert
 from explorer.ui.jobs import StageClock
 from explorer.ui.modelinfo import class_choices, dataset_name
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "samples"
 #: longest side an upload is translated/upscaled at in the app (the CLI has no such cap)
-MAX_SIDE_TRANSLATE = 256
-MAX_SIDE_UPSCALE = 160
+MAX_SIDE_TRANSLATE, MAX_SIDE_UPSCALE = translate_pipeline.MAX_SIDE_TRANSLATE, translate_pipeline.MAX_SIDE_UPSCALE
 
 
 def sample_images(datasets: set[str] | None = None) -> list[str]:
@@ -58,21 +55,6 @@ def _datasets_of(catalog, predicate) -> set[str]:
     for e in catalog.entries(predicate):
         names.update(d for d in (dataset_name(e.meta, "A"), dataset_name(e.meta, "B"), dataset_name(e.meta)) if d)
     return names
-
-
-def _mode(channels: int) -> str:
-    return "L" if channels == 1 else "RGB"
-
-
-def _fit_for_translation(img: Image.Image, resolution: int) -> Image.Image:
-    """Shorter side → the model's training resolution (what it learned at); long side capped."""
-    w, h = img.size
-    scale = resolution / min(w, h)
-    nw, nh = max(8, round(w * scale)), max(8, round(h * scale))
-    if max(nw, nh) > MAX_SIDE_TRANSLATE:  # very elongated uploads: crop the centre
-        img = fit_to(img, (min(nw, MAX_SIDE_TRANSLATE), min(nh, MAX_SIDE_TRANSLATE)), "center-crop")
-        return img
-    return img.resize((nw, nh), Image.LANCZOS) if (nw, nh) != (w, h) else img
 
 
 @dataclass
@@ -114,11 +96,9 @@ def build(ctx: AppContext) -> StylizeTab:
                 outs.append(None)
                 notes.append(f"{direction}: this model has no generator for it (imported from one file?)")
                 continue
-            img = read_upload_image(payload, _mode(model.channels_of(direction[0])))
-            img = _fit_for_translation(img, int(entry.config.get("resolution") or 64))
-            with torch.no_grad():
-                y = model.translate(pil_to_tensor(img), direction)
-            outs.append(render.to_uint8(y))
+            img = read_upload_image(payload, translate_pipeline.input_mode(model, direction))
+            img = translate_pipeline.prepare(model, img, direction)  # shorter side = the training size
+            outs.append(render.to_uint8(translate_pipeline.run(model, img, direction)))
         note = f"Translated at {img.size[0]}×{img.size[1]} px (shorter side = the model's training size)."
         return (*outs, " ".join([note] + notes))
 
@@ -145,7 +125,7 @@ def build(ctx: AppContext) -> StylizeTab:
 
     def upscale(model_id, payload, shrink_first):
         model, entry = catalog.load(model_id)
-        img = read_upload_image(payload, _mode(model.image_channels))
+        img = read_upload_image(payload, translate_pipeline.input_mode(model, model.directions[0]))
         result = superres.compare(model, img, shrink_first=bool(shrink_first), max_side=MAX_SIDE_UPSCALE)
         s = result.scale
         return (gr.update(value=result.bicubic, label=f"Bicubic ×{s}"), gr.update(value=result.output, label=f"Model ×{s}"),
@@ -242,9 +222,3 @@ def build(ctx: AppContext) -> StylizeTab:
 
     inverted = to_explore.click(handler(check_ready), [ctx.session, inv_model], None, api_visibility="private", queue=False)
     return StylizeTab(inversion_model=inv_model, inverted=inverted)
-
-
-def _capped(size: tuple[int, int], longest: int) -> tuple[int, int]:
-    w, h = size
-    s = longest / max(w, h)
-    return max(1, round(w * s)), max(1, round(h * s))

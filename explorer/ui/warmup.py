@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 
-from explorer.ui import editing
+from explorer.pipelines import explore
 from explorer.ui.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,8 @@ def warm(catalog: Catalog) -> str | None:
     if not found:
         return None
     model, _ = catalog.load(found[0].id)
-    editing.directions(model, "pca")
-    editing.image_for(model, editing.LatentRequest(seed=0, label=0 if model.num_classes else None))
+    explore.directions(model, "pca")
+    explore.image_for(model, explore.LatentRequest(seed=0, label=0 if model.num_classes else None))
     return found[0].id
 
 

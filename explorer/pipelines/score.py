@@ -1,5 +1,9 @@
-"""Diagnostics behind the Discriminator and Evaluate tabs (no gradio here).
+"""What a discriminator says: one image, and whole sets (no gradio here).
 
+* :func:`score_image` — one picture judged as training prepared real images
+  (``model.prepare_for_discriminator``: the same pixels training saw), its logit, P(real) and, for
+  patch discriminators, the patch map; the Discriminator tab, the HTTP API and ``gan-explorer
+  score`` all call it.
 * :func:`score_sets` — discriminator scores on training images, held-out real images and
   generated images, the classic overfitting check: a discriminator that scores the images it
   trained on clearly higher than real images it never saw has memorised its training set
@@ -16,11 +20,47 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from PIL import Image
+
 from explorer.errors import ExplorerError
-from explorer.ui.catalog import ModelEntry
-from explorer.ui.modelinfo import dataset_name
+from explorer.metadata import dataset_name
+from explorer.zoo import ModelEntry
 
 SET_NAMES = ("training", "held-out real", "generated")
+
+
+@dataclass
+class ImageScore:
+    """One judged picture: ``logit`` (higher = more real), ``p_real`` = sigmoid(logit), ``shown``
+    the input as the discriminator saw it [1, C, h, w] in [-1, 1], ``patch_map`` [h', w'] logits
+    of a patch discriminator (else None)."""
+
+    logit: float
+    p_real: float
+    shown: torch.Tensor
+    patch_map: torch.Tensor | None
+
+
+def score_image(model, img: Image.Image, domain: str | None = None, label: int | None = None,
+                prepared: torch.Tensor | None = None) -> ImageScore:
+    """The discriminator on one decoded picture (RGB PIL), prepared as training prepared real images.
+
+    ``domain``: "A"/"B" for a two-domain model (required there); ``label``: the class of a
+    conditional model; ``prepared``: an input the caller sized itself (the CLI's ``--fit``) instead.
+    """
+    if not model.caps.has_discriminator:
+        raise ExplorerError(f"this {model.kind} model has no discriminator")
+    if model.caps.domains and domain not in model.caps.domains:
+        raise ExplorerError(f"a {model.display_name} has one discriminator per domain: choose domain A or B")
+    x = model.prepare_for_discriminator(img, domain) if prepared is None else prepared  # [1, C, h, w]
+    labels = torch.tensor([int(label)]) if model.num_classes and label is not None else None
+    if model.num_classes and labels is None:
+        raise ExplorerError("this discriminator is class-conditional: give the image's class")
+    with torch.inference_mode():
+        out = model.discriminate(x, labels=labels, domain=domain if model.caps.domains else None)
+    logit = float(out.scores[0])
+    pmap = out.patch_map[0, 0].float().cpu() if out.patch_map is not None else None
+    return ImageScore(logit=logit, p_real=float(torch.sigmoid(torch.tensor(logit))), shown=x, patch_map=pmap)
 
 
 def _load_split(entry: ModelEntry, split: str, num: int, resolution: int, channels: int, domain: str | None = None):
