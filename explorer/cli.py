@@ -1,7 +1,8 @@
 """The ``gan-explorer`` command line: a thin layer over the public Python API.
 
-Own subcommands: ``info``, ``generate``, ``translate``, ``upscale``, ``score``, ``import``,
-``directions``. Other modules add theirs through :data:`COMMAND_MODULES` — one line per module,
+Own subcommands: ``info``, ``generate``, ``import``, ``directions`` here, and ``translate``,
+``upscale``, ``score`` in :mod:`explorer.cli_images`; what they share (options, progress bars,
+loading, labels, latent files) is :mod:`explorer.cli_common`. Other modules add theirs through :data:`COMMAND_MODULES` — one line per module,
 ``(module, function)``; the function receives argparse's sub-parsers object, adds its
 subcommand(s) and sets ``func`` (``args -> exit code``) with ``set_defaults``. A listed module
 that does not exist (not written yet, or an optional part not installed) is skipped; any other
@@ -26,6 +27,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from explorer.errors import ExplorerError
+from explorer.cli_common import (_common_options, common_parent, load_latents, load_model,  # noqa: F401
+                                 model_identity, parse_labels, progress_bar)
+from explorer.cli_images import add_image_commands
 from explorer.metadata import class_names
 
 #: Subcommands living in other modules: ``(module, function)``; see the module docstring.
@@ -39,28 +43,9 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("explorer.pipelines.invert", "add_invert_command"),  # invert: image → latent (.npy for Explore)
 ]
 
-#: progress bars appear only for work that takes longer than this many seconds
-PROGRESS_DELAY_S = 1.0
-
-
 # ----------------------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------------------
-def _common_options(suppress: bool) -> argparse.ArgumentParser:
-    """Options accepted both before and after the subcommand name."""
-    default = argparse.SUPPRESS if suppress else None
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--device", default=default, help="cpu, cuda, cuda:1, ... (default: $GAN_EXPLORER_DEVICE, else CUDA if present, else CPU)")
-    p.add_argument("--threads", type=int, default=default, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if suppress else False, help="no progress bars")
-    return p
-
-
-def common_parent() -> argparse.ArgumentParser:
-    """Parent parser with ``--device/--threads/--quiet`` for subcommands added by other modules."""
-    return _common_options(suppress=True)
-
-
 def build_parser(include_modules: bool = True) -> argparse.ArgumentParser:
     """The ``gan-explorer`` parser, with the subcommands of :data:`COMMAND_MODULES` unless
     ``include_modules`` is false (then only the built-in ones; used to start faster)."""
@@ -96,34 +81,7 @@ def build_parser(include_modules: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--out", default="generated", help="output folder (default ./generated)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("translate", parents=common, help="image-to-image translation (CycleGAN)")
-    p.add_argument("checkpoint")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--direction", default=None, help="AtoB or BtoA (default: the model's first)")
-    p.add_argument("--tile", type=int, default=768, help="images larger than this are translated in tiles")
-    p.add_argument("--overlap", type=int, default=64)
-    p.add_argument("--out", default=None, help="output .png (one input) or folder (default ./translated)")
-    p.set_defaults(func=cmd_translate)
-
-    p = sub.add_parser("upscale", parents=common, help="super-resolution at the model's scale (×2/×3/×4/×8), tiled for large images")
-    p.add_argument("checkpoint")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--tile", type=int, default=128, help="tile side in input pixels")
-    p.add_argument("--overlap", type=int, default=16)
-    p.add_argument("--out", default=None, help="output .png (one input) or folder (default ./upscaled)")
-    p.set_defaults(func=cmd_upscale)
-
-    p = sub.add_parser("score", parents=common, help="discriminator scores of images")
-    p.add_argument("checkpoint")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--domain", choices=("A", "B"), default=None, help="CycleGAN: which domain's discriminator")
-    p.add_argument("--labels", default=None, help="class ids for conditional discriminators (one, or one per image)")
-    p.add_argument("--fit", choices=("center-crop", "pad", "resize"), default="center-crop",
-                   help="how images are brought to a fixed-size discriminator's resolution "
-                        "(center-crop: as the training data were prepared)")
-    p.add_argument("--patch-map", default=None, help="PatchGAN: write the per-patch heat map here (.png)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.set_defaults(func=cmd_score)
+    add_image_commands(sub, common)
 
     p = sub.add_parser("import", parents=common, help="convert foreign checkpoint(s) to our .safetensors format")
     p.add_argument("foreign", nargs="+", help="e.g. netG_epoch_24.pth, or latest_net_G_A.pth latest_net_G_B.pth, or a folder; "
@@ -222,120 +180,13 @@ def _apply_runtime(args: argparse.Namespace) -> None:
 
 
 # ----------------------------------------------------------------------------------------
-# helpers
-# ----------------------------------------------------------------------------------------
-def _progress(args, total: int | None, desc: str, unit: str = "img"):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, delay=PROGRESS_DELAY_S, disable=bool(getattr(args, "quiet", False)),
-                file=sys.stderr, leave=False)
-
-
-def _tile_callback(bar) -> Callable[[int, int], None]:
-    """Adapt ``process_in_tiles``'s ``progress(done, total)`` to a tqdm bar."""
-
-    def update(done: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)
-
-    return update
-
-
-def _load(args, path_or_paths):
-    import explorer
-
-    paths = path_or_paths if isinstance(path_or_paths, list) else [path_or_paths]
-    target = paths if len(paths) > 1 else paths[0]
-    model = explorer.load(target, device=getattr(args, "device", None))
-    return model
-
-
-def _model_identity(path: str) -> dict[str, Any]:
-    """Provenance fields naming the model: file name and content hash."""
-    from explorer.checkpoint import file_hash
-
-    p = Path(path)
-    return {"model": p.stem, "model_file": p.name, "model_hash": file_hash(p) if p.is_file() else None}
-
-
-def _parse_labels(model, class_: str | None, labels: str | None, n: int):
-    """Labels tensor [n] for a conditional model, None for an unconditional one."""
-    import torch
-
-    if not model.num_classes:
-        if class_ is not None or labels is not None:
-            raise ExplorerError(f"this {model.kind} model is unconditional; drop --class/--labels")
-        return None
-    names = class_names(model)
-    if class_ is None and labels is None:
-        raise ExplorerError(
-            f"this model is class-conditional ({model.num_classes} classes{': ' + ', '.join(names) if names else ''}); pass --class or --labels"
-        )
-
-    def one(token: str) -> int:
-        token = token.strip()
-        if token.lstrip("-").isdigit():
-            value = int(token)
-        elif token in names:
-            value = names.index(token)
-        else:
-            known = f" (known: {', '.join(names)})" if names else ""
-            raise ExplorerError(f"unknown class {token!r}{known}")
-        if not 0 <= value < model.num_classes:
-            raise ExplorerError(f"class ids run from 0 to {model.num_classes - 1}, got {value}")
-        return value
-
-    if class_ is not None:
-        ids = [one(class_)] * n
-    else:
-        ids = [one(t) for t in labels.split(",") if t.strip()]
-        if len(ids) == 1:
-            ids = ids * n
-        elif len(ids) != n:
-            raise ExplorerError(f"{len(ids)} labels given for {n} images; give one label or one per image")
-    return torch.tensor(ids, dtype=torch.long)
-
-
-def _load_latents(path: str, latent_dim: int):
-    import numpy as np
-    import torch
-
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ExplorerError(f"no such latents file: {path}") from None
-    except (ValueError, OSError) as exc:
-        raise ExplorerError(f"{Path(path).name} is not a .npy array file ({exc})") from None
-    if not isinstance(arr, np.ndarray):
-        raise ExplorerError(f"{Path(path).name}: expected one .npy array, got an archive")
-    if arr.ndim == 1:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] != latent_dim or not np.issubdtype(arr.dtype, np.number):
-        raise ExplorerError(f"{Path(path).name} holds an array of shape {list(arr.shape)}; this model needs [N, {latent_dim}]")
-    if not np.isfinite(arr).all():
-        raise ExplorerError(f"{Path(path).name} contains NaN or infinite values")
-    return torch.from_numpy(arr.astype(np.float32))
-
-
-def _outputs(inputs: list[str], out: str | None, default_dir: str, suffix: str) -> list[Path]:
-    """One output path per input: ``out`` as a file for a single input ending in .png, else a folder."""
-    if out is not None and out.lower().endswith(".png"):
-        if len(inputs) != 1:
-            raise ExplorerError("--out names one .png file, but several images were given; pass a folder")
-        return [Path(out)]
-    folder = Path(out or default_dir)
-    return [folder / f"{Path(p).stem}_{suffix}.png" for p in inputs]
-
-
-# ----------------------------------------------------------------------------------------
 # commands
 # ----------------------------------------------------------------------------------------
 def cmd_info(args) -> int:
     from explorer.checkpoint import file_hash, read_metadata, sniff_format
 
     paths = args.checkpoint
-    model = _load(args, paths)
+    model = load_model(args, paths)
     own = len(paths) == 1 and Path(paths[0]).is_file() and sniff_format(paths[0]) == "safetensors"
     meta = None
     if own:
@@ -390,23 +241,23 @@ def cmd_generate(args) -> int:
     from explorer.images import latent_hash, make_grid, save_png
     from explorer.latent import latents_from_seeds, parse_seeds
 
-    model = _load(args, args.checkpoint)
+    model = load_model(args, args.checkpoint)
     if not model.can_generate:
         raise ExplorerError(f"a {model.kind} model does not generate from latents; try 'translate' or 'upscale'")
     if args.batch_size < 1:
         raise ExplorerError("--batch-size must be at least 1")
     if args.latents:
-        z = _load_latents(args.latents, model.latent_dim)
+        z = load_latents(args.latents, model.latent_dim)
         seeds = None
     else:
         seeds = parse_seeds(args.seeds or "0-15")
         z = latents_from_seeds(model, seeds)
     n = z.shape[0]
-    labels = _parse_labels(model, args.class_, args.labels, n)
-    identity = _model_identity(args.checkpoint)
+    labels = parse_labels(model, args.class_, args.labels, n)
+    identity = model_identity(args.checkpoint)
     out = Path(args.out)
     images = []
-    with _progress(args, n, "generating") as bar, torch.inference_mode():
+    with progress_bar(args, n, "generating") as bar, torch.inference_mode():
         for i in range(0, n, args.batch_size):
             zb = z[i : i + args.batch_size]
             lb = labels[i : i + args.batch_size] if labels is not None else None
@@ -431,107 +282,13 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _image_to_image(args, model, direction: str, tile: int, overlap: int, suffix: str, default_dir: str) -> int:
-    from explorer.images import load_image, save_png
-    from explorer.pipelines import translate
-
-    outputs = _outputs(args.images, args.out, default_dir, suffix)
-    identity = _model_identity(args.checkpoint)
-    for src, dst in zip(args.images, outputs):
-        img = load_image(src, mode=translate.input_mode(model, direction), allow_animated=False)
-        w, h = img.size
-        with _progress(args, None, Path(src).name, unit="tile") as bar:
-            y = translate.run(model, img, direction, tile=tile, overlap=overlap, progress=_tile_callback(bar))
-        meta = {**identity, "kind": model.kind, "direction": direction, "source_image": Path(src).name,
-                "source_size": [int(w), int(h)]}
-        save_png(y.cpu(), dst, meta)
-        print(f"{src} -> {dst} ({w}×{h} → {y.shape[-1]}×{y.shape[-2]})")
-    return 0
-
-
-def cmd_translate(args) -> int:
-    from explorer.pipelines import translate
-
-    model = _load(args, args.checkpoint)
-    if model.caps.upscales:
-        raise ExplorerError(f"a {model.kind} model does not translate images; use 'upscale'")
-    direction = translate.check_direction(model, args.direction)
-    return _image_to_image(args, model, direction, args.tile, args.overlap, suffix=direction, default_dir="translated")
-
-
-def cmd_upscale(args) -> int:
-    model = _load(args, args.checkpoint)
-    if not model.caps.upscales:
-        raise ExplorerError(f"a {model.kind} model does not upscale images (need a super-resolution model)")
-    return _image_to_image(args, model, model.directions[0], args.tile, args.overlap,
-                           suffix=f"x{int(model.config.scale)}", default_dir="upscaled")
-
-
-def cmd_score(args) -> int:
-    from explorer.data.dataset import prepare_image
-    from explorer.images import fit_to, load_image, tensor_to_pil
-    from explorer.pipelines.score import score_image
-
-    model = _load(args, args.checkpoint)
-    if model.caps.domains and args.domain is None:
-        raise ExplorerError(f"a {model.display_name} has one discriminator per domain: pass --domain A or --domain B")
-    channels = model.channels_of(args.domain) if args.domain else model.image_channels
-    fixed = model.resolution if model.fixed_size_discriminator else 0
-    labels = _parse_labels(model, None, args.labels, len(args.images)) if model.num_classes or args.labels else None
-    rows = []
-    maps = []
-    for i, src in enumerate(args.images):
-        img = load_image(src, mode="RGB")
-        # --fit other than center-crop is a deliberate departure from the training policy
-        prepared = prepare_image(fit_to(img, fixed, args.fit), channels) if fixed and args.fit != "center-crop" else None
-        result = score_image(model, img, args.domain, int(labels[i]) if labels is not None else None, prepared=prepared)
-        rows.append({"image": src, "score": result.logit, "p_real": result.p_real})
-        if result.patch_map is not None:
-            maps.append((src, tensor_to_pil(result.shown[0]), result.patch_map))
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        width = max(len(r["image"]) for r in rows)
-        print(f"{'image':<{width}s}  {'logit':>9s}  {'P(real)':>7s}")
-        for r in rows:
-            print(f"{r['image']:<{width}s}  {r['score']:9.4f}  {r['p_real']:7.4f}")
-    if args.patch_map:
-        if not maps:
-            raise ExplorerError(f"a {model.kind} discriminator gives one score per image, no patch map")
-        for j, (src, img, pmap) in enumerate(maps):
-            dst = Path(args.patch_map)
-            if len(maps) > 1:
-                dst = dst.with_name(f"{dst.stem}_{j}{dst.suffix or '.png'}")
-            _save_heat_map(img, pmap, dst, {**_model_identity(args.checkpoint), "kind": model.kind, "source_image": Path(src).name,
-                                            "domain": args.domain, "content": "PatchGAN heat map: red = judged real, blue = judged fake"})
-            print(f"patch map of {src} ({pmap.shape[1]}×{pmap.shape[0]} patches) -> {dst}")
-    return 0
-
-
-def _save_heat_map(img, patch_logits, dst: Path, meta: dict) -> None:
-    """Overlay sigmoid(patch logits) on the image: blue (fake) – white (0.5) – red (real)."""
-    import numpy as np
-    from PIL import Image
-
-    from explorer.images import save_png
-
-    p = 1.0 / (1.0 + np.exp(-np.clip(patch_logits.numpy(), -60, 60)))  # [h, w] in (0, 1)
-    red = np.clip(2 * p, 0, 1)
-    blue = np.clip(2 * (1 - p), 0, 1)
-    green = np.minimum(red, blue)
-    heat = (np.stack([red, green, blue], axis=2) * 255).round().astype(np.uint8)  # [h, w, 3]
-    heat_img = Image.fromarray(heat, "RGB").resize(img.size, Image.NEAREST)
-    base = img.convert("RGB")
-    save_png(Image.blend(base, heat_img, 0.6), dst.with_suffix(".png"), meta)
-
-
 def cmd_import(args) -> int:
     import explorer
 
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise ExplorerError(f"--out must end in .safetensors, got {out.name}")
-    model = _load(args, list(args.foreign))
+    model = load_model(args, list(args.foreign))
     path = explorer.save(model, out)
     imported = model.card.imported if isinstance(model.card.imported, dict) else {}
     parts = ", ".join(imported.get("parts", [])) or "all parts"
@@ -547,10 +304,10 @@ def cmd_directions(args) -> int:
     from explorer.images import make_grid, save_png
     from explorer.latent import apply_directions, latents_from_seeds, pca_directions, sefa_directions
 
-    model = _load(args, args.checkpoint)
+    model = load_model(args, args.checkpoint)
     if args.num < 1:
         raise ExplorerError("--num must be at least 1")
-    with _progress(args, 1, f"{args.method} directions", unit="step") as bar:
+    with progress_bar(args, 1, f"{args.method} directions", unit="step") as bar:
         if args.method == "pca":
             d = pca_directions(model, num_samples=args.num_samples, num_components=args.num, seed=args.seed)
         else:
@@ -570,7 +327,7 @@ def cmd_directions(args) -> int:
         labels = torch.zeros(1, dtype=torch.long) if model.num_classes else None
         base = model.mapping(z, labels) if d.space == "w" else z
         rows = []
-        with _progress(args, d.num_components, "preview", unit="dir") as bar, torch.inference_mode():
+        with progress_bar(args, d.num_components, "preview", unit="dir") as bar, torch.inference_mode():
             for k in range(d.num_components):
                 coeffs = torch.zeros(len(steps), k + 1)
                 coeffs[:, k] = steps
@@ -581,7 +338,7 @@ def cmd_directions(args) -> int:
                     rows.append(model.generate(moved, labels.expand(len(steps)) if labels is not None else None).cpu())
                 bar.update(1)
         grid = make_grid(torch.cat(rows), nrow=len(steps))
-        path = save_png(grid, Path(args.preview), {**_model_identity(args.checkpoint), "kind": model.kind, "seed": args.seed,
+        path = save_png(grid, Path(args.preview), {**model_identity(args.checkpoint), "kind": model.kind, "seed": args.seed,
                                                    "content": f"{d.method} directions: rows = directions 0..{d.num_components - 1}, columns = -3..+3 std"})
         print(f"wrote preview {path}")
     return 0

@@ -16,7 +16,7 @@ from explorer.errors import ExplorerError
 
 
 def add_edit_command(sub) -> None:
-    from explorer.cli import common_parent
+    from explorer.cli_common import common_parent
 
     p = sub.add_parser("edit", parents=[common_parent()], help="apply a saved/exported latent edit to a batch of seeds")
     p.add_argument("checkpoint")
@@ -37,12 +37,12 @@ def add_edit_command(sub) -> None:
 def cmd_edit(args) -> int:
     import torch
 
-    from explorer.cli import _load, _model_identity, _parse_labels, _progress
+    from explorer.cli_common import load_model, model_identity, parse_labels, progress_bar
     from explorer.edits import MAX_STRENGTH, EditLibrary, range_label, resolve
     from explorer.images import make_grid, save_png
     from explorer.latent import parse_seeds
 
-    model = _load(args, args.checkpoint)
+    model = load_model(args, args.checkpoint)
     if not model.can_generate:
         raise ExplorerError(f"a {model.kind} model has no latent space to edit")
     library = EditLibrary(args.library)
@@ -59,10 +59,10 @@ def cmd_edit(args) -> int:
         raise ExplorerError(f"--strength must lie between {-MAX_STRENGTH:g} and {MAX_STRENGTH:g}")
     edit = resolve(model, args.edit, library)
     seeds = parse_seeds(args.seeds, max_count=1024)
-    labels = _parse_labels(model, args.class_, args.labels, len(seeds))
+    labels = parse_labels(model, args.class_, args.labels, len(seeds))
     strength = edit.strength if args.strength is None else args.strength
     before, after = [], []
-    with _progress(args, len(seeds), f"edit '{edit.name}'") as bar:
+    with progress_bar(args, len(seeds), f"edit '{edit.name}'") as bar:
         from explorer.edits import apply_to_seeds
 
         for i in range(0, len(seeds), 64):
@@ -73,7 +73,7 @@ def cmd_edit(args) -> int:
             bar.update(len(seeds[i : i + 64]))
     before, after = torch.cat(before), torch.cat(after)  # [N, C, H, W]
     out = Path(args.out)
-    common = {**_model_identity(args.checkpoint), "kind": model.kind, "truncation": args.truncation,
+    common = {**model_identity(args.checkpoint), "kind": model.kind, "truncation": args.truncation,
               "edit": {"name": edit.name, "strength": strength, "layers": list(edit.layers) if edit.layers else None,
                        "space": edit.space, "source": edit.source}}
     for i, seed in enumerate(seeds):

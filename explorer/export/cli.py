@@ -20,7 +20,7 @@ PROGRESS_DELAY_S = 1.0
 
 
 def _common() -> list[argparse.ArgumentParser]:
-    from explorer.cli import common_parent
+    from explorer.cli_common import common_parent
 
     return [common_parent()]
 

@@ -164,7 +164,7 @@ def latent_npy_bytes(model, x: torch.Tensor) -> bytes:
 # gan-explorer invert (registered through explorer.cli.COMMAND_MODULES)
 # ----------------------------------------------------------------------------------------
 def add_invert_command(sub) -> None:
-    from explorer.cli import common_parent
+    from explorer.cli_common import common_parent
 
     p = sub.add_parser("invert", parents=[common_parent()],
                        help="find the latent whose image best matches a photo (GAN inversion), for Explore or edits")
@@ -185,15 +185,15 @@ def add_invert_command(sub) -> None:
 def cmd_invert(args) -> int:
     import explorer
     from explorer.atomic import write_bytes
-    from explorer.cli import _load, _model_identity, _parse_labels, _progress
+    from explorer.cli_common import load_model, model_identity, parse_labels, progress_bar
     from explorer.data.dataset import prepare_image
     from explorer.images import load_image, save_png
 
-    model = _load(args, args.checkpoint)
+    model = load_model(args, args.checkpoint)
     if not model.can_generate:
         raise ExplorerError(f"a {model.kind} model has no latent space to invert into")
     space = args.space or ("w" if model.edit_space == "w" else "z")
-    labels = _parse_labels(model, args.class_, None, 1)  # None for unconditional models; names or ids
+    labels = parse_labels(model, args.class_, None, 1)  # None for unconditional models; names or ids
     label = int(labels[0]) if labels is not None else None
     feature_net = None
     if args.features:
@@ -202,12 +202,12 @@ def cmd_invert(args) -> int:
             raise ExplorerError(f"{Path(args.features).name} reads {feature_net.config.channels}-channel images; "
                                 f"the generator makes {model.image_channels}-channel ones")
     target = prepare_image(load_image(args.image, mode="RGB"), model.image_channels, model.resolution)
-    with _progress(args, total=args.steps, desc="inverting", unit="step") as bar:
+    with progress_bar(args, total=args.steps, desc="inverting", unit="step") as bar:
         result = invert(model, target, space=space, label=label, steps=args.steps, lr=args.lr, feature_net=feature_net,
                         seed=args.seed, progress=lambda step, total, loss: bar.update(1))
     out = Path(args.out)
     latent_path = Path(args.latent_out) if args.latent_out else out.with_suffix(".npy")
-    meta = {**_model_identity(args.checkpoint), "kind": model.kind, "operation": "inversion",
+    meta = {**model_identity(args.checkpoint), "kind": model.kind, "operation": "inversion",
             "source_image": Path(args.image).name, "space": result.space, "steps": result.steps,
             "psnr_db": round(result.psnr, 2), "latent_file": latent_path.name}
     save_png(result.image[0], out, meta)
