@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError, ExplorerError
@@ -47,7 +48,6 @@ def save(model: GANModel, path: str | os.PathLike, card: dict | None = None, sum
     ``card`` / ``summary`` update the model's card and training summary before saving.
     Tensors that share memory are stored once each as separate copies (safetensors forbids aliasing).
     """
-    from safetensors.torch import save_file
 
     if card:
         model.card.update(card)
@@ -128,7 +128,6 @@ def load(path: str | os.PathLike | Sequence[str | os.PathLike], device: str | to
 
 
 def _load_own(path: Path) -> GANModel:
-    from safetensors.torch import load_file
 
     meta = read_metadata(path)
     cls = get_family(meta["kind"])

@@ -19,17 +19,31 @@ Nothing runs at import time.
 from __future__ import annotations
 
 import argparse
-import os
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from explorer.errors import ExplorerError
-from explorer.cli_common import (_common_options, common_parent, load_latents, load_model,  # noqa: F401
-                                 model_identity, parse_labels, progress_bar)
+import torch
+
+import explorer
+from explorer import __version__
+from explorer.checkpoint import file_hash, read_metadata, sniff_format
+from explorer.cli_common import (  # noqa: F401
+    _common_options,
+    common_parent,
+    load_latents,
+    load_model,
+    model_identity,
+    parse_labels,
+    progress_bar,
+)
 from explorer.cli_images import add_image_commands
+from explorer.errors import ExplorerError
+from explorer.images import latent_hash, make_grid, save_png
+from explorer.latent import apply_directions, latents_from_seeds, parse_seeds, pca_directions, sefa_directions
 from explorer.metadata import class_names
 
 #: Subcommands living in other modules: ``(module, function)``; see the module docstring.
@@ -49,7 +63,6 @@ COMMAND_MODULES: list[tuple[str, str]] = [
 def build_parser(include_modules: bool = True) -> argparse.ArgumentParser:
     """The ``gan-explorer`` parser, with the subcommands of :data:`COMMAND_MODULES` unless
     ``include_modules`` is false (then only the built-in ones; used to start faster)."""
-    from explorer import __version__
 
     parser = argparse.ArgumentParser(
         prog="gan-explorer",
@@ -163,7 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _apply_runtime(args: argparse.Namespace) -> None:
-    import torch
 
     threads = getattr(args, "threads", None)
     if threads is not None:
@@ -183,7 +195,6 @@ def _apply_runtime(args: argparse.Namespace) -> None:
 # commands
 # ----------------------------------------------------------------------------------------
 def cmd_info(args) -> int:
-    from explorer.checkpoint import file_hash, read_metadata, sniff_format
 
     paths = args.checkpoint
     model = load_model(args, paths)
@@ -236,10 +247,7 @@ def _short_value(value: Any, limit: int = 160) -> str:
 
 
 def cmd_generate(args) -> int:
-    import torch
 
-    from explorer.images import latent_hash, make_grid, save_png
-    from explorer.latent import latents_from_seeds, parse_seeds
 
     model = load_model(args, args.checkpoint)
     if not model.can_generate:
@@ -283,7 +291,6 @@ def cmd_generate(args) -> int:
 
 
 def cmd_import(args) -> int:
-    import explorer
 
     out = Path(args.out)
     if out.suffix != ".safetensors":
@@ -299,10 +306,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_directions(args) -> int:
-    import torch
 
-    from explorer.images import make_grid, save_png
-    from explorer.latent import apply_directions, latents_from_seeds, pca_directions, sefa_directions
 
     model = load_model(args, args.checkpoint)
     if args.num < 1:

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from explorer.cli_common import common_parent, load_model, model_identity, parse_labels, progress_bar
+from explorer.edits import MAX_STRENGTH, EditLibrary, range_label, resolve
 from explorer.errors import ExplorerError
+from explorer.images import make_grid, save_png
+from explorer.latent import parse_seeds
 
 
 def add_edit_command(sub) -> None:
-    from explorer.cli_common import common_parent
 
     p = sub.add_parser("edit", parents=[common_parent()], help="apply a saved/exported latent edit to a batch of seeds")
     p.add_argument("checkpoint")
@@ -35,12 +40,7 @@ def add_edit_command(sub) -> None:
 
 
 def cmd_edit(args) -> int:
-    import torch
 
-    from explorer.cli_common import load_model, model_identity, parse_labels, progress_bar
-    from explorer.edits import MAX_STRENGTH, EditLibrary, range_label, resolve
-    from explorer.images import make_grid, save_png
-    from explorer.latent import parse_seeds
 
     model = load_model(args, args.checkpoint)
     if not model.can_generate:

@@ -34,6 +34,7 @@ import torch
 
 from explorer.atomic import write_text
 from explorer.errors import ExplorerError
+from explorer.latent import latents_from_seeds, model_hash, truncate
 from explorer.paths import app_home
 
 #: ``"format"`` value of an exported edit, and its version
@@ -246,7 +247,6 @@ def edit_from_direction(model, directions, index: int, name: str, strength: floa
 def apply_to_seeds(model, edit: Edit, seeds: Sequence[int], labels: torch.Tensor | None = None,
                    truncation: float = 1.0, strength: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Images before and after the edit, each [N, C, H, W] in [-1, 1], for a batch of seeds."""
-    from explorer.latent import latents_from_seeds, truncate
 
     check_fits(model, edit)
     z = latents_from_seeds(model, seeds)  # [N, latent_dim]
@@ -276,7 +276,6 @@ class EditLibrary:
         self.root = Path(root) if root is not None else default_root()
 
     def path_for(self, model) -> Path:
-        from explorer.latent import model_hash
 
         return self.root / f"{model_hash(model)}.json"
 

@@ -286,8 +286,8 @@ def class_names(model, meta: dict[str, Any] | None = None) -> list[str]:
         if isinstance(names, (list, tuple)) and len(names) == k:
             return [str(n) for n in names]
     name = dataset_name(meta)
-    # imported here, not at the top: the data package imports model helpers, which import this module
-    from explorer.data.shipped import is_shipped, shipped_info
+    # imported here, not at the top: explorer.data's package init imports images → models → this module
+    from explorer.data.shipped import is_shipped, shipped_info  # noqa: E402  (see above)
 
     if is_shipped(name):
         try:

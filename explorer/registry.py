@@ -7,9 +7,11 @@ Registering a name twice is a programming error and raises immediately.
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable, TypeVar
 
 from explorer.errors import CheckpointError
+from explorer.models import BUILTIN_FAMILY_MODULES
 from explorer.models.base import Capabilities
 
 _FAMILIES: dict[str, type] = {}
@@ -30,9 +32,7 @@ def register_family(name: str) -> Callable[[T], T]:
 
 
 def _import_builtin_families() -> None:
-    import importlib
 
-    from explorer.models import BUILTIN_FAMILY_MODULES
 
     for name in BUILTIN_FAMILY_MODULES:
         module = f"explorer.models.{name}"
@@ -63,7 +63,6 @@ def families() -> list[str]:
 def trainable_families() -> list[str]:
     """Families GAN Explorer's training loop trains: the built-in ones in their listed order (DCGAN
     first), then any others by name — the same order whichever module was imported first."""
-    from explorer.models import BUILTIN_FAMILY_MODULES
 
     _import_builtin_families()
     order = {name: i for i, name in enumerate(BUILTIN_FAMILY_MODULES)}

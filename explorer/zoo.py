@@ -42,13 +42,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import torch
+from safetensors import safe_open
+
 import explorer
 from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError, ExplorerError
+from explorer.images import make_grid, save_png
+from explorer.latent import latents_from_seeds
 from explorer.metadata import ModelCard, TrainingSummary, dataset_name
 from explorer.models.base import Capabilities
-from explorer.registry import capabilities, display_name
 from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
+from explorer.registry import capabilities, display_name
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +233,6 @@ def _origin(source: str, card: ModelCard, summary: TrainingSummary) -> str:
 
 
 def _count_params(path: Path) -> int:
-    from safetensors import safe_open
 
     total = 0
     with safe_open(str(path), framework="pt") as fh:
@@ -408,10 +412,7 @@ def delete_model(model_id: str, shipped_dirs: Iterable[str | os.PathLike] | None
 
 def _write_samples(model, path: Path) -> Path:
     """4×4 grid of seeds 0–15 (labels cycling through the classes) as ``<stem>.png`` next to ``path``."""
-    import torch
 
-    from explorer.images import make_grid, save_png
-    from explorer.latent import latents_from_seeds
 
     z = latents_from_seeds(model, SAMPLE_SEEDS)
     labels = torch.arange(len(SAMPLE_SEEDS)) % model.num_classes if model.num_classes else None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numbers
 
 import torch
+from torchvision.transforms import v2
 
 from explorer.errors import DataError
 
@@ -74,7 +75,6 @@ class Augmenter:
         self._generator = torch.Generator().manual_seed(self.seed)
         # imported here, not at the top: torchvision pulls in torch._dynamo (seconds at start) and
         # the web app imports this module long before anyone trains with augmentation
-        from torchvision.transforms import v2
 
         ops: list = []
         if norm.get("hflip", 0) > 0:

@@ -38,9 +38,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
+from explorer import __version__
 from explorer.atomic import atomic_path
+from explorer.data import get_dataset
+from explorer.data.dataset import convert_channels, resize_center_crop
 from explorer.errors import ExplorerError
+from explorer.export.common import resolve_model
+from explorer.export.dataset import synthetic_tensors
+from explorer.models.classifier import Classifier, ClassifierConfig
 
 DEFAULT_GENERATOR = "checkpoints/dcgan_digits.safetensors"
 #: synthetic seeds of repetition s start at (s + 1) * this (far from seeds users pick by hand)
@@ -96,10 +103,6 @@ def run_augment(
     ``generator``: a loaded conditional generator to use instead of ``settings.generator`` (tests).
     ``progress(done, total, what)`` is called after every training run.
     """
-    from explorer.data import get_dataset
-    from explorer.export.common import resolve_model
-    from explorer.export.dataset import synthetic_tensors
-    from explorer.models.classifier import Classifier, ClassifierConfig
 
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -169,7 +172,6 @@ def run_augment(
                 runs.append({"seed": seed, "arm": "synthetic", "real": 0, "synthetic_per_class": m, "accuracy": acc, "steps": steps})
                 _tick(progress, len(runs), total, f"seed {seed}: {m}/class synthetic only")
 
-    from explorer import __version__
 
     return {
         "experiment": "augment",
@@ -214,7 +216,6 @@ def _first_per_class(labels: torch.Tensor, m: int) -> torch.Tensor:
 
 def _to_data_format(x: torch.Tensor, channels: int, resolution: int) -> torch.Tensor:
     """Generated images → the real data's channels and resolution (same policy as the data layer)."""
-    from explorer.data.dataset import convert_channels, resize_center_crop
 
     return resize_center_crop(convert_channels(x, channels), resolution).clamp(-1, 1)
 
@@ -299,9 +300,7 @@ def markdown_table(results: dict[str, Any]) -> str:
 
 def plot(results: dict[str, Any], path: str | os.PathLike, size: tuple[int, int] = (760, 460)) -> Path:
     """Accuracy vs real labelled images, with 95 % interval bars, as a PNG (drawn with PIL)."""
-    from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
-    from explorer import __version__
 
     summary = results["summary"]
     reals = sorted({s["real"] for s in summary if s["arm"] != "synthetic"})

@@ -14,19 +14,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
+from explorer.cli_common import common_parent
 from explorer.errors import ExplorerError
+from explorer.experiments.augment import DEFAULT_GENERATOR, AugmentSettings, markdown_table, run_augment, write_results
+from explorer.export.common import resolve_model
+from explorer.export.dataset import export_dataset
+from explorer.export.onnx import export_onnx
+from explorer.latent import parse_seeds
+from explorer.zoo import delete_model, describe, export_model, get_model, import_model, list_models
 
 PROGRESS_DELAY_S = 1.0
 
 
 def _common() -> list[argparse.ArgumentParser]:
-    from explorer.cli_common import common_parent
 
     return [common_parent()]
 
 
 def _bar(args, total: int | None, desc: str, unit: str = "img"):
-    from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, delay=PROGRESS_DELAY_S, disable=bool(getattr(args, "quiet", False)),
                 file=sys.stderr, leave=False)
@@ -63,8 +70,6 @@ def add_export_onnx_command(sub) -> None:
 
 
 def cmd_export_onnx(args) -> int:
-    from explorer.export.common import resolve_model
-    from explorer.export.onnx import export_onnx
 
     source: Any = args.checkpoint if len(args.checkpoint) > 1 else args.checkpoint[0]
     truncation: Any = args.truncation
@@ -120,7 +125,6 @@ def add_export_dataset_command(sub) -> None:
 
 
 def cmd_export_dataset(args) -> int:
-    from explorer.export.dataset import export_dataset
 
     with _bar(args, None, "export-dataset") as bar:
         def progress(done: int, total: int) -> None:
@@ -176,7 +180,6 @@ def add_zoo_command(sub) -> None:
 
 
 def cmd_zoo_list(args) -> int:
-    from explorer.zoo import list_models
 
     query = " ".join(args.query) if isinstance(args.query, list) else args.query
     entries = list_models(query=query, kind=args.kind, source=args.source, user_dir=args.user_dir)
@@ -196,7 +199,6 @@ def cmd_zoo_list(args) -> int:
 
 
 def cmd_zoo_show(args) -> int:
-    from explorer.zoo import describe, get_model
 
     entry = get_model(args.id, user_dir=args.user_dir)
     if args.json:
@@ -208,7 +210,6 @@ def cmd_zoo_show(args) -> int:
 
 
 def cmd_zoo_import(args) -> int:
-    from explorer.zoo import import_model
 
     entry = import_model(args.files if len(args.files) > 1 else args.files[0], name=args.name, user_dir=args.user_dir,
                          samples=not args.no_samples)
@@ -217,7 +218,6 @@ def cmd_zoo_import(args) -> int:
 
 
 def cmd_zoo_export(args) -> int:
-    from explorer.zoo import export_model
 
     path = export_model(args.id, args.out, overwrite=args.overwrite, user_dir=args.user_dir)
     print(f"wrote {path}")
@@ -225,7 +225,6 @@ def cmd_zoo_export(args) -> int:
 
 
 def cmd_zoo_delete(args) -> int:
-    from explorer.zoo import delete_model
 
     entry = delete_model(args.id, user_dir=args.user_dir)
     print(f"deleted {entry.name} ({entry.path})")
@@ -262,7 +261,6 @@ def add_experiment_command(sub) -> None:
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
-    from explorer.latent import parse_seeds
 
     try:
         return tuple(parse_seeds(text))
@@ -271,7 +269,6 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 def cmd_experiment_augment(args) -> int:
-    from explorer.experiments.augment import DEFAULT_GENERATOR, AugmentSettings, markdown_table, run_augment, write_results
 
     settings = AugmentSettings(
         generator=args.generator or DEFAULT_GENERATOR, dataset=args.dataset, real_sizes=_ints(args.real, "real"),

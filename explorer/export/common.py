@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+import explorer
 from explorer.errors import ExplorerError
 from explorer.metadata import model_dataset_name
 from explorer.models.base import GANModel
@@ -41,7 +42,6 @@ def resolve_model(source: str | os.PathLike | list | GANModel, kind: str | None 
 
     The copy means exports never change a caller's (possibly cached, possibly training) model.
     """
-    import explorer
 
     if isinstance(source, GANModel):
         model = copy.deepcopy(source).to("cpu", torch.float32).eval()

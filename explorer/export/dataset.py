@@ -37,9 +37,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from explorer import __version__
 from explorer.atomic import write_text
 from explorer.errors import DataError, ExplorerError
 from explorer.export.common import resolve_model
+from explorer.images import SYNTHETIC_STATEMENT, latent_hash, save_png
+from explorer.latent import latents_from_seeds
 from explorer.metadata import class_names as class_names_of
 from explorer.models.base import GANModel
 from explorer.runtime import resolve_device
@@ -86,7 +89,6 @@ def iter_synthetic(
     ``model`` must be a loaded generator on its device; ``classifier`` a loaded classifier (needed
     when ``min_confidence`` is given). ``classes`` restricts a conditional model to some class ids.
     """
-    from explorer.latent import latents_from_seeds
 
     if not model.can_generate or getattr(model, "G", True) is None:
         raise ExplorerError(f"a {model.kind} model does not generate images from latents")
@@ -230,8 +232,6 @@ def export_dataset(
     except DataError as exc:
         raise DataError(f"{exc} ({done} images were written to {out_dir} without a manifest)") from None
 
-    from explorer import __version__
-    from explorer.images import SYNTHETIC_STATEMENT
 
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -266,7 +266,6 @@ def export_dataset(
 
 def _write_batch(batch: SyntheticBatch, out_dir: Path, folders: list[str], class_names: list[str],
                  base_meta: dict[str, Any], truncation: float, clf_identity: dict | None, records: list) -> None:
-    from explorer.images import latent_hash, save_png
 
     idx = 0 if batch.label is None else batch.label
     folder = out_dir / folders[idx]

@@ -42,6 +42,7 @@ ONNX-vs-PyTorch difference and a "synthetic image" statement (:func:`read_onnx_m
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -54,9 +55,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer import __version__
 from explorer.atomic import atomic_path
 from explorer.errors import ExplorerError
 from explorer.export.common import resolve_model
+from explorer.images import SYNTHETIC_STATEMENT
 from explorer.models.base import GANModel
 from explorer.models.layers import check_truncation
 
@@ -357,8 +360,6 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
 # metadata
 # ----------------------------------------------------------------------------------------
 def _metadata(identity: dict[str, Any], spec: _Spec, exporter: str, opset: int, diff: float | None) -> dict[str, str]:
-    from explorer import __version__
-    from explorer.images import SYNTHETIC_STATEMENT
 
     fields: dict[str, Any] = {
         "version": __version__,
@@ -423,7 +424,6 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _require(module: str):
-    import importlib
 
     try:
         return importlib.import_module(module)

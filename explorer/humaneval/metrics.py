@@ -19,6 +19,7 @@ import torch
 
 from explorer.humaneval.config import SessionConfig
 from explorer.humaneval.stimuli import decode_png
+from explorer.metrics import evaluate
 
 #: what is computed on a session's stimuli
 STIMULUS_METRICS = ("fd", "kid", "1nn")
@@ -42,7 +43,6 @@ def stimulus_metrics(config: SessionConfig, stimuli: Sequence[dict], extractor: 
         "1-NN accuracy": value, "1-NN chance": value, "extractor": name}}``; empty for pairwise
         sessions or when a side has fewer than two images.
     """
-    from explorer.metrics import evaluate
 
     if config.task != "real_vs_fake":
         return {}

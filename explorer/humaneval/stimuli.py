@@ -17,7 +17,10 @@ import io
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
+from PIL import Image
 
+import explorer
 from explorer.humaneval.config import HumanEvalError
 from explorer.images import tensor_to_uint8
 
@@ -46,9 +49,7 @@ def default_stimulus_provider(device=None, batch_size: int = 64, loader: Callabl
             return np.ascontiguousarray(images[idx])
         if kind != "fake":
             raise ValueError(f"unknown stimulus kind {kind!r}")
-        import torch
 
-        import explorer
 
         if source not in models:
             if loader is not None:
@@ -148,7 +149,6 @@ def check_stimuli(rng: np.random.Generator, num: int, height: int, width: int, c
 def match_shape(images: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
     """Resize/convert uint8 [N, H, W, C] images so every stimulus in a session has one shape
     (a real-vs-fake judgement must not be decidable from size or colour mode)."""
-    from PIL import Image
 
     if images.ndim == 3:
         images = images[..., None]
@@ -167,7 +167,6 @@ def match_shape(images: np.ndarray, height: int, width: int, channels: int) -> n
 
 def encode_png(image: np.ndarray) -> bytes:
     """uint8 [H, W, C] (C = 1 or 3) to PNG bytes without metadata (nothing that hints real/fake)."""
-    from PIL import Image
 
     img = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
     buf = io.BytesIO()
@@ -177,7 +176,6 @@ def encode_png(image: np.ndarray) -> bytes:
 
 def decode_png(data: bytes) -> np.ndarray:
     """PNG bytes (written by :func:`encode_png`) to uint8 [H, W, C]."""
-    from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
         arr = np.asarray(im.convert("L" if im.mode in ("L", "1", "I;16") else "RGB"))

@@ -17,6 +17,7 @@ import torch
 import torchvision
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from explorer._version import __version__
 from explorer.atomic import atomic_path
 from explorer.errors import ImageInputError
 from explorer.images.decode import _short, convert_mode
@@ -74,7 +75,6 @@ def latent_hash(z: torch.Tensor | np.ndarray, length: int = 16) -> str:
 
 def provenance(**fields: Any) -> dict[str, Any]:
     """The standard provenance record (tool, version, synthetic statement) plus ``fields``."""
-    from explorer._version import __version__
 
     record = {"generator": "gan-explorer", "version": __version__, "synthetic": True, "statement": SYNTHETIC_STATEMENT}
     record.update({k: v for k, v in fields.items() if v is not None})

@@ -20,7 +20,10 @@ from pathlib import Path
 
 from explorer.errors import CheckpointError
 from explorer.importers.base import ForeignFile, Importer, imported_card  # noqa: F401  (public here too)
+from explorer.importers.tfjs import find_model_json
+from explorer.importers.upscalerjs import DESCRIPTION
 from explorer.models.base import GANModel
+from explorer.weights_io import load_state_dict_safely
 
 #: file suffixes considered when a directory is given
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
@@ -43,7 +46,6 @@ def importers() -> list[Importer]:
 
 def known_formats() -> str:
     """One line per known foreign format, for error messages and ``gan-explorer import --help``."""
-    from explorer.importers.upscalerjs import DESCRIPTION
 
     return "\n".join([f"  - {imp.description}" for imp in importers()] + [f"  - {DESCRIPTION}"])
 
@@ -58,7 +60,6 @@ def _register_builtins() -> None:
 
 def read_foreign(path: Path) -> ForeignFile:
     """Read one file safely; drop a ``module.`` prefix left by (Distributed)DataParallel."""
-    from explorer.weights_io import load_state_dict_safely
 
     state = load_state_dict_safely(path)
     if all(k.startswith("module.") for k in state):
@@ -156,7 +157,6 @@ def import_foreign(paths: list[Path]) -> GANModel:
 def _tfjs_model_json(paths: list[Path]) -> Path | None:
     """The ``model.json`` of a TensorFlow.js model among ``paths`` (a folder holding one, or the
     json plus its shard files given by name), else None."""
-    from explorer.importers.tfjs import find_model_json
 
     found = [m for m in (find_model_json(p) for p in paths) if m is not None]
     if not found:

@@ -31,7 +31,11 @@ import numpy as np
 import torch
 
 from explorer.errors import CheckpointError
+from explorer.importers.base import ForeignFile, imported_card
 from explorer.importers.tfjs import TFJSModel, read_tfjs
+from explorer.importers.tfjs_layers import build_graph
+from explorer.models.rdn import RDBS_PER_RRDB, RRDB_BETA
+from explorer.models.srgan import SRGAN, SRGANConfig
 
 FORMAT = "TensorFlow.js Layers model (UpscalerJS esrgan-slim: RDN or ESRGAN RRDN)"
 DESCRIPTION = ("TensorFlow.js Layers super-resolution model: model.json + weight shards (a folder holding model.json), "
@@ -81,7 +85,6 @@ def _numbered(names: set[str], pattern: re.Pattern, group: int, fixed: dict[int,
 
 
 def _config(tm: TFJSModel, **kwargs):
-    from explorer.models.srgan import SRGANConfig
 
     try:
         return SRGANConfig(resolution=32 * kwargs["scale"], parts=("G",), **kwargs)
@@ -105,7 +108,6 @@ def _rdn_config(tm: TFJSModel, names: set[str]):
 
 
 def _rrdn_config(tm: TFJSModel, names: set[str]):
-    from explorer.models.rdn import RDBS_PER_RRDB, RRDB_BETA
 
     rrdbs = _numbered(names, _RRDB_FUSE, 1)
     per_rrdb = _numbered(names, _RRDB_FUSE, 2, {1: "1"})
@@ -155,7 +157,6 @@ def sr_state_dict(tm: TFJSModel, cfg) -> dict[str, torch.Tensor]:
 
 def check_against_graph(model, tm: TFJSModel, size: tuple[int, int] = (9, 11)) -> float:
     """Max relative difference between ``model`` and the generic Keras graph of ``tm`` on one random input."""
-    from explorer.importers.tfjs_layers import build_graph
 
     graph = build_graph(tm.topology, tm.weights).eval()
     x = torch.rand(1, model.image_channels, *size, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -183,8 +184,6 @@ def package_info(model_json: Path) -> dict:
 
 def import_tfjs(model_json: Path, shards: dict[str, Path] | None = None):
     """Read a TF.js Layers RDN (``model.json`` [+ shard files given by name]) into an ``srgan`` model."""
-    from explorer.importers.base import ForeignFile, imported_card
-    from explorer.models.srgan import SRGAN
 
     read_shard = None
     if shards:

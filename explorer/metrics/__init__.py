@@ -18,6 +18,7 @@ Every result names its feature extractor and says whether it is comparable with 
 Importing this package loads no weights.
 """
 
+from explorer.metrics.cli import add_metrics_command as _add
 from explorer.metrics.evaluate import evaluate, nearest_neighbours, record_metrics
 from explorer.metrics.extractors import (
     FeatureExtractor,
@@ -33,7 +34,6 @@ from explorer.metrics.scores import density_coverage, inception_score, kid, one_
 
 def add_metrics_command(subparsers):
     """Register ``gan-explorer metrics`` on the main CLI's sub-parsers (see :mod:`explorer.metrics.cli`)."""
-    from explorer.metrics.cli import add_metrics_command as _add
 
     return _add(subparsers)
 

@@ -14,7 +14,10 @@ import json
 import sys
 import time
 
+import explorer
 from explorer.errors import ExplorerError
+from explorer.metrics.evaluate import evaluate, record_metrics
+from explorer.metrics.reference import add_one_nn_reference, one_nn_rows
 
 
 def add_metrics_command(subparsers) -> argparse.ArgumentParser:
@@ -122,7 +125,6 @@ def format_table(results: dict) -> str:
 
 def format_one_nn_table(results: dict) -> list[str]:
     """The 1-NN rows (model, then any attached reference rows), headed by the extractor."""
-    from explorer.metrics.reference import one_nn_rows
 
     lines = [f"1-NN two-sample test, {results.get('extractor_display_name') or results.get('extractor')} features "
              "(0.5 = indistinguishable with equal counts, 1.0 = fully apart, well below 0.5 = copies)",
@@ -136,9 +138,6 @@ def format_one_nn_table(results: dict) -> list[str]:
 
 
 def run_metrics_command(args) -> int:
-    import explorer
-    from explorer.metrics.evaluate import evaluate, record_metrics
-    from explorer.metrics.reference import add_one_nn_reference
 
     options = {}
     if args.inception_weights:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+import explorer
 from explorer.errors import ExplorerError
 from explorer.metrics.feature_base import FeatureExtractor
 from explorer.paths import checkpoints_dir
@@ -51,7 +52,6 @@ class DomainClassifierExtractor(FeatureExtractor):
 
     def __init__(self, weights: str | os.PathLike | None = None, dataset: str | None = None, device=None):
         super().__init__()
-        import explorer
 
         path = Path(weights) if weights else find_classifier(dataset)
         if not path.is_file():

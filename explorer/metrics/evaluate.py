@@ -15,12 +15,14 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from explorer import latents_from_seeds
 from explorer.errors import ExplorerError
 from explorer.metadata import ModelCard
 from explorer.metrics import cache as stats_cache
 from explorer.metrics.extractors import FeatureExtractor, extract, get_extractor, iter_batches
 from explorer.metrics.frechet import feature_statistics, frechet_distance
 from explorer.metrics.scores import density_coverage, inception_score, kid, one_nn_accuracy, precision_recall
+from explorer.runtime import resolve_device
 
 KNOWN_METRICS = ("fd", "kid", "is", "pr", "dc", "1nn")
 #: other names accepted for a metric ("fid": the Fréchet distance, whatever the extractor; the
@@ -76,7 +78,6 @@ def _is_generator_model(obj) -> bool:
 
 
 def _fake_batches(model, seeds: Sequence[int], batch_size: int, truncation: float, device) -> Iterator[torch.Tensor]:
-    from explorer import latents_from_seeds
 
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     model.eval()
@@ -182,7 +183,6 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
         ``density``/``coverage``, ``one_nn_accuracy``/``one_nn_real_accuracy``/``one_nn_fake_accuracy``/
         ``one_nn_chance``), and ``notes`` on anything skipped.
     """
-    from explorer.runtime import resolve_device
 
     started = time.perf_counter()
     metrics = tuple(dict.fromkeys(METRIC_ALIASES.get(m.lower(), m.lower()) for m in metrics))

@@ -32,6 +32,8 @@ import torch
 
 from explorer.errors import ExplorerError
 from explorer.metrics.feature_base import FeatureExtractor
+from explorer.metrics.imagenet_trunk import default_weights_path, load_imagenet_trunk
+from explorer.runtime import resolve_device
 
 _FACTORIES: dict[str, Callable[..., "FeatureExtractor"]] = {}
 _BUILT: dict[tuple, "FeatureExtractor"] = {}
@@ -61,7 +63,6 @@ def get_extractor(name_or_extractor, device=None, **options) -> FeatureExtractor
     """
     if isinstance(name_or_extractor, FeatureExtractor):
         return name_or_extractor
-    from explorer.runtime import resolve_device
 
     name = str(name_or_extractor)
     if name not in _FACTORIES:
@@ -135,7 +136,6 @@ class ImagenetTrunkExtractor(FeatureExtractor):
 
     def __init__(self, weights: str | os.PathLike | None = None):
         super().__init__()
-        from explorer.metrics.imagenet_trunk import default_weights_path, load_imagenet_trunk
 
         self.weights_path = Path(weights) if weights else default_weights_path()
         self.net = load_imagenet_trunk(self.weights_path, device="cpu")

@@ -32,9 +32,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file
 from torch import nn
 
 from explorer.errors import ExplorerError
+from explorer.importers.tfjs import Quantized
+from explorer.runtime import resolve_device
 
 INPUT_SIZE = 299
 #: value range the network was calibrated for (nsfwjs preprocessing: RGB / 255)
@@ -219,14 +223,12 @@ def default_weights_path() -> Path:
 def dequantise(q: torch.Tensor, quant: torch.Tensor) -> torch.Tensor:
     """uint8 → float32 with TF.js affine quantisation (value = q * scale + min), by the TF.js
     reader's own rule (:class:`explorer.importers.tfjs.Quantized`), so the two cannot drift apart."""
-    from explorer.importers.tfjs import Quantized
 
     return torch.from_numpy(Quantized(q.numpy(), float(quant[0]), float(quant[1])).dequantize())
 
 
 def read_metadata(path: str | os.PathLike | None = None) -> dict:
     """The JSON provenance stored in the weights file (source package, licences, layout)."""
-    from safetensors import safe_open
 
     path = Path(path) if path else default_weights_path()
     with safe_open(str(path), framework="pt") as fh:
@@ -239,7 +241,6 @@ def load_imagenet_trunk(path: str | os.PathLike | None = None, device=None) -> I
 
     Raises ExplorerError when the file is missing or does not match the architecture.
     """
-    from safetensors.torch import load_file
 
     path = Path(path) if path else default_weights_path()
     if not path.is_file():
@@ -272,7 +273,6 @@ def load_imagenet_trunk(path: str | os.PathLike | None = None, device=None) -> I
         for p, v in bn.items():
             state[f"{name}.{p}"] = v.float()
     model.load_state_dict(state, strict=True)
-    from explorer.runtime import resolve_device
 
     return model.to(resolve_device(device)).eval()
 

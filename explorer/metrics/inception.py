@@ -25,6 +25,7 @@ from torchvision.models.inception import Inception3, InceptionA, InceptionC, Inc
 
 from explorer.errors import ExplorerError
 from explorer.metrics.feature_base import FeatureExtractor
+from explorer.weights_io import load_state_dict_safely
 
 WEIGHTS_ENV = "GAN_EXPLORER_INCEPTION_WEIGHTS"
 
@@ -113,7 +114,6 @@ def load_inception(weights: str | os.PathLike | None = None) -> tuple[Inception3
         raise ExplorerError("the inception-v3 extractor needs a weights file, and none was given. " + HOW_TO_SUPPLY)
     if not path.is_file():
         raise ExplorerError(f"Inception-v3 weights file not found: {path}. " + HOW_TO_SUPPLY)
-    from explorer.weights_io import load_state_dict_safely
 
     try:
         state = load_state_dict_safely(path)

@@ -23,12 +23,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from explorer.data import get_dataset, list_shipped, shipped_info
+from explorer.data.splits import split_indices
 from explorer.errors import ExplorerError
 from explorer.metrics import cache as stats_cache
 from explorer.metrics.evaluate import Progress, _as_images, _real_features, real_subset_indices
 from explorer.metrics.extractors import FeatureExtractor, extract, get_extractor
 from explorer.metrics.frechet import feature_statistics
 from explorer.metrics.scores import one_nn_accuracy
+from explorer.runtime import resolve_device
 
 #: fixed permutation that splits given images (not a data set name) into two halves
 HALVES_SEED = 1
@@ -60,7 +63,6 @@ def one_nn_reference(real="digits", extractor: str | FeatureExtractor = "imagene
         "other_style", ``row``, ``compared``, ``num_fake``, ``num_real`` and the keys of
         :func:`explorer.metrics.one_nn_accuracy`) and ``notes``.
     """
-    from explorer.runtime import resolve_device
 
     if batch_size < 1 or num_samples < 2:
         raise ExplorerError("batch_size must be >= 1 and num_samples >= 2")
@@ -86,8 +88,6 @@ def _row(key: str, label: str, compared: str, fake_features, real_features, batc
 
 def _named_rows(real: str, ext, split, num_samples, num_real, resolution, channels, batch_size, use_cache,
                 progress, notes, one_nn_batch_size) -> tuple[dict, list]:
-    from explorer.data import get_dataset, list_shipped, shipped_info
-    from explorer.data.splits import split_indices
 
     compared = _real_features(real, ext, resolution, channels, num_real if num_real is not None else num_samples,
                               split, batch_size, progress, use_cache, notes)

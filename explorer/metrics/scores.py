@@ -10,6 +10,8 @@ non-symmetric eigenvalues; ours is exact, symmetric and faster).
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import torch
 
@@ -18,7 +20,6 @@ from explorer.errors import ExplorerError
 
 def _torch_fidelity(module: str):
     """Import a torch-fidelity metric module, or say how to get it."""
-    import importlib
 
     try:
         return importlib.import_module(f"torch_fidelity.{module}")

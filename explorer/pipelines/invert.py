@@ -28,7 +28,12 @@ from typing import Callable
 import numpy as np
 import torch
 
+import explorer
+from explorer.atomic import write_bytes
+from explorer.cli_common import common_parent, load_model, model_identity, parse_labels, progress_bar
+from explorer.data.dataset import prepare_image
 from explorer.errors import ExplorerError
+from explorer.images import load_image, save_png
 from explorer.latent import latents_from_seeds
 
 NUM_START_SEEDS = 16
@@ -164,7 +169,6 @@ def latent_npy_bytes(model, x: torch.Tensor) -> bytes:
 # gan-explorer invert (registered through explorer.cli.COMMAND_MODULES)
 # ----------------------------------------------------------------------------------------
 def add_invert_command(sub) -> None:
-    from explorer.cli_common import common_parent
 
     p = sub.add_parser("invert", parents=[common_parent()],
                        help="find the latent whose image best matches a photo (GAN inversion), for Explore or edits")
@@ -183,11 +187,6 @@ def add_invert_command(sub) -> None:
 
 
 def cmd_invert(args) -> int:
-    import explorer
-    from explorer.atomic import write_bytes
-    from explorer.cli_common import load_model, model_identity, parse_labels, progress_bar
-    from explorer.data.dataset import prepare_image
-    from explorer.images import load_image, save_png
 
     model = load_model(args, args.checkpoint)
     if not model.can_generate:

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-
 from PIL import Image
 
+from explorer.data import get_dataset
 from explorer.errors import ExplorerError
 from explorer.metadata import dataset_name
 from explorer.zoo import ModelEntry
@@ -64,7 +64,6 @@ def score_image(model, img: Image.Image, domain: str | None = None, label: int |
 
 
 def _load_split(entry: ModelEntry, split: str, num: int, resolution: int, channels: int, domain: str | None = None):
-    from explorer.data import get_dataset
 
     name = dataset_name(entry.meta, domain)
     if not name:

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from explorer.errors import ExplorerError
+from explorer.train.config import TrainConfig
+from explorer.train.loop import config_from_checkpoint, resolve_resume, train
 
 # flag -> TrainConfig field (argparse dest is the field name)
 _FLAGS: list[tuple[str, str, type, str]] = [
@@ -97,8 +99,6 @@ def _parse_kv(items: list[str], what: str) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace):
     """Build the ``TrainConfig`` the parsed flags describe."""
-    from explorer.train.config import TrainConfig
-    from explorer.train.loop import config_from_checkpoint, resolve_resume
 
     dests = [dest for _, dest, _, _ in _FLAGS] + ["conditional", "channels_last"]
     flags = {k: getattr(args, k) for k in dests if getattr(args, k, None) is not None}
@@ -124,7 +124,6 @@ def config_from_args(args: argparse.Namespace):
 
 def run_train_command(args: argparse.Namespace) -> int:
     """Run training from parsed flags; returns a process exit code."""
-    from explorer.train.loop import train
 
     try:
         cfg = config_from_args(args)

@@ -34,9 +34,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from explorer.checkpoint import load as load_model
+from explorer.checkpoint import save
 from explorer.errors import CheckpointError, TrainingError
 from explorer.runtime import resolve_precision
 from explorer.train.config import TrainConfig
@@ -52,11 +54,32 @@ from explorer.train.events import (
     StepEvent,
 )
 from explorer.train.monitors import CollapseMonitor, find_classifier
-from explorer.train.state import capture_rng, flatten_state, load_train_state, restore_rng, save_flat_state, unflatten_state
-from explorer.train.tasks import get_task
 from explorer.train.setup import (  # noqa: F401  (build_model, load_training_data, config_from_checkpoint: public here too)
-    CHECKPOINT_NAME, DataStream, _Dist, _grad_norm, _init_distributed, _machine, _make_adam, _pick_device, _save_png,
-    _seed_all, _to_uint8_grid, build_model, config_from_checkpoint, load_training_data, resolve_resume)
+    CHECKPOINT_NAME,
+    DataStream,
+    _Dist,
+    _grad_norm,
+    _init_distributed,
+    _machine,
+    _make_adam,
+    _pick_device,
+    _save_png,
+    _seed_all,
+    _to_uint8_grid,
+    build_model,
+    config_from_checkpoint,
+    load_training_data,
+    resolve_resume,
+)
+from explorer.train.state import (
+    capture_rng,
+    flatten_state,
+    load_train_state,
+    restore_rng,
+    save_flat_state,
+    unflatten_state,
+)
+from explorer.train.tasks import get_task
 
 MODEL_NAME = "model.safetensors"
 #: settings that define the model and data; a resumed run must keep them
@@ -408,7 +431,6 @@ class _Trainer:
     def _sync_buffers(self) -> None:
         """Give every rank rank 0's buffers (BatchNorm statistics drift apart between DDP's
         per-forward broadcasts), so all ranks end with identical models."""
-        import torch.distributed as dist
 
         for module in (self.model, self.ema_model):
             for b in module.buffers():
@@ -474,7 +496,6 @@ class _Trainer:
 
     def _export(self) -> Path:
         """Save the inference model: EMA generator(s) + the trained discriminator(s)."""
-        from explorer.checkpoint import save
 
         cfg, info = self.cfg, self.data_info
         data_desc = info["name"] + (f" ↔ {info['name_b']}" if "name_b" in info else "")
@@ -523,7 +544,6 @@ def _read(acc: dict[str, torch.Tensor], count: int) -> dict[str, float]:
 
 
 def _all_agree(bad: bool, stop: bool, device: torch.device) -> tuple[bool, bool]:
-    import torch.distributed as dist
 
     flags = torch.tensor([float(bad), float(stop)], device=device)
     dist.all_reduce(flags, op=dist.ReduceOp.MAX)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from explorer.checkpoint import load
 from explorer.errors import ExplorerError
 
 
@@ -122,6 +123,5 @@ def find_classifier(cfg, device: torch.device):
     path = classifier_path(cfg.data) if cfg.classifier == "auto" else Path(cfg.classifier)
     if path is None:
         return None
-    from explorer.checkpoint import load
 
     return load(path, device=device, kind="classifier")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from PIL import Image
 from torch import nn
 
@@ -153,7 +154,6 @@ def _init_distributed(device_pref: str) -> _Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return _Dist()
-    import torch.distributed as dist
 
     created = False
     if not dist.is_initialized():

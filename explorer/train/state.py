@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from explorer.atomic import atomic_path
 from explorer.errors import CheckpointError
@@ -91,7 +95,6 @@ def save_train_state(state: dict[str, Any], path: str | os.PathLike) -> Path:
 
 def save_flat_state(structure: Any, tensors: dict[str, torch.Tensor], path: str | os.PathLike) -> Path:
     """Like :func:`save_train_state` for state already split by :func:`flatten_state`."""
-    from safetensors.torch import save_file
 
     path = Path(path)
     meta = {TRAIN_STATE_KEY: json.dumps({"version": TRAIN_STATE_VERSION, "index": structure})}
@@ -102,7 +105,6 @@ def save_flat_state(structure: Any, tensors: dict[str, torch.Tensor], path: str 
 
 def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
     """Read a training checkpoint written by :func:`save_train_state`."""
-    from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
@@ -126,9 +128,7 @@ def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
 # ----- random-number state -------------------------------------------------------------------
 def capture_rng(device: torch.device) -> dict[str, Any]:
     """Every global random stream training touches: torch CPU / CUDA, numpy, Python."""
-    import random
 
-    import numpy as np
 
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
@@ -141,9 +141,7 @@ def capture_rng(device: torch.device) -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any], device: torch.device) -> None:
-    import random
 
-    import numpy as np
 
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:

@@ -26,9 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer import losses as L
+from explorer.data.augment import diff_augment
 from explorer.data.sr_mix import degrade_mixture
-from explorer.superres import degrade as bicubic_degrade
 from explorer.errors import TrainingError
+from explorer.latent import latents_from_seeds
+from explorer.superres import degrade as bicubic_degrade
+from explorer.train.monitors import find_classifier
 
 Batch = dict[str, Any]
 _TASKS: dict[str, type["Task"]] = {}
@@ -93,7 +96,6 @@ class Task:
         """DiffAugment for D inputs (real and fake alike), if configured."""
         if not self.cfg.diffaugment:
             return x
-        from explorer.data.augment import diff_augment
 
         return diff_augment(x, self.cfg.diffaugment)
 
@@ -119,7 +121,6 @@ class Task:
     # ----- samples for the grid and the monitors ---------------------------------------------
     def fixed_inputs(self, data: dict, num: int, seed: int) -> dict[str, torch.Tensor]:
         """The fixed batch the sample grid is drawn from (latents from seeds, never the global RNG)."""
-        from explorer.latent import latents_from_seeds
 
         z = latents_from_seeds(self.model.latent_dim, range(seed, seed + num)).to(self.device)
         out = {"z": z}
@@ -543,7 +544,6 @@ class SRGANTask(Task):
 
 
 def _load_classifier_features(cfg, device: torch.device):
-    from explorer.train.monitors import find_classifier
 
     clf = find_classifier(cfg, device)
     if clf is None:

@@ -27,9 +27,22 @@ from typing import Any, Iterable
 import gradio as gr
 
 from explorer import __version__, memory
-from explorer.ui import api, previews, sessions, tab_discriminator, tab_evaluate, tab_explore, tab_models, tab_stylize, tab_train, warmup
+from explorer.ui import (
+    api,
+    previews,
+    roles,
+    sessions,
+    tab_discriminator,
+    tab_evaluate,
+    tab_explore,
+    tab_models,
+    tab_stylize,
+    tab_train,
+    warmup,
+)
 from explorer.ui.catalog import Catalog
 from explorer.ui.common import MAX_UPLOAD_MB, AppContext, handler, new_session
+from explorer.ui.humaneval_tab import build_rater_app
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +197,6 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, model_
     separate rater app at ``/rate/`` (see :mod:`explorer.ui.roles`). ``share=True`` asks Gradio
     for a public tunnel (it needs internet access), always behind the organiser login.
     """
-    from explorer.ui import roles
-    from explorer.ui.humaneval_tab import build_rater_app
 
     memory.limit_arenas()  # before the worker threads exist: freed memory stays reusable and trimmable
     demo = build_app(model_dirs=model_dirs, user_dir=user_dir, enable_training=enable_training)

@@ -35,7 +35,7 @@ def add_serve_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from explorer.ui.app import serve
+    from explorer.ui.app import serve  # imports gradio: only when the app is served, not when the CLI starts
 
     serve(host=args.host, port=args.port, share=args.share, model_dirs=args.model_dirs, user_dir=args.user_dir,
           enable_training=not args.no_training, open_browser=args.open, organiser_password=args.organiser_password)

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -95,7 +96,6 @@ TEMP_MAX_AGE_S = 600
 
 
 def _sweep_request_temp() -> None:
-    import time
 
     cutoff = time.time() - TEMP_MAX_AGE_S
     for path in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):

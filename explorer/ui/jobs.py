@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from explorer.errors import ExplorerError
+from explorer.train import train
+from explorer.train.events import read_events
 from explorer.ui.catalog import Catalog, app_home, safe_stem
 
 log = logging.getLogger(__name__)
@@ -170,7 +172,6 @@ class TrainingJobs:
                             message=f"running on {d.get('device')}" + (f", resumed at step {d.get('step')}" if d.get("resumed_from") else ""))
 
     def _run(self, config, resume: bool) -> None:
-        from explorer.train import train
 
         try:
             result = train(config, on_event=self._on_event, should_stop=self._stop.is_set, resume=resume or None)
@@ -267,7 +268,6 @@ class StageClock:
 
 def _history(run_dir: Path) -> tuple[list[dict], list[dict], list[dict]]:
     """Steps, sample grids and alerts of a run's earlier parts, from its ``events.jsonl``."""
-    from explorer.train.events import read_events
 
     steps, samples, alerts = [], [], []
     path = run_dir / "events.jsonl"

@@ -35,6 +35,11 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
+from PIL import Image
+
+from explorer.pipelines import explore
+from explorer.ui import render
+
 #: sessions whose latest full render is remembered for previews (least recently used dropped first)
 MAX_SESSIONS = 4096
 #: URL path of the preview route, relative to the app's root
@@ -119,10 +124,7 @@ def changed_request(request: Any, what: str, index: int | None, value: float, nu
 
 def render_png(catalog, registry: PreviewRegistry, key: str, kind: str | None, value: str | None) -> bytes:
     """The preview frame as PNG bytes (zlib level 1: lossless and fast; see :mod:`explorer.ui.inline_image`)."""
-    from PIL import Image
 
-    from explorer.pipelines import explore
-    from explorer.ui import render
 
     what, index, v = parse(kind, value, explore.NUM_DIRECTIONS, SLIDER_RANGE)
     item = registry.get(key) if isinstance(key, str) and 0 < len(key) <= 64 else None

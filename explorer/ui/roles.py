@@ -22,6 +22,7 @@ import hmac
 import ipaddress
 import os
 import secrets
+import time
 from typing import Any
 
 import gradio as gr
@@ -97,7 +98,6 @@ LOGIN_WINDOW_S = 60.0
 
 
 def _guard_open_routes(app, organiser_app) -> None:
-    import time
 
     from fastapi.responses import JSONResponse
 

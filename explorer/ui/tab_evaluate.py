@@ -20,10 +20,13 @@ import pandas as pd
 import torch
 
 import explorer
+from explorer.data import get_dataset
 from explorer.errors import ExplorerError
 from explorer.latent import latents_from_seeds, parse_seeds
+from explorer.metrics import add_one_nn_reference, evaluate, nearest_neighbours, one_nn_rows, record_metrics
 from explorer.ui import render
 from explorer.ui.common import HEAVY, AppContext, handler
+from explorer.ui.humaneval_tab import build_humaneval_tab
 from explorer.ui.jobs import StageClock
 from explorer.ui.modelinfo import class_choices, dataset_name, md_text
 
@@ -78,8 +81,6 @@ def build(ctx: AppContext) -> None:
     ctx.on_page_load.append((handler(class_menu), [model_dd], [klass]))
 
     def neighbours(model_id, seeds_v, klass_v, space_v, progress=gr.Progress()):
-        from explorer.data import get_dataset
-        from explorer.metrics import nearest_neighbours
 
         model, entry = catalog.load(model_id)
         ds_name = dataset_name(entry.meta)
@@ -155,7 +156,6 @@ def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
     ctx.on_page_load.append((handler(default_extractor), [model_dd], [extractor]))
 
     def compute(model_id, metrics_v, extractor_v, num_v, record_v, progress=gr.Progress()):
-        from explorer.metrics import add_one_nn_reference, evaluate, record_metrics
 
         model, entry = catalog.load(model_id)
         ds_name = dataset_name(entry.meta)
@@ -211,7 +211,6 @@ def score_rows(res: dict) -> list[list[str]]:
 
 def _one_nn_table(res: dict) -> gr.Dataframe:
     """The 1-NN rows (model vs real, then the reference rows), labelled with the extractor; hidden without 1-NN."""
-    from explorer.metrics import one_nn_rows
 
     rows = one_nn_rows(res)
     if not rows:
@@ -236,7 +235,6 @@ def human_evaluation_section(ctx: AppContext) -> bool:
     """
     if importlib.util.find_spec("explorer.ui.humaneval_tab") is None:
         return False
-    from explorer.ui.humaneval_tab import build_humaneval_tab
 
     with gr.Tab("Human evaluation", elem_id="eval-human"):
         build_humaneval_tab(ctx)

@@ -20,15 +20,17 @@ from typing import Any, Callable
 import gradio as gr
 
 from explorer.checkpoint import file_hash
+from explorer.edits import EditLibrary
 from explorer.errors import ExplorerError
 from explorer.images import latent_hash, save_png
 from explorer.pipelines import explore
-from explorer.ui import explore_panels as panels, previews, render
-from explorer.ui.previews import SLIDER_RANGE
+from explorer.ui import explore_panels as panels
+from explorer.ui import previews, render
 from explorer.ui.catalog import ModelEntry
-from explorer.ui.inline_image import InlineImage  # previews travel inside the response (issue 15)
 from explorer.ui.common import HEAVY, AppContext, handler, upload_name, upload_path
+from explorer.ui.inline_image import InlineImage  # previews travel inside the response (issue 15)
 from explorer.ui.modelinfo import class_choices, md_text
+from explorer.ui.previews import SLIDER_RANGE
 
 METHODS = [("PCA (GANSpace)", "pca"), ("SeFa (closed form)", "sefa")]
 NO_GENERATOR = "No generator installed yet: train one in the **Train** tab or import one in **Models**."
@@ -55,7 +57,6 @@ def _custom_for(state: dict | None, model_id: str) -> dict | None:
 
 def _request(model, model_id, seed, label, truncation, method, coeffs, state, layer_specs=(), saved=None,
              amount=0.0, library_root=None) -> explore.LatentRequest:
-    from explorer.edits import EditLibrary
 
     return explore.LatentRequest(
         seed=_seed(seed),

@@ -16,19 +16,28 @@ from dataclasses import dataclass
 from typing import Callable
 
 import gradio as gr
-import pandas as pd
 import numpy as np
+import pandas as pd
 import torch
 
 import explorer
 from explorer import zoo
 from explorer.errors import ExplorerError
+from explorer.export.dataset import export_dataset
 from explorer.images import load_image
 from explorer.latent import latents_from_seeds
 from explorer.ui import render
 from explorer.ui.catalog import ModelEntry, safe_stem
-from explorer.ui.common import (HEAVY, MAX_UPLOAD_MB, AppContext, handler, remove_request_temp, request_temp_dir,
-                                upload_name, upload_path)
+from explorer.ui.common import (
+    HEAVY,
+    MAX_UPLOAD_MB,
+    AppContext,
+    handler,
+    remove_request_temp,
+    request_temp_dir,
+    upload_name,
+    upload_path,
+)
 from explorer.ui.modelinfo import card_markdown, md_text
 
 IMPORT_TYPES = [".pth", ".pt", ".bin", ".safetensors", ".json"]  # .json + .bin: a TensorFlow.js Layers model
@@ -173,7 +182,6 @@ def build(ctx: AppContext) -> ModelsTab:
         remove_request_temp, download_tmp, download_tmp, api_visibility="private", queue=False, show_progress="hidden")
 
     def do_synthetic(model_id, n, psi, conf, progress=gr.Progress()):
-        from explorer.export.dataset import export_dataset
 
         entry = catalog.resolve(model_id)
         num_classes = int(entry.config.get("num_classes") or 0)

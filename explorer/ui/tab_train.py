@@ -18,9 +18,12 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from explorer.data import list_shipped
 from explorer.errors import ExplorerError
 from explorer.images import load_image
+from explorer.losses import GAN_LOSSES
 from explorer.registry import get_family, trainable_families
+from explorer.train import TrainConfig
 from explorer.ui import train_playground
 from explorer.ui.catalog import safe_stem
 from explorer.ui.common import AppContext, handler, upload_name, upload_path
@@ -46,7 +49,6 @@ class TrainTab:
 
 
 def _shipped() -> list[str]:
-    from explorer.data import list_shipped
 
     return list_shipped()
 
@@ -120,7 +122,6 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
     ``start_from``: a catalog id whose weights the run fine-tunes (resolved through ``catalog``,
     which refuses ids it does not list), or empty for fresh weights.
     """
-    from explorer.train import TrainConfig
 
     if family not in trainable_families():
         raise ExplorerError(f"choose a model family: {', '.join(trainable_families())}")
@@ -133,7 +134,6 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
     if not 1 <= iterations <= 1_000_000:
         raise ExplorerError("iterations must lie between 1 and 1,000,000")
     # the data are a shipped set or this user's upload: the client never names a server path
-    from explorer.data import list_shipped
 
     shipped = list_shipped()
     if data != UPLOAD and data not in shipped:
@@ -185,7 +185,6 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
 
 def build(ctx: AppContext) -> TrainTab:
     jobs = ctx.jobs
-    from explorer.losses import GAN_LOSSES
 
     shipped = _shipped()
     with gr.Row(equal_height=False):
@@ -265,7 +264,6 @@ def build(ctx: AppContext) -> TrainTab:
     stop_btn.click(handler(stop), None, timer, api_visibility="private", queue=False)
 
     def resume(run_name, iterations_v):
-        from explorer.train import TrainConfig
 
         if not run_name or run_name not in jobs.resumable_runs():
             raise ExplorerError("choose a run to resume (runs with a checkpoint are listed)")

@@ -17,8 +17,17 @@ import gradio as gr
 import numpy as np
 
 from explorer.errors import ExplorerError
+from explorer.losses import GAN_LOSSES
 from explorer.playground import (
-    MAX_DRAWN_POINTS, PRESETS, Playground, PlaygroundConfig, PlaygroundStore, blank_frame, frame_png, render_frame, to_plane,
+    MAX_DRAWN_POINTS,
+    PRESETS,
+    Playground,
+    PlaygroundConfig,
+    PlaygroundStore,
+    blank_frame,
+    frame_png,
+    render_frame,
+    to_plane,
 )
 from explorer.playground.data import MAX_CSV_BYTES, MIN_DRAWN_POINTS, parse_points_csv
 from explorer.ui.common import handler, message, upload_path
@@ -170,7 +179,6 @@ def build() -> PlaygroundSection:
 
 
 def _build(box: gr.Accordion) -> PlaygroundSection:
-    from explorer.losses import GAN_LOSSES
 
     sessions = _Sessions()
     first = "ring-covers"
