@@ -98,7 +98,7 @@ def test_dcgan_edits_stay_whole_latent(dcgan):
 def test_w_plus_latent_files_round_trip(style32):
     req = explore.LatentRequest(seed=4, coefficients=(0.0, -3.0), layers=(None, (3, 4)))
     x = explore.edited_latent(style32, req)
-    data = explore.latent_to_npy(style32, x)
+    data = explore.latent_npy_bytes(style32, x)
     assert np.load(io.BytesIO(data)).shape == (1, 8, 16)
     custom = explore.custom_from_npy(style32, data, "wplus.npy")
     assert custom["space"] == "w+"

@@ -15,7 +15,7 @@ def test_defaults_under_the_home_folder(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert paths.app_home() == tmp_path / ".local" / "share" / "gan-explorer"
-    assert paths.user_models_dir() == paths.app_home() / "models" == zoo.default_user_dir() == catalog.default_user_dir()
+    assert paths.user_models_dir() == paths.app_home() / "models" == zoo.default_user_dir() == catalog.Catalog().user_dir
     assert paths.cache_root() == tmp_path / ".cache" / "gan-explorer" == latent.cache_dir()
     assert metrics_cache.cache_dir() == paths.cache_root() / "metrics"
     assert Path(default_db_path()) == tmp_path / ".cache" / "gan-explorer" / "humaneval.sqlite3"
@@ -28,10 +28,10 @@ def test_environment_variables_move_each_place(monkeypatch, tmp_path):
     monkeypatch.setenv(paths.LEGACY_CACHE_ENV, str(tmp_path / "old-cache"))
     monkeypatch.setenv(paths.HUMANEVAL_DB_ENV, str(tmp_path / "he.sqlite3"))
     monkeypatch.setenv(paths.CHECKPOINTS_ENV, str(tmp_path / "ckpt"))
-    assert catalog.app_home() == tmp_path / "home" and paths.user_models_dir() == tmp_path / "home" / "models"
+    assert paths.app_home() == tmp_path / "home" and paths.user_models_dir() == tmp_path / "home" / "models"
     assert latent.cache_dir() == tmp_path / "cache"  # the one cache variable wins over the older one
     assert metrics_cache.cache_dir() == tmp_path / "cache" / "metrics"
     assert default_db_path() == str(tmp_path / "he.sqlite3")
-    assert zoo.shipped_dir() == tmp_path / "ckpt" and catalog.default_shipped_dirs() == []  # folder absent
+    assert zoo.shipped_dir() == tmp_path / "ckpt" and zoo.list_models(source="shipped") == []  # folder absent
     monkeypatch.delenv(paths.CACHE_ENV)
     assert metrics_cache.cache_dir() == tmp_path / "old-cache" / "metrics"  # the older variable still works

@@ -188,7 +188,7 @@ def test_latent_files_round_trip_and_refuse_bad_ones(catalog, tmp_path):
         model, _ = catalog.load(model_id)
         req = explore.LatentRequest(seed=4, label=2 if model.num_classes else None, coefficients=(1.5, -1.0))
         x = explore.edited_latent(model, req)
-        custom = explore.custom_from_npy(model, explore.latent_to_npy(model, x), "x.npy")
+        custom = explore.custom_from_npy(model, explore.latent_npy_bytes(model, x), "x.npy")
         assert custom["space"] == space
         again = explore.LatentRequest(seed=0, label=req.label, custom=custom)
         assert torch.allclose(explore.image_for(model, again), explore.image_for(model, req), atol=1e-5)

@@ -41,7 +41,7 @@ from explorer.batching import MicroBatcher
 from explorer.edits import apply_deltas, num_styles
 from explorer.errors import ExplorerError
 from explorer.latent import Directions, apply_directions, find_directions, interpolate, latents_from_seeds, truncate
-from explorer.pipelines.invert import latent_npy_bytes
+from explorer.pipelines.invert import latent_npy_bytes  # noqa: F401  (the one latent-file writer; the tabs call it from here)
 
 #: how many direction sliders the Explore tab offers
 NUM_DIRECTIONS = 8
@@ -149,7 +149,7 @@ def edited_latent(model, req: LatentRequest, seeds: Sequence[int] | None = None)
     return apply_deltas(x, deltas, num_styles(model)) if deltas else x
 
 
-_FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
+_FAST_GENERATORS: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
 
 
 def _fast_generator(model):
@@ -157,11 +157,11 @@ def _fast_generator(model):
     BatchNorm-folded and channels-last, several times faster at batch 1 on a CPU) or None; built
     once per loaded model. Models from the catalog are shared and never modified, so it cannot go stale."""
     with _DIR_LOCK:
-        if model in _FUSED:
-            return _FUSED[model]
+        if model in _FAST_GENERATORS:
+            return _FAST_GENERATORS[model]
     fast = model.fast_generator()
     with _DIR_LOCK:
-        _FUSED[model] = fast
+        _FAST_GENERATORS[model] = fast
     return fast
 
 
@@ -259,7 +259,6 @@ def interpolation(model, req: LatentRequest, seed_b: int, num_frames: int, metho
 # ----------------------------------------------------------------------------------------
 # latent files
 # ----------------------------------------------------------------------------------------
-latent_to_npy = latent_npy_bytes  # one latent-file writer: explorer.pipelines.invert (the CLI's invert writes it too)
 
 
 def custom_from_npy(model, data: bytes, origin: str) -> dict[str, Any]:

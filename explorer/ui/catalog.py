@@ -27,16 +27,7 @@ from typing import Callable, Iterable
 import explorer
 from explorer import zoo
 from explorer.errors import ExplorerError
-from explorer.paths import app_home, checkpoints_dir, user_models_dir  # noqa: F401  (app_home re-exported)
-from explorer.zoo import ModelEntry, safe_stem  # noqa: F401  (the app's entry type and name rule are the zoo's)
-
-default_user_dir = user_models_dir  # where imported and trained models are stored (explorer.paths)
-
-
-def default_shipped_dirs() -> list[Path]:
-    """The shipped checkpoints folder (:func:`explorer.paths.checkpoints_dir`), if present."""
-    folder = checkpoints_dir()
-    return [folder] if folder.is_dir() else []
+from explorer.zoo import ModelEntry
 
 
 class Catalog:
@@ -47,8 +38,9 @@ class Catalog:
     """
 
     def __init__(self, shipped_dirs: Iterable[str | os.PathLike] | None = None, user_dir: str | os.PathLike | None = None):
-        self.shipped_dirs = [Path(d) for d in (default_shipped_dirs() if shipped_dirs is None else shipped_dirs)]
-        self.user_dir = Path(user_dir) if user_dir is not None else default_user_dir()
+        # None: the zoo's default (explorer.paths.checkpoints_dir), looked up at each listing
+        self.shipped_dirs = None if shipped_dirs is None else [Path(d) for d in shipped_dirs]
+        self.user_dir = Path(user_dir) if user_dir is not None else zoo.default_user_dir()
         self._lock = threading.Lock()
         self._hashes: dict[tuple[str, float, int], str] = {}  # file hashes, not models: the model cache bounds those
 

@@ -27,7 +27,8 @@ import gradio as gr
 
 from explorer.errors import ExplorerError
 from explorer.images import load_image
-from explorer.ui.catalog import Catalog, ModelEntry
+from explorer.ui.catalog import Catalog
+from explorer.zoo import ModelEntry
 from explorer.ui.previews import PreviewRegistry
 
 log = logging.getLogger(__name__)

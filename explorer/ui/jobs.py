@@ -22,7 +22,9 @@ from typing import Any
 from explorer.errors import ExplorerError
 from explorer.train import train
 from explorer.train.events import read_events
-from explorer.ui.catalog import Catalog, app_home, safe_stem
+from explorer.paths import app_home
+from explorer.ui.catalog import Catalog
+from explorer.zoo import safe_stem
 
 log = logging.getLogger(__name__)
 

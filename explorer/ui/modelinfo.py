@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from explorer.metadata import class_names as _class_names, dataset_name  # noqa: F401  (dataset_name: re-exported for the tabs)
-from explorer.ui.catalog import ModelEntry
+from explorer.zoo import ModelEntry
 
 
 def md_text(text: Any, limit: int = 300) -> str:

@@ -26,7 +26,7 @@ from explorer.images import latent_hash, save_png
 from explorer.pipelines import explore
 from explorer.ui import explore_panels as panels
 from explorer.ui import previews, render
-from explorer.ui.catalog import ModelEntry
+from explorer.zoo import ModelEntry
 from explorer.ui.common import HEAVY, AppContext, handler, upload_name, upload_path
 from explorer.ui.inline_image import InlineImage  # previews travel inside the response (issue 15)
 from explorer.ui.modelinfo import class_choices, md_text
@@ -302,7 +302,7 @@ def build(ctx: AppContext) -> ExploreTab:
         model, entry, req, _ = unpack(args)
         x = explore.edited_latent(model, req)
         path = render.scratch_path(f"latent-{entry.path.stem}-seed{req.seed}-{explore.space_of(model)}", ".npy")
-        path.write_bytes(explore.latent_to_npy(model, x))
+        path.write_bytes(explore.latent_npy_bytes(model, x))
         return gr.update(value=str(path), visible=True)
 
     save_latent_btn.click(handler(save_latent), inputs, download, api_visibility="private")

@@ -27,7 +27,7 @@ from explorer.export.dataset import export_dataset
 from explorer.images import load_image
 from explorer.latent import latents_from_seeds
 from explorer.ui import render
-from explorer.ui.catalog import ModelEntry, safe_stem
+from explorer.zoo import ModelEntry, safe_stem
 from explorer.ui.common import (
     HEAVY,
     MAX_UPLOAD_MB,

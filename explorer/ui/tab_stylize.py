@@ -23,7 +23,7 @@ from explorer import superres
 from explorer.data.dataset import prepare_image
 from explorer.errors import ExplorerError
 from explorer.ui import render
-from explorer.ui.catalog import ModelEntry
+from explorer.zoo import ModelEntry
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image, upload_name
 from explorer.pipelines import translate as translate_pipeline
 from explorer.pipelines.invert import invert

@@ -25,7 +25,7 @@ from explorer.losses import GAN_LOSSES
 from explorer.registry import get_family, trainable_families
 from explorer.train import TrainConfig
 from explorer.ui import train_playground
-from explorer.ui.catalog import safe_stem
+from explorer.zoo import safe_stem
 from explorer.ui.common import AppContext, handler, upload_name, upload_path
 from explorer.ui.jobs import RunView
 from explorer.ui.modelinfo import md_text
