@@ -62,6 +62,25 @@ def test_config_file_roundtrip(tmp_path):
         TrainConfig(batch_size=0)
     with pytest.raises(TrainingError, match="data_b"):
         TrainConfig(family="cyclegan")
+    with pytest.raises(TrainingError, match="sr_clean_share"):
+        TrainConfig(sr_clean_share=1.5)
+
+
+def test_sr_clean_share_sets_how_many_images_get_the_plain_bicubic_downscale():
+    import random
+
+    from explorer.data.sr_mix import degrade_mixture
+    from explorer.superres import degrade
+
+    hr = torch.rand(40, 3, 16, 16) * 2 - 1
+    plain = degrade(hr, 4)
+
+    def clean(share: float) -> int:
+        lo = degrade_mixture(hr, 4, random.Random(0), clean_share=share)
+        return sum(bool(torch.equal(a, b)) for a, b in zip(lo, plain))
+
+    # a mixture chain may happen to be the plain downscale too (bicubic, no blur, noise or JPEG): a few at share 0
+    assert clean(1.0) == 40 and clean(0.0) <= 10 and clean(0.0) < clean(0.2) < clean(0.6)
 
 
 def test_shipped_configs_parse():

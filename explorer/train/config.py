@@ -43,6 +43,7 @@ class TrainConfig:
     weight falls linearly from ``lambda_id`` to 0 at this iteration — it anchors colours early,
     when a CycleGAN would otherwise settle on a colour permutation, and later stops rewarding
     doing nothing; None = constant), ``sr_content`` / ``sr_adv_weight`` / ``sr_degrade``
+    / ``sr_clean_share`` (with the "mixture", the share of images given the plain bicubic downscale)
     / ``sr_pretrain_steps`` / ``sr_perceptual`` (SRGAN).
     Schedule of the learning rates: ``lr_decay_start`` (iteration from which both decay linearly
     to 0 at ``iterations``, as in CycleGAN's recipe; None = constant).
@@ -98,6 +99,7 @@ class TrainConfig:
     sr_pretrain_steps: int = 0
     sr_perceptual: float = 0.0
     sr_degrade: str = "bicubic"
+    sr_clean_share: float = 0.4
     lr_decay_start: int | None = None
     mixed_precision: str = "auto"
     channels_last: bool = True
@@ -152,6 +154,8 @@ class TrainConfig:
             raise TrainingError(f"lr_decay_start must be an iteration in [0, iterations), not {self.lr_decay_start!r}")
         if self.split not in ("train", "heldout", "all"):
             raise TrainingError(f"split must be 'train', 'heldout' or 'all', not {self.split!r}")
+        if not isinstance(self.sr_clean_share, (int, float)) or not 0.0 <= self.sr_clean_share <= 1.0:
+            raise TrainingError(f"sr_clean_share must be a share in [0, 1], not {self.sr_clean_share!r}")
         if self.sr_degrade not in ("bicubic", "mixture"):
             raise TrainingError(f"sr_degrade must be 'bicubic' or 'mixture', not {self.sr_degrade!r}")
         if self.sr_content not in ("l1", "mse"):

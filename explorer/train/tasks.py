@@ -480,7 +480,7 @@ class SRGANTask(Task):
 
     def train_degrade(self, hr: torch.Tensor) -> torch.Tensor:
         if self.cfg.sr_degrade == "mixture" and not hasattr(self.model, "degrade"):
-            return degrade_mixture(hr, self.scale, self._degrade_rng)
+            return degrade_mixture(hr, self.scale, self._degrade_rng, clean_share=float(self.cfg.sr_clean_share))
         return self.degrade(hr)
 
     def d_step(self, batch: Batch, keep_graph: bool) -> dict[str, torch.Tensor]:
