@@ -34,8 +34,14 @@ class _Record:
         return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
 
     @classmethod
+    def coerce(cls, data: Any) -> "_Record":
+        """``data`` itself when it is already this record (no copy: for readers), else :meth:`from_dict`."""
+        return data if isinstance(data, cls) else cls.from_dict(data)
+
+    @classmethod
     def from_dict(cls, data: Any) -> "_Record":
-        """A record from a stored dict (any old spelling); ``None`` or a non-dict gives an empty record."""
+        """A new record from a stored dict (any old spelling) or a copy of a record; ``None`` or
+        anything else gives an empty record."""
         if isinstance(data, cls):
             return cls.from_dict(data.to_dict())
         data = dict(data) if isinstance(data, dict) else {}
@@ -61,12 +67,10 @@ class _Record:
         out.update((k, v) for k, v in self.extra.items() if k not in out)
         return out
 
-    def copy(self) -> "_Record":
-        return type(self).from_dict(self.to_dict())
-
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, (_Record, dict)):
-            return self.to_dict() == type(self).from_dict(other if isinstance(other, dict) else other.to_dict()).to_dict()
+        if isinstance(other, (_Record, dict)):  # both read as stored dicts (old spellings too)
+            stored = other.to_dict() if isinstance(other, _Record) else other
+            return self.to_dict() == type(self).from_dict(stored).to_dict()
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  (mutable)
@@ -221,9 +225,9 @@ class TrainingSummary(_Record):
 
     def _normalise(self) -> None:
         ds = self.dataset
-        if isinstance(ds, dict):  # {"name"/"source"/"path": …} in old files: the first one given
+        if isinstance(ds, dict):  # {"name"/"source"/"path": …} in old files
             self.extra.setdefault("dataset_details", ds)
-            self.dataset = next((ds[k] for k in ("name", "source", "path") if isinstance(ds.get(k), str) and ds[k]), None)
+            self.dataset = _first_name(ds)
         elif isinstance(ds, (list, tuple)) and len(ds) == 2:  # a CycleGAN's (A, B) pair
             self.dataset, self.dataset_b = str(ds[0]), self.dataset_b or str(ds[1])
         elif ds is not None and not isinstance(ds, str):
@@ -244,6 +248,11 @@ class TrainingSummary(_Record):
         return None
 
 
+def _first_name(data: dict[str, Any]) -> str | None:
+    """A data set given as a dict in old files: its first non-empty ``name``, ``source`` or ``path``."""
+    return next((data[k] for k in ("name", "source", "path") if isinstance(data.get(k), str) and data[k]), None)
+
+
 def dataset_name(meta: dict[str, Any], domain: str | None = None) -> str | None:
     """The data set a model was trained on (a shipped name or a path), if its metadata says.
 
@@ -251,14 +260,12 @@ def dataset_name(meta: dict[str, Any], domain: str | None = None) -> str | None:
     says first (:meth:`TrainingSummary.data_set`), then the card's ``data`` when it is a name.
     ``domain`` ("A"/"B") picks one side of a two-domain (CycleGAN) model.
     """
-    summary = TrainingSummary.from_dict(meta.get("summary"))
-    found = summary.data_set(domain)
+    found = TrainingSummary.coerce(meta.get("summary")).data_set(domain)
     if found:
         return found
-    card = ModelCard.from_dict(meta.get("card"))
-    data = card.data
+    data = ModelCard.coerce(meta.get("card")).data
     if isinstance(data, dict):
-        data = next((data[k] for k in ("name", "source", "path") if isinstance(data.get(k), str) and data[k]), None)
+        data = _first_name(data)
     elif isinstance(data, (list, tuple)) and len(data) == 2 and domain:
         data = str(data[0 if domain == "A" else 1])
     return data if isinstance(data, str) and data else None
@@ -281,7 +288,7 @@ def class_names(model, meta: dict[str, Any] | None = None) -> list[str]:
         return []
     if meta is None:
         meta = {"summary": getattr(model, "summary", None), "card": getattr(model, "card", None)}
-    summary, card = TrainingSummary.from_dict(meta.get("summary")), ModelCard.from_dict(meta.get("card"))
+    summary, card = TrainingSummary.coerce(meta.get("summary")), ModelCard.coerce(meta.get("card"))
     for names in (getattr(getattr(model, "config", None), "class_names", None), summary.class_names, card.class_names):
         if isinstance(names, (list, tuple)) and len(names) == k:
             return [str(n) for n in names]

@@ -116,8 +116,9 @@ class ModelEntry:
 
     @classmethod
     def from_metadata(cls, id: str, path: Path, source: str, meta: dict[str, Any], **fields: Any) -> "ModelEntry":
-        """An entry from a checkpoint's metadata dict (as :func:`explorer.read_metadata` returns it)."""
-        card, summary = ModelCard.from_dict(meta.get("card")), TrainingSummary.from_dict(meta.get("summary"))
+        """An entry from a checkpoint's metadata (as :func:`explorer.read_metadata` returns it; its card
+        and summary may already be records)."""
+        card, summary = ModelCard.coerce(meta.get("card")), TrainingSummary.coerce(meta.get("summary"))
         config = dict(meta.get("config") or {})
         dataset = dataset_name({"card": card, "summary": summary})
         values = dict(id=id, name=str(card.display_name or path.stem), kind=str(meta.get("kind")),
@@ -211,7 +212,7 @@ def _read_entry(source_dir: str, path: Path) -> ModelEntry | None:
     source = "shipped" if source_dir == "shipped" else ("imported" if imported else "trained")
     grid = path.with_suffix(".png")
     entry = ModelEntry.from_metadata(
-        f"{source_dir}:{path.stem}", path, source, meta, file_size=st.st_size, params=params,
+        f"{source_dir}:{path.stem}", path, source, {**meta, "card": card, "summary": summary}, file_size=st.st_size, params=params,
         sample_grid=grid if grid.is_file() else None, origin=_origin(source, card, summary),
         licence=card.licence or (DEFAULT_LICENCE if source == "imported" else None), mtime=st.st_mtime)
     with _LOCK:

@@ -171,7 +171,7 @@ def card_metrics(catalog, config: SessionConfig) -> dict[str, dict[str, Any]]:
             entry = catalog.resolve(model_id)
         except ExplorerError:
             continue
-        records = [m for m in ModelCard.from_dict(entry.card).metric_records if isinstance(m, dict)]
+        records = [m for m in ModelCard.coerce(entry.card).metric_records if isinstance(m, dict)]
         same_set = [m for m in records if config.real_set and m.get("real") == config.real_set]
         records = sorted(same_set or records, key=lambda m: str(m.get("recorded_at", "")))
         if records:
