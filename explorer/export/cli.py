@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from explorer.cli_common import common_parent
+from explorer.cli_common import common_parent, progress_bar
 from explorer.errors import ExplorerError
 from explorer.experiments.augment import DEFAULT_GENERATOR, AugmentSettings, markdown_table, run_augment, write_results
 from explorer.export.common import resolve_model
@@ -25,18 +22,9 @@ from explorer.export.onnx import export_onnx
 from explorer.latent import parse_seeds
 from explorer.zoo import delete_model, describe, export_model, get_model, import_model, list_models
 
-PROGRESS_DELAY_S = 1.0
-
 
 def _common() -> list[argparse.ArgumentParser]:
-
     return [common_parent()]
-
-
-def _bar(args, total: int | None, desc: str, unit: str = "img"):
-
-    return tqdm(total=total, desc=desc, unit=unit, delay=PROGRESS_DELAY_S, disable=bool(getattr(args, "quiet", False)),
-                file=sys.stderr, leave=False)
 
 
 def add_commands(sub) -> None:
@@ -70,7 +58,6 @@ def add_export_onnx_command(sub) -> None:
 
 
 def cmd_export_onnx(args) -> int:
-
     source: Any = args.checkpoint if len(args.checkpoint) > 1 else args.checkpoint[0]
     truncation: Any = args.truncation
     if truncation is not None and truncation != "input":
@@ -125,8 +112,7 @@ def add_export_dataset_command(sub) -> None:
 
 
 def cmd_export_dataset(args) -> int:
-
-    with _bar(args, None, "export-dataset") as bar:
+    with progress_bar(args, None, "export-dataset") as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
@@ -180,7 +166,6 @@ def add_zoo_command(sub) -> None:
 
 
 def cmd_zoo_list(args) -> int:
-
     query = " ".join(args.query) if isinstance(args.query, list) else args.query
     entries = list_models(query=query, kind=args.kind, source=args.source, user_dir=args.user_dir)
     if args.json:
@@ -199,7 +184,6 @@ def cmd_zoo_list(args) -> int:
 
 
 def cmd_zoo_show(args) -> int:
-
     entry = get_model(args.id, user_dir=args.user_dir)
     if args.json:
         print(json.dumps(entry.to_dict(), indent=1, default=str))
@@ -210,7 +194,6 @@ def cmd_zoo_show(args) -> int:
 
 
 def cmd_zoo_import(args) -> int:
-
     entry = import_model(args.files if len(args.files) > 1 else args.files[0], name=args.name, user_dir=args.user_dir,
                          samples=not args.no_samples)
     print(f"imported {entry.name} as {entry.id} ({entry.kind}) → {entry.path}")
@@ -218,14 +201,12 @@ def cmd_zoo_import(args) -> int:
 
 
 def cmd_zoo_export(args) -> int:
-
     path = export_model(args.id, args.out, overwrite=args.overwrite, user_dir=args.user_dir)
     print(f"wrote {path}")
     return 0
 
 
 def cmd_zoo_delete(args) -> int:
-
     entry = delete_model(args.id, user_dir=args.user_dir)
     print(f"deleted {entry.name} ({entry.path})")
     return 0
@@ -261,7 +242,6 @@ def add_experiment_command(sub) -> None:
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
-
     try:
         return tuple(parse_seeds(text))
     except ExplorerError as exc:
@@ -269,7 +249,6 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 def cmd_experiment_augment(args) -> int:
-
     settings = AugmentSettings(
         generator=args.generator or DEFAULT_GENERATOR, dataset=args.dataset, real_sizes=_ints(args.real, "real"),
         synthetic_per_class=_ints(args.synthetic, "synthetic"), seeds=_ints(args.seeds, "seeds"), steps=args.steps,
@@ -279,7 +258,7 @@ def cmd_experiment_augment(args) -> int:
     if args.quick:
         settings = AugmentSettings(**{**settings.__dict__, "real_sizes": (50, 100), "synthetic_per_class": (20,),
                                       "seeds": settings.seeds[:2] if len(settings.seeds) >= 2 else (0, 1), "steps": 30})
-    with _bar(args, None, "experiment augment", unit="run") as bar:
+    with progress_bar(args, None, "experiment augment", unit="run") as bar:
         def progress(done: int, total: int, what: str) -> None:
             bar.total = total
             bar.set_postfix_str(what)
