@@ -128,7 +128,6 @@ def load(path: str | os.PathLike | Sequence[str | os.PathLike], device: str | to
 
 
 def _load_own(path: Path) -> GANModel:
-
     meta = read_metadata(path)
     cls = get_family(meta["kind"])
     config = _config_from_meta(cls, meta["config"], path.name)

@@ -176,7 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _apply_runtime(args: argparse.Namespace) -> None:
-
     threads = getattr(args, "threads", None)
     if threads is not None:
         if threads < 1:
@@ -195,7 +194,6 @@ def _apply_runtime(args: argparse.Namespace) -> None:
 # commands
 # ----------------------------------------------------------------------------------------
 def cmd_info(args) -> int:
-
     paths = args.checkpoint
     model = load_model(args, paths)
     own = len(paths) == 1 and Path(paths[0]).is_file() and sniff_format(paths[0]) == "safetensors"
@@ -247,8 +245,6 @@ def _short_value(value: Any, limit: int = 160) -> str:
 
 
 def cmd_generate(args) -> int:
-
-
     model = load_model(args, args.checkpoint)
     if not model.can_generate:
         raise ExplorerError(f"a {model.kind} model does not generate from latents; try 'translate' or 'upscale'")
@@ -291,7 +287,6 @@ def cmd_generate(args) -> int:
 
 
 def cmd_import(args) -> int:
-
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise ExplorerError(f"--out must end in .safetensors, got {out.name}")
@@ -306,8 +301,6 @@ def cmd_import(args) -> int:
 
 
 def cmd_directions(args) -> int:
-
-
     model = load_model(args, args.checkpoint)
     if args.num < 1:
         raise ExplorerError("--num must be at least 1")

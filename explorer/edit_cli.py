@@ -22,7 +22,6 @@ from explorer.latent import parse_seeds
 
 
 def add_edit_command(sub) -> None:
-
     p = sub.add_parser("edit", parents=[common_parent()], help="apply a saved/exported latent edit to a batch of seeds")
     p.add_argument("checkpoint")
     p.add_argument("--edit", default=None, help="an exported edit .json, or the name of an edit saved for this model in the app")
@@ -40,8 +39,6 @@ def add_edit_command(sub) -> None:
 
 
 def cmd_edit(args) -> int:
-
-
     model = load_model(args, args.checkpoint)
     if not model.can_generate:
         raise ExplorerError(f"a {model.kind} model has no latent space to edit")

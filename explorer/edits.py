@@ -276,7 +276,6 @@ class EditLibrary:
         self.root = Path(root) if root is not None else default_root()
 
     def path_for(self, model) -> Path:
-
         return self.root / f"{model_hash(model)}.json"
 
     def _read(self, path: Path) -> list[Edit]:

@@ -32,8 +32,6 @@ def register_family(name: str) -> Callable[[T], T]:
 
 
 def _import_builtin_families() -> None:
-
-
     for name in BUILTIN_FAMILY_MODULES:
         module = f"explorer.models.{name}"
         try:

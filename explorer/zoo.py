@@ -234,7 +234,6 @@ def _origin(source: str, card: ModelCard, summary: TrainingSummary) -> str:
 
 
 def _count_params(path: Path) -> int:
-
     total = 0
     with safe_open(str(path), framework="pt") as fh:
         for name in fh.keys():

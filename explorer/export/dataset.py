@@ -266,7 +266,6 @@ def export_dataset(
 
 def _write_batch(batch: SyntheticBatch, out_dir: Path, folders: list[str], class_names: list[str],
                  base_meta: dict[str, Any], truncation: float, clf_identity: dict | None, records: list) -> None:
-
     idx = 0 if batch.label is None else batch.label
     folder = out_dir / folders[idx]
     for i, s in enumerate(batch.seeds):

@@ -360,7 +360,6 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
 # metadata
 # ----------------------------------------------------------------------------------------
 def _metadata(identity: dict[str, Any], spec: _Spec, exporter: str, opset: int, diff: float | None) -> dict[str, str]:
-
     fields: dict[str, Any] = {
         "version": __version__,
         "kind": identity["model_kind"],
@@ -424,7 +423,6 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _require(module: str):
-
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError:

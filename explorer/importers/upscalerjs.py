@@ -85,7 +85,6 @@ def _numbered(names: set[str], pattern: re.Pattern, group: int, fixed: dict[int,
 
 
 def _config(tm: TFJSModel, **kwargs):
-
     try:
         return SRGANConfig(resolution=32 * kwargs["scale"], parts=("G",), **kwargs)
     except ValueError as exc:
@@ -108,7 +107,6 @@ def _rdn_config(tm: TFJSModel, names: set[str]):
 
 
 def _rrdn_config(tm: TFJSModel, names: set[str]):
-
     rrdbs = _numbered(names, _RRDB_FUSE, 1)
     per_rrdb = _numbered(names, _RRDB_FUSE, 2, {1: "1"})
     layers = _numbered(names, _RRDB_LAYER, 3, {1: "1", 2: "1"})

@@ -138,7 +138,6 @@ def format_one_nn_table(results: dict) -> list[str]:
 
 
 def run_metrics_command(args) -> int:
-
     options = {}
     if args.inception_weights:
         options["weights"] = args.inception_weights

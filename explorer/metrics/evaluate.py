@@ -78,7 +78,6 @@ def _is_generator_model(obj) -> bool:
 
 
 def _fake_batches(model, seeds: Sequence[int], batch_size: int, truncation: float, device) -> Iterator[torch.Tensor]:
-
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     model.eval()
     for start in range(0, len(seeds), batch_size):

@@ -88,7 +88,6 @@ def _row(key: str, label: str, compared: str, fake_features, real_features, batc
 
 def _named_rows(real: str, ext, split, num_samples, num_real, resolution, channels, batch_size, use_cache,
                 progress, notes, one_nn_batch_size) -> tuple[dict, list]:
-
     compared = _real_features(real, ext, resolution, channels, num_real if num_real is not None else num_samples,
                               split, batch_size, progress, use_cache, notes)
     full = get_dataset(real, resolution=resolution or None, channels=channels or None, split="all")

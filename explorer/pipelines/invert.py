@@ -169,7 +169,6 @@ def latent_npy_bytes(model, x: torch.Tensor) -> bytes:
 # gan-explorer invert (registered through explorer.cli.COMMAND_MODULES)
 # ----------------------------------------------------------------------------------------
 def add_invert_command(sub) -> None:
-
     p = sub.add_parser("invert", parents=[common_parent()],
                        help="find the latent whose image best matches a photo (GAN inversion), for Explore or edits")
     p.add_argument("checkpoint", help="a DCGAN or StyleGAN checkpoint")
@@ -187,7 +186,6 @@ def add_invert_command(sub) -> None:
 
 
 def cmd_invert(args) -> int:
-
     model = load_model(args, args.checkpoint)
     if not model.can_generate:
         raise ExplorerError(f"a {model.kind} model has no latent space to invert into")

@@ -64,7 +64,6 @@ def score_image(model, img: Image.Image, domain: str | None = None, label: int |
 
 
 def _load_split(entry: ModelEntry, split: str, num: int, resolution: int, channels: int, domain: str | None = None):
-
     name = dataset_name(entry.meta, domain)
     if not name:
         where = f" for domain {domain}" if domain else ""

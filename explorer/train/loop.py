@@ -544,7 +544,6 @@ def _read(acc: dict[str, torch.Tensor], count: int) -> dict[str, float]:
 
 
 def _all_agree(bad: bool, stop: bool, device: torch.device) -> tuple[bool, bool]:
-
     flags = torch.tensor([float(bad), float(stop)], device=device)
     dist.all_reduce(flags, op=dist.ReduceOp.MAX)
     return bool(flags[0] > 0), bool(flags[1] > 0)

@@ -544,7 +544,6 @@ class SRGANTask(Task):
 
 
 def _load_classifier_features(cfg, device: torch.device):
-
     clf = find_classifier(cfg, device)
     if clf is None:
         raise TrainingError("sr_perceptual > 0 needs a classifier checkpoint (checkpoints/classifier_<data>.safetensors "

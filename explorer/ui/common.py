@@ -97,7 +97,6 @@ TEMP_MAX_AGE_S = 600
 
 
 def _sweep_request_temp() -> None:
-
     cutoff = time.time() - TEMP_MAX_AGE_S
     for path in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
         try:

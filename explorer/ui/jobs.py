@@ -174,7 +174,6 @@ class TrainingJobs:
                             message=f"running on {d.get('device')}" + (f", resumed at step {d.get('step')}" if d.get("resumed_from") else ""))
 
     def _run(self, config, resume: bool) -> None:
-
         try:
             result = train(config, on_event=self._on_event, should_stop=self._stop.is_set, resume=resume or None)
         except ExplorerError as exc:

@@ -98,7 +98,6 @@ LOGIN_WINDOW_S = 60.0
 
 
 def _guard_open_routes(app, organiser_app) -> None:
-
     from fastapi.responses import JSONResponse
 
     failures: dict[str, list[float]] = {}  # client address -> times of its recent failed logins

@@ -81,7 +81,6 @@ def build(ctx: AppContext) -> None:
     ctx.on_page_load.append((handler(class_menu), [model_dd], [klass]))
 
     def neighbours(model_id, seeds_v, klass_v, space_v, progress=gr.Progress()):
-
         model, entry = catalog.load(model_id)
         ds_name = dataset_name(entry.meta)
         if not ds_name:
@@ -156,7 +155,6 @@ def metrics_section(ctx: AppContext, model_dd: gr.Dropdown) -> None:
     ctx.on_page_load.append((handler(default_extractor), [model_dd], [extractor]))
 
     def compute(model_id, metrics_v, extractor_v, num_v, record_v, progress=gr.Progress()):
-
         model, entry = catalog.load(model_id)
         ds_name = dataset_name(entry.meta)
         if not ds_name:

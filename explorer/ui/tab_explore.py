@@ -57,7 +57,6 @@ def _custom_for(state: dict | None, model_id: str) -> dict | None:
 
 def _request(model, model_id, seed, label, truncation, method, coeffs, state, layer_specs=(), saved=None,
              amount=0.0, library_root=None) -> explore.LatentRequest:
-
     return explore.LatentRequest(
         seed=_seed(seed),
         label=int(label) if (model.num_classes and label is not None) else None,

@@ -182,7 +182,6 @@ def build(ctx: AppContext) -> ModelsTab:
         remove_request_temp, download_tmp, download_tmp, api_visibility="private", queue=False, show_progress="hidden")
 
     def do_synthetic(model_id, n, psi, conf, progress=gr.Progress()):
-
         entry = catalog.resolve(model_id)
         num_classes = int(entry.config.get("num_classes") or 0)
         n = int(n)

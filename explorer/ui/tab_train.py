@@ -49,7 +49,6 @@ class TrainTab:
 
 
 def _shipped() -> list[str]:
-
     return list_shipped()
 
 
@@ -264,7 +263,6 @@ def build(ctx: AppContext) -> TrainTab:
     stop_btn.click(handler(stop), None, timer, api_visibility="private", queue=False)
 
     def resume(run_name, iterations_v):
-
         if not run_name or run_name not in jobs.resumable_runs():
             raise ExplorerError("choose a run to resume (runs with a checkpoint are listed)")
         cfg = TrainConfig.from_file(jobs.runs_dir / run_name / "config.json")

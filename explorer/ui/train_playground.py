@@ -179,7 +179,6 @@ def build() -> PlaygroundSection:
 
 
 def _build(box: gr.Accordion) -> PlaygroundSection:
-
     sessions = _Sessions()
     first = "ring-covers"
     default = PRESETS[first][1]
