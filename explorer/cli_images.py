@@ -11,11 +11,9 @@ import numpy as np
 from PIL import Image
 
 from explorer.cli_common import load_model, model_identity, output_paths, parse_labels, progress_bar, tile_callback
-from explorer.data.dataset import prepare_image
 from explorer.errors import ExplorerError
 from explorer.images import fit_to, load_image, save_png, tensor_to_pil
 from explorer.pipelines import translate
-from explorer.pipelines.score import score_image
 
 
 def add_image_commands(sub, common: list) -> None:
@@ -82,6 +80,11 @@ def cmd_upscale(args) -> int:
 
 
 def cmd_score(args) -> int:
+    # imported here, not at the top: explorer.data loads torchvision's models and the score pipeline
+    # pandas (1.8 s together); every other command starts without them
+    from explorer.data.dataset import prepare_image
+    from explorer.pipelines.score import score_image
+
     model = load_model(args, args.checkpoint)
     if model.caps.domains and args.domain is None:
         raise ExplorerError(f"a {model.display_name} has one discriminator per domain: pass --domain A or --domain B")

@@ -14,7 +14,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torchvision
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from explorer._version import __version__
@@ -61,7 +60,11 @@ def make_grid(
     if n == 0:
         raise ValueError("make_grid needs at least one image")
     ncol = nrow or max(1, math.ceil(math.sqrt(n)))
-    grid = torchvision.utils.make_grid(torch.from_numpy(arr).permute(0, 3, 1, 2), nrow=ncol, padding=padding,
+    # imported here, not at the top: the torchvision package takes ~1.3 s to import, and most users of
+    # explorer.images (every CLI command, data loading) never make a grid
+    from torchvision.utils import make_grid as tv_make_grid
+
+    grid = tv_make_grid(torch.from_numpy(arr).permute(0, 3, 1, 2), nrow=ncol, padding=padding,
                                        pad_value=pad_value)  # uint8 [3, H', W'] (a grey channel comes back repeated)
     grid = grid[:c].permute(1, 2, 0).numpy()
     return Image.fromarray(grid[:, :, 0], "L") if c == 1 else Image.fromarray(np.ascontiguousarray(grid), "RGB")
