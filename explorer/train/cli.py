@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from explorer.errors import ExplorerError
 from explorer.train.config import TrainConfig
 from explorer.train.loop import config_from_checkpoint, resolve_resume, train
@@ -177,8 +179,6 @@ class _Progress:
         kind = event.type
         if kind == "start":
             if self.enabled:
-                from tqdm import tqdm
-
                 self.bar = tqdm(total=event.iterations, initial=event.step, desc=os.path.basename(event.run_dir),
                                 unit="it", dynamic_ncols=True)
             if event.resumed_from:

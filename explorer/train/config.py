@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from explorer.errors import TrainingError
+from explorer.losses import GAN_LOSSES
 from explorer.registry import get_family, trainable_families
-
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,8 @@ class TrainConfig:
             raise TrainingError(f"family must be one of {', '.join(families)}, not {self.family!r}")
         if not self.name or any(c in self.name for c in "/\\") or self.name in (".", ".."):
             raise TrainingError(f"run name must be a plain folder name, not {self.name!r}")
-        if self.loss is not None:
-            from explorer.losses import GAN_LOSSES
-
-            if self.loss not in GAN_LOSSES:
-                raise TrainingError(f"loss must be one of {', '.join(GAN_LOSSES)}, not {self.loss!r}")
+        if self.loss is not None and self.loss not in GAN_LOSSES:
+            raise TrainingError(f"loss must be one of {', '.join(GAN_LOSSES)}, not {self.loss!r}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise TrainingError(f"betas must be two numbers in [0, 1), not {self.betas}")
         for name in ("lr_g", "lr_d"):
@@ -227,6 +224,7 @@ class TrainConfig:
             raise TrainingError(f"cannot read training config {path}: {exc.strerror}") from None
         try:
             if path.suffix == ".toml":
+                # here, not at the top: tomllib is in the standard library from Python 3.11 only (we support 3.10)
                 import tomllib
 
                 d = tomllib.loads(text)

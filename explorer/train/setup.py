@@ -1,12 +1,16 @@
 """Everything the training loop sets up before its first step: the data (:class:`DataStream`,
 :func:`load_training_data`), the model (:func:`build_model`), processes and devices under torchrun,
-seeds, optimisers, and where a resumed run continues from (:func:`resolve_resume`).
+seeds, optimisers, and where a resumed run continues from (:func:`resolve_resume`); and
+:class:`_SetupMixin`, the ``_Trainer``'s ``setup`` that puts them together (model, task, optimisers,
+EMA copy, data streams, DDP wrappers, precision, start weights, sample inputs, monitor).
 
 Part of :mod:`explorer.train` (the loop itself is :mod:`explorer.train.loop`).
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import dataclasses
 import os
 import platform
@@ -20,16 +24,19 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from explorer.atomic import atomic_path
 from explorer.data.dataset import get_dataset
-from explorer.errors import TrainingError
+from explorer.errors import CheckpointError, TrainingError
 from explorer.images import make_grid, tensor_to_uint8
 from explorer.registry import get_family
-from explorer.runtime import resolve_device
+from explorer.runtime import resolve_device, resolve_precision
 from explorer.train.config import TrainConfig
+from explorer.train.monitors import CollapseMonitor, find_classifier
 from explorer.train.state import load_train_state
-from explorer.train.tasks import Task
+from explorer.train.task_base import Task
+from explorer.train.tasks import get_task
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -159,8 +166,6 @@ def _init_distributed(device_pref: str) -> _Dist:
     if not dist.is_initialized():
         # created once per process and kept (a second init after destroy would hang on torchrun's
         # store), so a script may call train() several times; destroyed at interpreter exit
-        import atexit
-
         use_nccl = torch.cuda.is_available() and not str(device_pref).startswith("cpu")
         dist.init_process_group("nccl" if use_nccl else "gloo")
         atexit.register(dist.destroy_process_group)
@@ -245,3 +250,101 @@ def config_from_checkpoint(path: str | os.PathLike) -> TrainConfig:
         p = p / CHECKPOINT_NAME
     state = load_train_state(p)
     return TrainConfig.from_dict(state["config"])
+
+
+# ============================================================================ the trainer's setup
+class _SetupMixin:
+    """``setup``: the ``_Trainer``'s model, task, optimisers, EMA copy, data, DDP, precision and monitor.
+
+    The order of these steps is part of reproducibility: the global RNG is seeded just before the
+    model is built (identical initial weights on every rank), and nothing else draws from it
+    until the first step.
+    """
+
+    def setup(self, resume_path: Path | None) -> None:
+        cfg = self.cfg
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        self._build_model_and_task()
+        self._build_optimisers_and_ema()
+        self._build_streams()
+        if self.dist.world > 1:
+            self._wrap_ddp()
+        self.precision = resolve_precision(cfg.mixed_precision, self.device)
+        if self.precision == "bf16":
+            self.task.autocast = lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)
+        self._load_start_weights(resume_path)
+        if self.dist.rank > 0:
+            # different latents per rank (weights are equal: DDP broadcast rank 0's at wrap time)
+            _seed_all(cfg.seed + 7919 * self.dist.rank + self.step)
+        self.fixed = self.task.fixed_inputs(self.data_info, cfg.num_samples, seed=cfg.seed * 1000 + 424242)
+        self._build_monitor()
+        self.snapshot = self._flat_state()  # rollback target until the first checkpoint
+
+    def _build_model_and_task(self) -> None:
+        cfg = self.cfg
+        self.task_cls = get_task(cfg.family)
+        self.data_info = load_training_data(cfg, self.task_cls)
+        _seed_all(cfg.seed)  # same seed on every rank: identical initial weights
+        model = build_model(cfg, self.task_cls, self.data_info).to(self.device)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        model.train()
+        self.model = model
+        self.task = self.task_cls(model, cfg, self.device)
+
+    def _build_optimisers_and_ema(self) -> None:
+        cfg, task = self.cfg, self.task
+        self.g_params = [p for n in task.g_parts for p in task.raw[n].parameters() if p.requires_grad]
+        self.d_params = [p for n in task.d_parts for p in task.raw[n].parameters() if p.requires_grad]
+        self.opt_g = _make_adam(self.g_params, cfg.lr_g, cfg.betas, self.device)
+        self.opt_d = _make_adam(self.d_params, cfg.lr_d, cfg.betas, self.device)
+        # the EMA copy is a whole model (so it can generate/translate and be exported); only its
+        # generator parts are averaged, the rest is copied in at export time
+        self.ema_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.ema_pairs = [(list(getattr(self.ema_model, n).parameters()), list(task.raw[n].parameters()),
+                           list(getattr(self.ema_model, n).buffers()), list(task.raw[n].buffers())) for n in task.g_parts]
+
+    def _build_streams(self) -> None:
+        cfg, d, info = self.cfg, self.dist, self.data_info
+        self.stream = DataStream(info["images"], info["labels"], cfg.batch_size, cfg.seed, self.device,
+                                 d.rank, d.world, info["augment"], cfg.channels_last)
+        self.stream_b = None
+        if "images_b" in info:
+            ib = info["images_b"]
+            self.stream_b = DataStream(ib, torch.zeros(ib.shape[0], dtype=torch.long), cfg.batch_size, cfg.seed + 1,
+                                       self.device, d.rank, d.world, info.get("augment_b"), cfg.channels_last)
+
+    def _wrap_ddp(self) -> None:
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        for name in self.task.g_parts + self.task.d_parts:
+            self.task.nets[name] = DDP(self.task.raw[name], device_ids=ids)
+
+    def _load_start_weights(self, resume_path: Path | None) -> None:
+        """Weights to start from: a resumed checkpoint (exact continuation) or ``init_from`` (fine-tuning)."""
+        self.resumed_from = None
+        if resume_path is None and self.cfg.init_from:
+            self._init_weights(Path(self.cfg.init_from).expanduser())
+        if resume_path is not None:
+            state = load_train_state(resume_path)
+            self._check_resumable(state["config"], resume_path)
+            self._load_state(state)
+            self.resumed_from = str(resume_path)
+
+    def _build_monitor(self) -> None:
+        """The collapse monitor (rank 0 only), with class coverage when a classifier is found."""
+        cfg, task, info = self.cfg, self.task, self.data_info
+        self.monitor = None
+        self.setup_notes: list[str] = []
+        if not self.dist.main:
+            return
+        ref = task.reference_images(info, cfg.num_samples, seed=cfg.seed + 99)
+        classifier = None
+        if task.generative and info["num_classes"] >= 2:
+            try:
+                classifier = find_classifier(cfg, self.device)
+            except CheckpointError as exc:
+                self.setup_notes.append(f"class coverage is off: {exc}")
+        ref_labels = task.reference_labels(info, cfg.num_samples, seed=cfg.seed + 99)
+        self.monitor = CollapseMonitor(ref, cfg.collapse_threshold, classifier, info["num_classes"],
+                                       cfg.coverage_threshold, reference_labels=ref_labels)
