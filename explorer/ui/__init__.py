@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from explorer.ui.command import add_serve_command  # argparse only: cheap, and the CLI imports it anyway
+
 __all__ = ["add_serve_command", "build_app", "launch_options", "serve"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("build_app", "launch_options", "serve"):
+        # imports gradio: only when the app is used, so `import explorer.ui` (and the CLI) stays light
         from explorer.ui import app
 
         return getattr(app, name)
-    if name == "add_serve_command":
-        from explorer.ui.command import add_serve_command
-
-        return add_serve_command
     raise AttributeError(f"module 'explorer.ui' has no attribute {name!r}")

@@ -27,7 +27,8 @@ from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
 from explorer.images import save_png
 from explorer.latent import parse_seeds
-from explorer.pipelines import explore, translate as translate_pipeline
+from explorer.pipelines import explore
+from explorer.pipelines import translate as translate_pipeline
 from explorer.pipelines.score import score_image
 from explorer.ui import render
 from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image

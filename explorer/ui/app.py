@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import webbrowser
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -43,6 +44,7 @@ from explorer.ui import (
 from explorer.ui.catalog import Catalog
 from explorer.ui.common import MAX_UPLOAD_MB, AppContext, handler, new_session
 from explorer.ui.humaneval_tab import build_rater_app
+from explorer.ui.jobs import TrainingJobs
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +81,6 @@ def build_app(
     catalog = Catalog(model_dirs, user_dir)
     jobs = None
     if enable_training:
-        from explorer.ui.jobs import TrainingJobs
-
         jobs = TrainingJobs(catalog)
 
     with gr.Blocks(title=title, delete_cache=(3600, 3600)) as demo:
@@ -215,7 +215,5 @@ def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, model_
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"GAN Explorer on http://{shown}:{port}/  ·  raters: http://{shown}:{port}{roles.RATER_PATH}/", flush=True)
     if open_browser:
-        import webbrowser
-
         webbrowser.open(f"http://{shown}:{port}/")
     roles.serve_app(app, host, port)

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from explorer.errors import ExplorerError
 from explorer.images import load_image
 from explorer.ui.catalog import Catalog
-from explorer.zoo import ModelEntry
 from explorer.ui.previews import PreviewRegistry
+from explorer.zoo import ModelEntry
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,6 @@ def upload_path(payload: Any) -> Path | None:
 
 
 def _inside_upload_folder(path: Path) -> Path:
-    from gradio.utils import get_upload_folder
-
     root = Path(get_upload_folder()).resolve()
     try:
         resolved = path.resolve()

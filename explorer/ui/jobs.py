@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from explorer.errors import ExplorerError
+from explorer.paths import app_home
 from explorer.train import train
 from explorer.train.events import read_events
-from explorer.paths import app_home
 from explorer.ui.catalog import Catalog
 from explorer.zoo import safe_stem
 

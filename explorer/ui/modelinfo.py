@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from explorer.metadata import class_names as _class_names, dataset_name  # noqa: F401  (dataset_name: re-exported for the tabs)
+from explorer.metadata import class_names as _class_names
+from explorer.metadata import dataset_name  # noqa: F401  (re-exported for the tabs)
 from explorer.zoo import ModelEntry
 
 

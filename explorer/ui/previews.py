@@ -36,6 +36,8 @@ from dataclasses import replace
 from typing import Any
 
 from PIL import Image
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from explorer.pipelines import explore
 from explorer.ui import render
@@ -150,8 +152,6 @@ def _logged_in(app, request) -> bool:
 
 def routes() -> list:
     """The preview route, for ``FastAPI(routes=...)`` (Gradio's ``app_kwargs``)."""
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
 
     def preview(request):
         app = request.app

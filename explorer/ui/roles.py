@@ -8,7 +8,7 @@
   checks the login on every route that runs a handler (page config, queue join and data, direct
   POST to ``/api/...``, ``/call/...``, uploads, file downloads); a middleware refuses the few routes
   Gradio leaves open (cancel, reset, heartbeat, streams, monitoring) to anyone not logged in.
-* **Raters** get their own ``gr.Blocks`` at ``/rate/`` (:func:`explorer.ui.humaneval_tab.build_rater_app`)
+* **Raters** get their own ``gr.Blocks`` at ``/rate/`` (:func:`explorer.ui.humaneval_rater.build_rater_app`)
   that holds the rater page and nothing else — join code, trials, thanks. Its queue knows only the
   rater handlers, so no ``fn_index`` a rater can send reaches an organiser handler: they do not
   exist in that app; its upload and file routes are closed (the page takes no files).
@@ -26,6 +26,10 @@ import time
 from typing import Any
 
 import gradio as gr
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from explorer.errors import ExplorerError
 
 ORGANISER = "organiser"
 PASSWORD_ENV = "GAN_EXPLORER_ORGANISER_PASSWORD"
@@ -57,8 +61,6 @@ def organiser_password(given: str | None = None) -> tuple[str, bool]:
     password = given or os.environ.get(PASSWORD_ENV, "")
     if password:
         if len(password) < 8:
-            from explorer.errors import ExplorerError
-
             raise ExplorerError("the organiser password must have at least 8 characters")
         return password, False
     return secrets.token_urlsafe(12), True
@@ -77,8 +79,6 @@ def build_server(demo: gr.Blocks, rater: gr.Blocks | None, password: str | None,
     """One FastAPI app: ``rater`` at ``/rate`` (open to anyone with a join code) and ``demo`` at ``/``
     (behind the organiser login when ``password`` is given). ``launch_opts`` are the
     :func:`explorer.ui.app.launch_options` (theme, CSS, upload cap) both apps get."""
-    from fastapi import FastAPI
-
     mount_opts = {k: launch_opts[k] for k in ("theme", "css_paths", "max_file_size", "show_error", "footer_links", "app_kwargs")
                   if k in launch_opts}
     app = FastAPI()
@@ -98,8 +98,6 @@ LOGIN_WINDOW_S = 60.0
 
 
 def _guard_open_routes(app, organiser_app) -> None:
-    from fastapi.responses import JSONResponse
-
     failures: dict[str, list[float]] = {}  # client address -> times of its recent failed logins
 
     @app.middleware("http")
@@ -132,6 +130,7 @@ def _guard_open_routes(app, organiser_app) -> None:
 
 def serve_app(app, host: str, port: int) -> None:
     """Run the FastAPI app until interrupted."""
+    # only here, where the server runs: building the apps (as the tests do) does not need uvicorn
     import uvicorn
 
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -6,14 +6,12 @@
   always labelled with the feature extractor they were computed with; the 1-NN accuracy comes with
   reference rows (real vs real, another real style vs real: :func:`explorer.metrics.add_one_nn_reference`);
   results can be recorded in the card of a user model.
-* Human evaluation — the hook :func:`human_evaluation_section` builds the rater/organiser UI from
-  ``explorer.ui.humaneval_tab.build_humaneval_tab(ctx)`` when that module is present.
+* Human evaluation — the organiser's sub-tab, :func:`explorer.ui.humaneval_tab.build_humaneval_tab`.
 """
 
 from __future__ import annotations
 
 import html
-import importlib.util
 
 import gradio as gr
 import pandas as pd
@@ -24,6 +22,7 @@ from explorer.data import get_dataset
 from explorer.errors import ExplorerError
 from explorer.latent import latents_from_seeds, parse_seeds
 from explorer.metrics import add_one_nn_reference, evaluate, nearest_neighbours, one_nn_rows, record_metrics
+from explorer.metrics.domain import DomainClassifierExtractor
 from explorer.ui import render
 from explorer.ui.common import HEAVY, AppContext, handler
 from explorer.ui.humaneval_tab import build_humaneval_tab
@@ -64,10 +63,10 @@ def build(ctx: AppContext) -> None:
                 with gr.Column(scale=5):
                     nn_img = gr.Image(format="png", label="Each row: a sample, then its 3 nearest training images", height=520, interactive=False, buttons=["download", "fullscreen"], elem_id="eval-nn", elem_classes=["pixelated"])
                     nn_note = gr.Markdown(elem_id="eval-nn-note")
-        if importlib.util.find_spec("explorer.metrics") is not None:
-            with gr.Tab("Metrics", elem_id="eval-tab-metrics"):
-                metrics_section(ctx, model_dd)
-        human_evaluation_section(ctx)
+        with gr.Tab("Metrics", elem_id="eval-tab-metrics"):
+            metrics_section(ctx, model_dd)
+        with gr.Tab("Human evaluation", elem_id="eval-human"):
+            build_humaneval_tab(ctx)
 
     def class_menu(model_id):
         if not model_id:
@@ -98,8 +97,6 @@ def build(ctx: AppContext) -> None:
             clf = _classifier_for(catalog, entry)
             if clf is None:
                 raise ExplorerError(f"no classifier trained on {ds_name} is installed; use pixel distance")
-            from explorer.metrics.domain import DomainClassifierExtractor
-
             extractor = DomainClassifierExtractor(weights=clf.path)
         progress(0.2, desc="comparing with the training set")
         idx, dist = nearest_neighbours(samples, train, k=3, extractor=extractor)
@@ -224,17 +221,4 @@ def _one_nn_table(res: dict) -> gr.Dataframe:
 def _fmt(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
 
-
-def human_evaluation_section(ctx: AppContext) -> bool:
-    """HOOK for issue 6's human evaluation: ``explorer.ui.humaneval_tab.build_humaneval_tab(ctx)``.
-
-    Called inside the Evaluate tab; builds nothing (and shows nothing) when the module is absent.
-    Returns whether the section was built.
-    """
-    if importlib.util.find_spec("explorer.ui.humaneval_tab") is None:
-        return False
-
-    with gr.Tab("Human evaluation", elem_id="eval-human"):
-        build_humaneval_tab(ctx)
-    return True
 

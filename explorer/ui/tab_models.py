@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import gradio as gr
@@ -27,7 +28,6 @@ from explorer.export.dataset import export_dataset
 from explorer.images import load_image
 from explorer.latent import latents_from_seeds
 from explorer.ui import render
-from explorer.zoo import ModelEntry, safe_stem
 from explorer.ui.common import (
     HEAVY,
     MAX_UPLOAD_MB,
@@ -39,6 +39,7 @@ from explorer.ui.common import (
     upload_path,
 )
 from explorer.ui.modelinfo import card_markdown, md_text
+from explorer.zoo import ModelEntry, safe_stem
 
 IMPORT_TYPES = [".pth", ".pt", ".bin", ".safetensors", ".json"]  # .json + .bin: a TensorFlow.js Layers model
 MAX_IMPORT_FILES = 4
@@ -68,6 +69,15 @@ def build(ctx: AppContext) -> ModelsTab:
     catalog = ctx.catalog
     last_changed = gr.State("")
     table = gr.Dataframe(value=catalog_frame(catalog), label="Models on offer", interactive=False, elem_id="models-table", wrap=True)
+    which = _build_card(ctx)
+    _build_import_delete(ctx, last_changed, table)
+    _build_exports(ctx, which)
+    return ModelsTab(last_changed=last_changed, table=table, refresh=lambda: catalog_frame(catalog))
+
+
+def _build_card(ctx: AppContext) -> gr.Dropdown:
+    """The model card of the chosen model, with its samples; returns the model picker."""
+    catalog = ctx.catalog
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             which = ctx.picker(lambda e: True, label="Model card", elem_id="models-card-model")
@@ -83,7 +93,30 @@ def build(ctx: AppContext) -> ModelsTab:
 
     which.change(handler(show_card), which, [card, samples], api_visibility="private")
     ctx.on_page_load.append((handler(show_card), [which], [card, samples]))
+    return which
 
+
+# ----- import and delete -----------------------------------------------------------------
+def _import_files(payloads) -> tuple[list, list[str]]:
+    """The server paths and the names of the uploaded checkpoint files, checked for count and type."""
+    payloads = payloads or []
+    if not isinstance(payloads, list):
+        payloads = [payloads]
+    paths = [upload_path(p) for p in payloads]
+    paths = [p for p in paths if p is not None]
+    if not paths:
+        raise ExplorerError("choose the checkpoint file(s) to import")
+    if len(paths) > MAX_IMPORT_FILES:
+        raise ExplorerError(f"at most {MAX_IMPORT_FILES} files at once")
+    names = [upload_name(p) for p in payloads]
+    bad = [n for n in names if not n.lower().endswith(tuple(IMPORT_TYPES))]
+    if bad:
+        raise ExplorerError(f"{', '.join(bad)}: expected {', '.join(IMPORT_TYPES)} files")
+    return paths, names
+
+
+def _build_import_delete(ctx: AppContext, last_changed: gr.State, table: gr.Dataframe) -> None:
+    catalog = ctx.catalog
     with gr.Row(equal_height=False):
         with gr.Column():
             gr.Markdown(
@@ -104,19 +137,7 @@ def build(ctx: AppContext) -> ModelsTab:
             delete_note = gr.Markdown(elem_id="models-delete-note")
 
     def do_import(payloads, name_v):
-        payloads = payloads or []
-        if not isinstance(payloads, list):
-            payloads = [payloads]
-        paths = [upload_path(p) for p in payloads]
-        paths = [p for p in paths if p is not None]
-        if not paths:
-            raise ExplorerError("choose the checkpoint file(s) to import")
-        if len(paths) > MAX_IMPORT_FILES:
-            raise ExplorerError(f"at most {MAX_IMPORT_FILES} files at once")
-        names = [upload_name(p) for p in payloads]
-        bad = [n for n in names if not n.lower().endswith(tuple(IMPORT_TYPES))]
-        if bad:
-            raise ExplorerError(f"{', '.join(bad)}: expected {', '.join(IMPORT_TYPES)} files")
+        paths, names = _import_files(payloads)
         title = (name_v or "").strip() or safe_stem(names[0].rsplit(".", 1)[0])
         # explorer.zoo converts to our format, records file names/hashes/licence and writes a sample grid
         entry_id = zoo.import_model(paths if len(paths) > 1 else paths[0], name=title[:80], user_dir=catalog.user_dir).id
@@ -137,6 +158,22 @@ def build(ctx: AppContext) -> ModelsTab:
     delete_btn.click(handler(do_delete), [victim, confirm], [delete_note, last_changed, table, confirm], api_visibility="private",
                      show_progress_on=delete_note)
 
+
+# ----- downloads: the model, a synthetic data set ----------------------------------------
+@dataclass
+class _ExportPanel:
+    download_btn: gr.Button
+    download_files: gr.File
+    synth_model: gr.Dropdown
+    per_class: gr.Slider
+    truncation: gr.Slider
+    min_conf: gr.Slider
+    synth_btn: gr.Button
+    synth_note: gr.Markdown
+    synth_file: gr.File
+
+
+def _exports_layout(ctx: AppContext) -> _ExportPanel:
     with gr.Row(equal_height=False):
         with gr.Column():
             gr.Markdown("### Download a model\nThe selected card's model as one `.safetensors` file (our format, card inside) "
@@ -162,7 +199,30 @@ def build(ctx: AppContext) -> ModelsTab:
             synth_btn = gr.Button("Export data set", variant="primary", elem_id="models-synth-btn")
             synth_note = gr.Markdown(elem_id="models-synth-note")
             synth_file = gr.File(label="Data set (.zip)", interactive=False, visible=False, elem_id="models-synth-file")
+    return _ExportPanel(download_btn, download_files, synth_model, per_class, synth_trunc, min_conf, synth_btn, synth_note,
+                        synth_file)
 
+
+def _synthetic_zip(entry: ModelEntry, n: int, psi: float, conf: float, total: int, progress) -> tuple[dict, str, Path]:
+    """Generate the data set into a fresh request folder and zip it: (manifest, archive path, folder)."""
+    work = request_temp_dir("synth")
+    folder = work / f"{safe_stem(entry.name)}-synthetic"
+    progress((0, total), desc="generating")
+    try:
+        manifest = export_dataset(entry.path, n, folder, truncation=psi, min_confidence=conf if conf > 0 else None,
+                                  progress=lambda done, tot: progress((done, tot), desc="generating"))
+        archive = shutil.make_archive(str(folder), "zip", root_dir=work, base_dir=folder.name)
+    except BaseException:
+        remove_request_temp(work)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    return manifest, archive, work
+
+
+def _build_exports(ctx: AppContext, which: gr.Dropdown) -> None:
+    """``which``: the model card's picker (its model is the one downloaded)."""
+    catalog = ctx.catalog
+    p = _exports_layout(ctx)
     download_tmp = gr.State(None)  # this request's temp folder, removed once Gradio has copied the files
 
     def do_download(model_id):
@@ -177,8 +237,8 @@ def build(ctx: AppContext) -> ModelsTab:
         files = [str(out)] + ([str(out.with_suffix(".png"))] if out.with_suffix(".png").is_file() else [])
         return gr.update(value=files, visible=True), str(out_dir)
 
-    download_btn.click(handler(do_download), which, [download_files, download_tmp], api_visibility="private",
-                       show_progress_on=download_files).then(
+    p.download_btn.click(handler(do_download), which, [p.download_files, download_tmp], api_visibility="private",
+                         show_progress_on=p.download_files).then(
         remove_request_temp, download_tmp, download_tmp, api_visibility="private", queue=False, show_progress="hidden")
 
     def do_synthetic(model_id, n, psi, conf, progress=gr.Progress()):
@@ -192,17 +252,7 @@ def build(ctx: AppContext) -> ModelsTab:
         conf = float(conf or 0.0)
         if conf > 0 and not num_classes:
             raise ExplorerError("the confidence filter needs a class-conditional generator")
-        work = request_temp_dir("synth")
-        folder = work / f"{safe_stem(entry.name)}-synthetic"
-        progress((0, total), desc="generating")
-        try:
-            manifest = export_dataset(entry.path, n, folder, truncation=float(psi), min_confidence=conf if conf > 0 else None,
-                                      progress=lambda done, tot: progress((done, tot), desc="generating"))
-            archive = shutil.make_archive(str(folder), "zip", root_dir=work, base_dir=folder.name)
-        except BaseException:
-            remove_request_temp(work)
-            raise
-        shutil.rmtree(folder, ignore_errors=True)
+        manifest, archive, work = _synthetic_zip(entry, n, float(psi), conf, total, progress)
         classes = len(manifest["classes"])
         filt = (f"; kept only images the classifier gives ≥ {conf:.2f}" if manifest.get("filter") else "")
         note = (f"Wrote **{manifest['num_images']} images** in {classes} folder{'s' if classes != 1 else ''} "
@@ -210,11 +260,9 @@ def build(ctx: AppContext) -> ModelsTab:
         return note, gr.update(value=archive, visible=True), str(work)
 
     synth_tmp = gr.State(None)
-    synth_btn.click(handler(do_synthetic), [synth_model, per_class, synth_trunc, min_conf], [synth_note, synth_file, synth_tmp],
-                    api_visibility="private", show_progress_on=synth_note, **HEAVY).then(
+    p.synth_btn.click(handler(do_synthetic), [p.synth_model, p.per_class, p.truncation, p.min_conf], [p.synth_note, p.synth_file, synth_tmp],
+                      api_visibility="private", show_progress_on=p.synth_note, **HEAVY).then(
         remove_request_temp, synth_tmp, synth_tmp, api_visibility="private", queue=False, show_progress="hidden")
-
-    return ModelsTab(last_changed=last_changed, table=table, refresh=lambda: catalog_frame(catalog))
 
 
 @torch.no_grad()

@@ -22,13 +22,13 @@ import gradio as gr
 from explorer import superres
 from explorer.data.dataset import prepare_image
 from explorer.errors import ExplorerError
-from explorer.ui import render
-from explorer.zoo import ModelEntry
-from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image, upload_name
 from explorer.pipelines import translate as translate_pipeline
 from explorer.pipelines.invert import invert
+from explorer.ui import render
+from explorer.ui.common import HEAVY, AppContext, handler, read_upload_image, upload_name
 from explorer.ui.jobs import StageClock
 from explorer.ui.modelinfo import class_choices, dataset_name
+from explorer.zoo import ModelEntry
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "samples"
 #: longest side an upload is translated/upscaled at in the app (the CLI has no such cap)
@@ -63,23 +63,35 @@ class StylizeTab:
     inverted: object  # the "Edit in Explore" click dependency (app.py chains the tab switch to it)
 
 
+def _translates(e: ModelEntry) -> bool:
+    return bool(e.caps.domains) and (e.translates("AtoB") or e.translates("BtoA"))
+
+
+def _upscales(e: ModelEntry) -> bool:
+    return e.upscales
+
+
+def _can_generate(e: ModelEntry) -> bool:
+    return e.can_generate
+
+
 def build(ctx: AppContext) -> StylizeTab:
+    """The three sub-tabs (call inside a ``gr.Tabs``), each laid out and then wired."""
+    _build_translate(ctx)
+    _build_superres(ctx)
+    return _build_inversion(ctx)
+
+
+# ----- CycleGAN --------------------------------------------------------------------------
+def _build_translate(ctx: AppContext) -> None:
     catalog = ctx.catalog
-
-    def translates(e):
-        return bool(e.caps.domains) and (e.translates("AtoB") or e.translates("BtoA"))
-
-    def upscales(e):
-        return e.upscales
-
-    # ----- CycleGAN ----------------------------------------------------------------------
     with gr.Tab("Translate (CycleGAN)", elem_id="stylize-tab-translate"):
         gr.Markdown("The upload is read once as a domain-A image (→ B) and once as a domain-B image (→ A).")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=240):
-                cyc_model = ctx.picker(translates, label="Translator", elem_id="stylize-cyc-model")
+                cyc_model = ctx.picker(_translates, label="Translator", elem_id="stylize-cyc-model")
                 cyc_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-cyc-input", elem_classes=["pixelated"])
-                if samples := sample_images(_datasets_of(catalog, translates)):
+                if samples := sample_images(_datasets_of(catalog, _translates)):
                     gr.Examples(samples, inputs=cyc_in, label="Samples (assets/samples)", examples_per_page=12, api_visibility="private", elem_id="stylize-cyc-examples")
                 cyc_btn = gr.Button("Translate", variant="primary", elem_id="stylize-cyc-btn")
             with gr.Column(scale=3, min_width=300):
@@ -106,13 +118,16 @@ def build(ctx: AppContext) -> StylizeTab:
     cyc_btn.click(trans_h, [cyc_model, cyc_in], [a2b, b2a, cyc_note], preprocess=False, **HEAVY, api_visibility="private")
     cyc_in.upload(trans_h, [cyc_model, cyc_in], [a2b, b2a, cyc_note], preprocess=False, **HEAVY, api_visibility="private")
 
-    # ----- super-resolution --------------------------------------------------------------
+
+# ----- super-resolution ------------------------------------------------------------------
+def _build_superres(ctx: AppContext) -> None:
+    catalog = ctx.catalog
     with gr.Tab("Super-resolution", elem_id="stylize-tab-sr"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=240):
-                sr_model = ctx.picker(upscales, label="Upscaler", elem_id="stylize-sr-model")
+                sr_model = ctx.picker(_upscales, label="Upscaler", elem_id="stylize-sr-model")
                 sr_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-sr-input", elem_classes=["pixelated"])
-                if samples := sample_images(_datasets_of(catalog, upscales)):
+                if samples := sample_images(_datasets_of(catalog, _upscales)):
                     gr.Examples(samples, inputs=sr_in, label="Samples", examples_per_page=12, api_visibility="private", elem_id="stylize-sr-examples")
                 shrink = gr.Checkbox(value=True, label="Shrink the upload by the model's scale first and compare with the original", elem_id="stylize-sr-shrink")
                 sr_btn = gr.Button("Upscale", variant="primary", elem_id="stylize-sr-btn")
@@ -135,14 +150,31 @@ def build(ctx: AppContext) -> StylizeTab:
     sr_btn.click(up_h, [sr_model, sr_in, shrink], [bicubic, sr_out, original, sr_note], preprocess=False, **HEAVY, api_visibility="private")
     sr_in.upload(up_h, [sr_model, sr_in, shrink], [bicubic, sr_out, original, sr_note], preprocess=False, **HEAVY, api_visibility="private")
 
-    # ----- inversion ---------------------------------------------------------------------
+
+# ----- inversion -------------------------------------------------------------------------
+@dataclass
+class _InversionPanel:
+    model: gr.Dropdown
+    upload: gr.Image
+    label: gr.Dropdown
+    space: gr.Radio
+    steps: gr.Slider
+    use_feats: gr.Checkbox
+    button: gr.Button
+    target: gr.Image
+    output: gr.Image
+    note: gr.Markdown
+    to_explore: gr.Button
+
+
+def _inversion_layout(ctx: AppContext) -> _InversionPanel:
     with gr.Tab("Invert into a generator", elem_id="stylize-tab-invert"):
         gr.Markdown("Find the latent whose image looks most like the upload, then edit it with the Explore sliders.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=240):
-                inv_model = ctx.picker(lambda e: e.can_generate, label="Generator", elem_id="stylize-inv-model")
+                inv_model = ctx.picker(_can_generate, label="Generator", elem_id="stylize-inv-model")
                 inv_in = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Image", height=220, elem_id="stylize-inv-input", elem_classes=["pixelated"])
-                if samples := sample_images(_datasets_of(catalog, lambda e: e.can_generate)):
+                if samples := sample_images(_datasets_of(ctx.catalog, _can_generate)):
                     gr.Examples(samples, inputs=inv_in, label="Samples", examples_per_page=12, api_visibility="private", elem_id="stylize-inv-examples")
                 inv_class = gr.Dropdown(choices=[], value=None, label="Class", visible=False, interactive=True, elem_id="stylize-inv-class")
                 with gr.Row():
@@ -156,14 +188,41 @@ def build(ctx: AppContext) -> StylizeTab:
                     inv_out = gr.Image(format="png", label="Reconstruction", height=240, interactive=False, buttons=["download", "fullscreen"], elem_id="stylize-inv-out", elem_classes=["pixelated"])
                 inv_note = gr.Markdown(elem_id="stylize-inv-note")
                 to_explore = gr.Button("Edit in Explore →", interactive=False, elem_id="stylize-to-explore")
+    return _InversionPanel(inv_model, inv_in, inv_class, inv_space, inv_steps, use_feats, inv_btn, inv_target, inv_out,
+                           inv_note, to_explore)
 
-    def feature_net_for(entry: ModelEntry):
-        """The project's classifier trained on the generator's data set, if there is one."""
-        ds = dataset_name(entry.meta)
-        for e in catalog.entries(lambda e: e.kind == "classifier"):
-            if ds and dataset_name(e.meta) == ds:
-                return e
-        return None
+
+def _feature_net_for(catalog, entry: ModelEntry) -> ModelEntry | None:
+    """The project's classifier trained on the generator's data set, if there is one."""
+    ds = dataset_name(entry.meta)
+    for e in catalog.entries(lambda e: e.kind == "classifier"):
+        if ds and dataset_name(e.meta) == ds:
+            return e
+    return None
+
+
+def _inversion_note(result, feat_entry: ModelEntry | None) -> str:
+    feats = f" + {html.escape(feat_entry.name)} features" if feat_entry else ""
+    return (
+        f"**PSNR {result.psnr:.2f} dB** (MSE {result.mse:.4f}) after {result.steps} Adam steps in {result.space}-space (pixel L2{feats}). "
+        "Higher is closer; above ~25 dB the two look alike. The latent is ready in Explore."
+    )
+
+
+def clear_inversion():  # a new run must not show the last one's PSNR or offer its latent
+    return None, None, "", gr.update(interactive=False)
+
+
+def check_ready(state, model_id):
+    custom = (state or {}).get("custom")
+    if not custom or custom.get("model") != model_id:
+        raise ExplorerError("invert an image with this generator first")
+    return None
+
+
+def _build_inversion(ctx: AppContext) -> StylizeTab:
+    catalog = ctx.catalog
+    p = _inversion_layout(ctx)
 
     def on_inv_model(model_id):
         if not model_id:
@@ -173,17 +232,17 @@ def build(ctx: AppContext) -> StylizeTab:
         cls = gr.update(choices=classes, value=classes[0][1], visible=True) if classes else gr.update(choices=[], value=None, visible=False)
         is_style = model.edit_space == "w"
         space = gr.update(choices=[("z", "z"), ("w (StyleGAN)", "w")] if is_style else [("z", "z")], value="w" if is_style else "z")
-        feats = feature_net_for(entry)
+        feats = _feature_net_for(catalog, entry)
         return cls, space, gr.update(visible=feats is not None, label=f"Add a feature loss ({feats.name})" if feats else "")
 
-    inv_model.change(handler(on_inv_model), inv_model, [inv_class, inv_space, use_feats], api_visibility="private", show_progress="hidden")
-    ctx.on_page_load.append((handler(on_inv_model), [inv_model], [inv_class, inv_space, use_feats]))
+    p.model.change(handler(on_inv_model), p.model, [p.label, p.space, p.use_feats], api_visibility="private", show_progress="hidden")
+    ctx.on_page_load.append((handler(on_inv_model), [p.model], [p.label, p.space, p.use_feats]))
 
     def run_inversion(model_id, payload, label, space, steps, feats_on, state, progress=gr.Progress()):
         model, entry = catalog.load(model_id)
         img = read_upload_image(payload, "RGB")
         target = prepare_image(img, model.image_channels, model.resolution)  # as training prepared real images
-        feat_entry = feature_net_for(entry) if feats_on else None
+        feat_entry = _feature_net_for(catalog, entry) if feats_on else None
         feat_net = catalog.load(feat_entry.id)[0] if feat_entry is not None else None
         label = int(label) if (model.num_classes and label is not None) else None
 
@@ -197,28 +256,14 @@ def build(ctx: AppContext) -> StylizeTab:
         origin = f"inversion of {upload_name(payload)}"
         st = dict(state or {})
         st["custom"] = {"model": model_id, "space": result.space, "vector": result.latent.reshape(-1).tolist(), "origin": origin, "label": label}
-        feats = f" + {html.escape(feat_entry.name)} features" if feat_entry else ""
-        note = (
-            f"**PSNR {result.psnr:.2f} dB** (MSE {result.mse:.4f}) after {result.steps} Adam steps in {result.space}-space (pixel L2{feats}). "
-            "Higher is closer; above ~25 dB the two look alike. The latent is ready in Explore."
-        )
-        return render.to_uint8(target), render.to_uint8(result.image), note, st, gr.update(interactive=True)
+        return render.to_uint8(target), render.to_uint8(result.image), _inversion_note(result, feat_entry), st, gr.update(interactive=True)
 
-    def clear_inversion():  # a new run must not show the last one's PSNR or offer its latent
-        return None, None, "", gr.update(interactive=False)
-
-    inv_btn.click(clear_inversion, None, [inv_target, inv_out, inv_note, to_explore], queue=False,
-                  api_visibility="private").then(
-        handler(run_inversion), [inv_model, inv_in, inv_class, inv_space, inv_steps, use_feats, ctx.session],
-        [inv_target, inv_out, inv_note, ctx.session, to_explore], preprocess=False, **HEAVY, api_visibility="private",
-        show_progress_on=[inv_target, inv_out],
+    p.button.click(clear_inversion, None, [p.target, p.output, p.note, p.to_explore], queue=False,
+                   api_visibility="private").then(
+        handler(run_inversion), [p.model, p.upload, p.label, p.space, p.steps, p.use_feats, ctx.session],
+        [p.target, p.output, p.note, ctx.session, p.to_explore], preprocess=False, **HEAVY, api_visibility="private",
+        show_progress_on=[p.target, p.output],
     )
 
-    def check_ready(state, model_id):
-        custom = (state or {}).get("custom")
-        if not custom or custom.get("model") != model_id:
-            raise ExplorerError("invert an image with this generator first")
-        return None
-
-    inverted = to_explore.click(handler(check_ready), [ctx.session, inv_model], None, api_visibility="private", queue=False)
-    return StylizeTab(inversion_model=inv_model, inverted=inverted)
+    inverted = p.to_explore.click(handler(check_ready), [ctx.session, p.model], None, api_visibility="private", queue=False)
+    return StylizeTab(inversion_model=p.model, inverted=inverted)

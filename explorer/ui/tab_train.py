@@ -25,10 +25,10 @@ from explorer.losses import GAN_LOSSES
 from explorer.registry import get_family, trainable_families
 from explorer.train import TrainConfig
 from explorer.ui import train_playground
-from explorer.zoo import safe_stem
 from explorer.ui.common import AppContext, handler, upload_name, upload_path
 from explorer.ui.jobs import RunView
 from explorer.ui.modelinfo import md_text
+from explorer.zoo import safe_stem
 
 MAX_POINTS = 300
 UPLOAD = "__upload__"
@@ -182,52 +182,98 @@ def build_config(jobs, family, data, data_b, zip_payload, conditional, loss, lr_
     )
 
 
+@dataclass
+class _Settings:
+    """The run's settings column (``inputs``: what :func:`build_config` takes, in its order)."""
+
+    family: gr.Radio
+    data: gr.Dropdown
+    zip_in: gr.File
+    data_b: gr.Dropdown
+    conditional: gr.Checkbox
+    iterations: gr.Number
+    start_from: gr.Dropdown
+    start: gr.Button
+    stop: gr.Button
+    resume_run: gr.Dropdown
+    resume: gr.Button
+    inputs: list
+
+
+def _settings_layout(jobs, shipped: list[str]) -> _Settings:
+    with gr.Column(scale=2, min_width=280):
+        family = gr.Radio(family_choices(), value="dcgan", label="Model family", elem_id="train-family")
+        data = gr.Dropdown([(n, n) for n in shipped] + [("Upload a .zip…", UPLOAD)], value=shipped[0] if shipped else UPLOAD, label="Data set", elem_id="train-data")
+        zip_in = gr.File(file_types=[".zip"], label="Images (.zip; class sub-folders become labels)", visible=not shipped, elem_id="train-zip")
+        data_b = gr.Dropdown([(n, n) for n in shipped], value="emoji-twitter" if "emoji-twitter" in shipped else None, label="Domain B", visible=False, elem_id="train-data-b")
+        conditional = gr.Checkbox(value=False, label="Class-conditional (use the labels)", elem_id="train-conditional",
+                                  info="DCGAN adds the mode-seeking term (MSGAN), so each class keeps its variety")
+        loss = gr.Dropdown([("family default", "default")] + [(k, k) for k in GAN_LOSSES], value="default", label="Adversarial loss", elem_id="train-loss")
+        with gr.Row():
+            lr_g = gr.Number(value=2e-4, label="Learning rate G", minimum=0, maximum=1, elem_id="train-lr-g")
+            lr_d = gr.Number(value=2e-4, label="Learning rate D", minimum=0, maximum=1, elem_id="train-lr-d")
+        with gr.Row():
+            batch = gr.Slider(4, 256, value=64, step=4, label="Batch size", elem_id="train-batch")
+            iterations = gr.Number(value=500, precision=0, minimum=1, label="Iterations", elem_id="train-iterations")
+        augments = gr.CheckboxGroup(AUGMENTS, value=[], label="Augmentation", elem_id="train-augment")
+        width = gr.Radio([("small (fast on a CPU)", "small"), ("standard", "standard")], value="small", label="Model size", elem_id="train-width")
+        start_from = gr.Dropdown([("fresh weights", "")], value="", label="Start from", elem_id="train-start-from",
+                                 info="fine-tune a model of this family: its size, resolution and weights (the data must "
+                                      "have its classes)")
+        name = gr.Textbox(label="Run name (optional)", placeholder="e.g. digits-try1", elem_id="train-name")
+        with gr.Row():
+            start_btn = gr.Button("Start", variant="primary", elem_id="train-start")
+            stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        with gr.Row():
+            resume_run = gr.Dropdown(choices=jobs.resumable_runs(), value=None, label="Resume run", allow_custom_value=False, elem_id="train-resume-run", scale=3)
+            resume_btn = gr.Button("Resume", elem_id="train-resume", scale=1, min_width=90)
+    inputs = [family, data, data_b, zip_in, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name, start_from]
+    return _Settings(family, data, zip_in, data_b, conditional, iterations, start_from, start_btn, stop_btn, resume_run,
+                     resume_btn, inputs)
+
+
+def _dashboard_layout() -> tuple[gr.Markdown, list]:
+    """The live view of the run: its status line and the components one poll redraws."""
+    with gr.Column(scale=5):
+        status = gr.Markdown("No training run yet.", elem_id="train-status")
+        alerts = gr.Markdown(elem_id="train-alerts")
+        with gr.Row():
+            # slanted step labels: upright ones ran into each other ("180200") on narrow charts and phones
+            loss_plot = gr.LinePlot(None, x="step", y="value", color="term", label="Losses", height=260, x_label_angle=-40, elem_id="train-loss-plot")
+            d_plot = gr.LinePlot(None, x="step", y="value", color="series", label="Discriminator: mean P(real)", y_lim=[0, 1], height=260, x_label_angle=-40, elem_id="train-d-plot")
+        with gr.Row(equal_height=False):
+            grid = gr.Image(format="png", label="Samples on a fixed latent batch", height=320, interactive=False, buttons=["download", "fullscreen"], elem_id="train-grid", elem_classes=["pixelated"])
+            timeline = gr.Gallery(label="Timeline", columns=4, height=320, format="png", elem_id="train-timeline", elem_classes=["pixelated"], buttons=["download", "fullscreen"])
+    return status, [status, alerts, loss_plot, d_plot, grid, timeline]
+
+
 def build(ctx: AppContext) -> TrainTab:
     jobs = ctx.jobs
-
     shipped = _shipped()
     with gr.Row(equal_height=False):
-        with gr.Column(scale=2, min_width=280):
-            family = gr.Radio(family_choices(), value="dcgan", label="Model family", elem_id="train-family")
-            data = gr.Dropdown([(n, n) for n in shipped] + [("Upload a .zip…", UPLOAD)], value=shipped[0] if shipped else UPLOAD, label="Data set", elem_id="train-data")
-            zip_in = gr.File(file_types=[".zip"], label="Images (.zip; class sub-folders become labels)", visible=not shipped, elem_id="train-zip")
-            data_b = gr.Dropdown([(n, n) for n in shipped], value="emoji-twitter" if "emoji-twitter" in shipped else None, label="Domain B", visible=False, elem_id="train-data-b")
-            conditional = gr.Checkbox(value=False, label="Class-conditional (use the labels)", elem_id="train-conditional",
-                                      info="DCGAN adds the mode-seeking term (MSGAN), so each class keeps its variety")
-            loss = gr.Dropdown([("family default", "default")] + [(k, k) for k in GAN_LOSSES], value="default", label="Adversarial loss", elem_id="train-loss")
-            with gr.Row():
-                lr_g = gr.Number(value=2e-4, label="Learning rate G", minimum=0, maximum=1, elem_id="train-lr-g")
-                lr_d = gr.Number(value=2e-4, label="Learning rate D", minimum=0, maximum=1, elem_id="train-lr-d")
-            with gr.Row():
-                batch = gr.Slider(4, 256, value=64, step=4, label="Batch size", elem_id="train-batch")
-                iterations = gr.Number(value=500, precision=0, minimum=1, label="Iterations", elem_id="train-iterations")
-            augments = gr.CheckboxGroup(AUGMENTS, value=[], label="Augmentation", elem_id="train-augment")
-            width = gr.Radio([("small (fast on a CPU)", "small"), ("standard", "standard")], value="small", label="Model size", elem_id="train-width")
-            start_from = gr.Dropdown([("fresh weights", "")], value="", label="Start from", elem_id="train-start-from",
-                                     info="fine-tune a model of this family: its size, resolution and weights (the data must "
-                                          "have its classes)")
-            name = gr.Textbox(label="Run name (optional)", placeholder="e.g. digits-try1", elem_id="train-name")
-            with gr.Row():
-                start_btn = gr.Button("Start", variant="primary", elem_id="train-start")
-                stop_btn = gr.Button("Stop", variant="stop", elem_id="train-stop")
-            with gr.Row():
-                resume_run = gr.Dropdown(choices=jobs.resumable_runs(), value=None, label="Resume run", allow_custom_value=False, elem_id="train-resume-run", scale=3)
-                resume_btn = gr.Button("Resume", elem_id="train-resume", scale=1, min_width=90)
-        with gr.Column(scale=5):
-            status = gr.Markdown("No training run yet.", elem_id="train-status")
-            alerts = gr.Markdown(elem_id="train-alerts")
-            with gr.Row():
-                # slanted step labels: upright ones ran into each other ("180200") on narrow charts and phones
-                loss_plot = gr.LinePlot(None, x="step", y="value", color="term", label="Losses", height=260, x_label_angle=-40, elem_id="train-loss-plot")
-                d_plot = gr.LinePlot(None, x="step", y="value", color="series", label="Discriminator: mean P(real)", y_lim=[0, 1], height=260, x_label_angle=-40, elem_id="train-d-plot")
-            with gr.Row(equal_height=False):
-                grid = gr.Image(format="png", label="Samples on a fixed latent batch", height=320, interactive=False, buttons=["download", "fullscreen"], elem_id="train-grid", elem_classes=["pixelated"])
-                timeline = gr.Gallery(label="Timeline", columns=4, height=320, format="png", elem_id="train-timeline", elem_classes=["pixelated"], buttons=["download", "fullscreen"])
+        s = _settings_layout(jobs, shipped)
+        status, views = _dashboard_layout()
 
     playground = train_playground.build()
     seen = gr.State(-1)
     finished = gr.State("")
     timer = gr.Timer(1.0, active=False)
+
+    _wire_settings(ctx, s)
+    _wire_runs(ctx, s, timer, status)
+    outputs = [*views, seen, s.resume_run]
+
+    def poll(seen_v):
+        if jobs.version == seen_v:
+            return tuple(gr.skip() for _ in outputs)
+        return _poll_updates(jobs)
+
+    timer.tick(poll, [seen], outputs, show_progress="hidden", api_visibility="private", queue=False)
+    return TrainTab(finished=finished, timer=timer, playground_timer=playground.timer)
+
+
+def _wire_settings(ctx: AppContext, s: _Settings) -> None:
+    """Widgets that follow the family and the data choice."""
 
     def start_choices(fam):
         return [("fresh weights", "")] + [(e.label, e.id) for e in ctx.catalog.entries(lambda e: e.kind == fam)]
@@ -238,13 +284,16 @@ def build(ctx: AppContext) -> TrainTab:
                 gr.update(value="emoji-google") if caps.domains and data_v not in ("emoji-google", "emoji-twitter") else gr.update(),
                 gr.update(choices=start_choices(fam), value=""))
 
-    family.change(on_family, [family, data], [data_b, conditional, data, start_from], api_visibility="private", queue=False)
-    start_from.focus(lambda fam, cur: gr.update(choices=start_choices(fam), value=cur), [family, start_from], start_from,
-                     api_visibility="private", queue=False)
-    ctx.on_page_load.append((lambda fam: gr.update(choices=start_choices(fam or "dcgan"), value=""), [family], [start_from]))
-    data.change(lambda d: gr.update(visible=d == UPLOAD), data, zip_in, api_visibility="private", queue=False)
+    s.family.change(on_family, [s.family, s.data], [s.data_b, s.conditional, s.data, s.start_from], api_visibility="private", queue=False)
+    s.start_from.focus(lambda fam, cur: gr.update(choices=start_choices(fam), value=cur), [s.family, s.start_from], s.start_from,
+                       api_visibility="private", queue=False)
+    ctx.on_page_load.append((lambda fam: gr.update(choices=start_choices(fam or "dcgan"), value=""), [s.family], [s.start_from]))
+    s.data.change(lambda d: gr.update(visible=d == UPLOAD), s.data, s.zip_in, api_visibility="private", queue=False)
 
-    settings = [family, data, data_b, zip_in, conditional, loss, lr_g, lr_d, batch, iterations, augments, width, name, start_from]
+
+def _wire_runs(ctx: AppContext, s: _Settings, timer: gr.Timer, status: gr.Markdown) -> None:
+    """Start, stop and resume; each (re)starts the dashboard's timer."""
+    jobs = ctx.jobs
 
     def start(*args):
         if jobs.busy:  # before build_config copies an upload into a new run folder
@@ -253,14 +302,14 @@ def build(ctx: AppContext) -> TrainTab:
         jobs.start(cfg)
         return gr.Timer(active=True), f"Starting **{md_text(cfg.name)}** ({cfg.family} on {md_text(cfg.data)}, {cfg.iterations} iterations)…"
 
-    start_btn.click(handler(start), settings, [timer, status], preprocess=False, api_visibility="private", show_progress="hidden")
+    s.start.click(handler(start), s.inputs, [timer, status], preprocess=False, api_visibility="private", show_progress="hidden")
 
     def stop():
         if not jobs.stop():
             raise ExplorerError("no training run is in progress")
         return gr.Timer(active=True)
 
-    stop_btn.click(handler(stop), None, timer, api_visibility="private", queue=False)
+    s.stop.click(handler(stop), None, timer, api_visibility="private", queue=False)
 
     def resume(run_name, iterations_v):
         if not run_name or run_name not in jobs.resumable_runs():
@@ -270,23 +319,18 @@ def build(ctx: AppContext) -> TrainTab:
         jobs.start(cfg, resume=True)
         return gr.Timer(active=True), f"Resuming **{md_text(run_name)}** up to {cfg.iterations} iterations…"
 
-    resume_btn.click(handler(resume), [resume_run, iterations], [timer, status], api_visibility="private", show_progress="hidden")
-    resume_run.focus(lambda: gr.update(choices=jobs.resumable_runs()), None, resume_run, api_visibility="private", queue=False)
+    s.resume.click(handler(resume), [s.resume_run, s.iterations], [timer, status], api_visibility="private", show_progress="hidden")
+    s.resume_run.focus(lambda: gr.update(choices=jobs.resumable_runs()), None, s.resume_run, api_visibility="private", queue=False)
 
-    outputs = [status, alerts, loss_plot, d_plot, grid, timeline, seen, resume_run]
 
-    def poll(seen_v):
-        if jobs.version == seen_v:
-            return tuple(gr.skip() for _ in outputs)
-        v = jobs.view()
-        head = {"idle": "No training run yet.", "running": "**Running**", "stopping": "**Stopping**", "done": "**Finished**",
-                "stopped": "**Stopped**", "error": "**Failed**"}[v.state]
-        text = head if v.state == "idle" else f"{head} — {md_text(v.name)}: {md_text(v.message, 400)}"
-        alert_md = "\n".join(f"- ⚠️ step {a['step']}: **{md_text(a['kind'])}** — {md_text(a['message'], 400)}" for a in v.alerts[-6:])
-        gallery = [(p, f"step {s['step']}") for s in v.samples[-12:] if (p := _png(s["path"])) is not None]
-        resumables = gr.update(choices=jobs.resumable_runs()) if v.state in ("stopped", "done", "error") else gr.skip()
-        return (text, alert_md, loss_frame(v), d_frame(v), _png(v.samples[-1]["path"]) if v.samples else None, gallery,
-                v.version, resumables)
-
-    timer.tick(poll, [seen], outputs, show_progress="hidden", api_visibility="private", queue=False)
-    return TrainTab(finished=finished, timer=timer, playground_timer=playground.timer)
+def _poll_updates(jobs) -> tuple:
+    """The dashboard redrawn from the job's current view: status, alerts, plots, grid, timeline, version, resume list."""
+    v = jobs.view()
+    head = {"idle": "No training run yet.", "running": "**Running**", "stopping": "**Stopping**", "done": "**Finished**",
+            "stopped": "**Stopped**", "error": "**Failed**"}[v.state]
+    text = head if v.state == "idle" else f"{head} — {md_text(v.name)}: {md_text(v.message, 400)}"
+    alert_md = "\n".join(f"- ⚠️ step {a['step']}: **{md_text(a['kind'])}** — {md_text(a['message'], 400)}" for a in v.alerts[-6:])
+    gallery = [(p, f"step {s['step']}") for s in v.samples[-12:] if (p := _png(s["path"])) is not None]
+    resumables = gr.update(choices=jobs.resumable_runs()) if v.state in ("stopped", "done", "error") else gr.skip()
+    return (text, alert_md, loss_frame(v), d_frame(v), _png(v.samples[-1]["path"]) if v.samples else None, gallery,
+            v.version, resumables)
