@@ -29,9 +29,18 @@ import numpy as np
 from PIL import Image
 
 from explorer.errors import DataError
+from explorer.images import ANIMATED, CORRUPT, TOO_LARGE, UNSUPPORTED
 
-from .sources import (ANIMATED, CORRUPT, DEFAULT_LIMITS, IMAGE_EXTENSIONS, TOO_LARGE, UNSUPPORTED,
-                      ImageRejected, Limits, image_to_array, list_entries, open_image, posix_join_safe)
+from .sources import (
+    DEFAULT_LIMITS,
+    IMAGE_EXTENSIONS,
+    ImageRejected,
+    Limits,
+    image_to_array,
+    list_entries,
+    open_image,
+    posix_join_safe,
+)
 
 TOO_SMALL = "too_small"
 BLANK = "blank"
@@ -186,62 +195,24 @@ def clean_folder(src: str | os.PathLike, dst: str | os.PathLike | None = None, t
                 "near_duplicate_corr": near_duplicate_corr, "max_pixels": limits.max_pixels,
                 "max_file_bytes": limits.max_file_bytes}
     report = CleaningReport(source=src, destination=dst_abs, settings=settings)
-    min_side = settings["min_side"]
     exact: dict[str, str] = {}
-    hashes = np.zeros(1024, dtype=np.uint64)  # dHashes of kept images, grown by doubling
-    thumbs: list[np.ndarray] = []
-    hash_owner: list[str] = []
+    near = _NearDuplicates(near_duplicate_bits, near_duplicate_corr) if near_duplicates else None
     if dst_abs is not None:
         os.makedirs(dst_abs, exist_ok=True)
-
-    def drop(path: str, reason: str, detail: str, duplicate_of: str | None = None) -> None:
-        report.dropped.append(Dropped(path, reason, detail, duplicate_of))
-
     for entry in entries:
-        path = entry.relpath
-        if not path.lower().endswith(IMAGE_EXTENSIONS):
-            drop(path, UNSUPPORTED, f"not an image file name ({', '.join(IMAGE_EXTENSIONS)})")
+        checked = _read_and_check(entry, limits, target_size, min_size_fraction, settings["min_side"], blank_std)
+        if isinstance(checked, Dropped):
+            report.dropped.append(checked)
             continue
-        try:
-            data = entry.read()
-            im = open_image(data, limits)
-            w, h = im.size
-            arr = image_to_array(im)
-        except ImageRejected as exc:
-            drop(path, exc.reason, exc.detail)
-            continue
-        if min(w, h) < min_side:
-            drop(path, TOO_SMALL, f"{w}x{h}, shorter side below {min_side} "
-                                  f"({min_size_fraction:g} x target {target_size})")
-            continue
-        std = float(np.asarray(_grey(arr), dtype=np.float64).std())
-        if std < blank_std:
-            drop(path, BLANK, f"nearly constant (grey std {std:.2f} < {blank_std:g})")
-            continue
+        path, (data, arr) = entry.relpath, checked
         digest = hashlib.sha256(repr(arr.shape).encode() + arr.tobytes()).hexdigest()
         if digest in exact:
-            drop(path, EXACT_DUPLICATE, "identical pixels", duplicate_of=exact[digest])
+            report.dropped.append(Dropped(path, EXACT_DUPLICATE, "identical pixels", duplicate_of=exact[digest]))
             continue
-        if near_duplicates:
-            dh = difference_hash(arr)
-            thumb = _thumbnail(arr)
-            if hash_owner:
-                dist = _popcount(hashes[:len(hash_owner)] ^ np.uint64(dh))
-                candidates = np.flatnonzero(dist <= near_duplicate_bits)
-                if len(candidates):
-                    corr = np.stack([thumbs[i] for i in candidates]) @ thumb
-                    best = int(np.argmax(corr))
-                    if corr[best] >= near_duplicate_corr:
-                        i = int(candidates[best])
-                        drop(path, NEAR_DUPLICATE, f"dHash distance {int(dist[i])}/64, "
-                                                   f"thumbnail correlation {corr[best]:.3f}",
-                             duplicate_of=hash_owner[i])
-                        continue
-            if len(hash_owner) == len(hashes):
-                hashes = np.concatenate([hashes, np.zeros_like(hashes)])
-            hashes[len(hash_owner)] = dh
-            thumbs.append(thumb)
-            hash_owner.append(path)
+        duplicate = near.check_and_add(path, arr) if near is not None else None
+        if duplicate is not None:
+            report.dropped.append(duplicate)
+            continue
         exact[digest] = path
         report.kept.append(path)
         if dst_abs is not None:
@@ -250,3 +221,58 @@ def clean_folder(src: str | os.PathLike, dst: str | os.PathLike | None = None, t
             with open(out, "xb") as f:  # "x": never overwrite
                 f.write(data)
     return report
+
+
+def _read_and_check(entry, limits: Limits, target_size: int, min_size_fraction: float, min_side: int,
+                    blank_std: float) -> Dropped | tuple[bytes, np.ndarray]:
+    """The checks of one file up to the duplicate tests (name, caps, decoding, frames, size, blankness):
+    the reason it is dropped, or its bytes and decoded pixels uint8 [H, W, C]."""
+    path = entry.relpath
+    if not path.lower().endswith(IMAGE_EXTENSIONS):
+        return Dropped(path, UNSUPPORTED, f"not an image file name ({', '.join(IMAGE_EXTENSIONS)})")
+    try:
+        data = entry.read()
+        im = open_image(data, limits)
+        w, h = im.size
+        arr = image_to_array(im)
+    except ImageRejected as exc:
+        return Dropped(path, exc.reason, exc.detail)
+    if min(w, h) < min_side:
+        return Dropped(path, TOO_SMALL, f"{w}x{h}, shorter side below {min_side} "
+                                        f"({min_size_fraction:g} x target {target_size})")
+    std = float(np.asarray(_grey(arr), dtype=np.float64).std())
+    if std < blank_std:
+        return Dropped(path, BLANK, f"nearly constant (grey std {std:.2f} < {blank_std:g})")
+    return data, arr
+
+
+class _NearDuplicates:
+    """dHashes and thumbnails of the kept images, to spot a new image that is perceptually one of them."""
+
+    def __init__(self, max_bits: int, min_corr: float):
+        self.max_bits, self.min_corr = max_bits, min_corr
+        self.hashes = np.zeros(1024, dtype=np.uint64)  # dHashes of kept images, grown by doubling
+        self.thumbs: list[np.ndarray] = []
+        self.owners: list[str] = []
+
+    def check_and_add(self, path: str, arr: np.ndarray) -> Dropped | None:
+        """A :class:`Dropped` naming the earlier image ``arr`` nearly duplicates; else remember it, None."""
+        dh = difference_hash(arr)
+        thumb = _thumbnail(arr)
+        if self.owners:
+            dist = _popcount(self.hashes[:len(self.owners)] ^ np.uint64(dh))
+            candidates = np.flatnonzero(dist <= self.max_bits)
+            if len(candidates):
+                corr = np.stack([self.thumbs[i] for i in candidates]) @ thumb
+                best = int(np.argmax(corr))
+                if corr[best] >= self.min_corr:
+                    i = int(candidates[best])
+                    return Dropped(path, NEAR_DUPLICATE, f"dHash distance {int(dist[i])}/64, "
+                                                         f"thumbnail correlation {corr[best]:.3f}",
+                                   duplicate_of=self.owners[i])
+        if len(self.owners) == len(self.hashes):
+            self.hashes = np.concatenate([self.hashes, np.zeros_like(self.hashes)])
+        self.hashes[len(self.owners)] = dh
+        self.thumbs.append(thumb)
+        self.owners.append(path)
+        return None

@@ -24,15 +24,14 @@ import numpy as np
 from PIL import Image
 
 from explorer.errors import DataError, ImageInputError
-from explorer.images import (ANIMATED, CORRUPT, DECODE_FORMATS, TOO_LARGE, UNSUPPORTED, DecodePolicy,  # noqa: F401
-                             convert_mode, decode_image)
+from explorer.images import CORRUPT, TOO_LARGE, DecodePolicy, convert_mode, decode_image
 from explorer.images import probe_image as _probe
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 
-# Reasons an image file can be rejected (CORRUPT, UNSUPPORTED, ANIMATED, TOO_LARGE) are
-# explorer.images' (ImageInputError.reason), shared with the cleaning report.
+# Reasons an image file is rejected are explorer.images' (ImageInputError.reason: CORRUPT, UNSUPPORTED,
+# ANIMATED, TOO_LARGE), shared with the cleaning report.
 
 
 @dataclass(frozen=True)

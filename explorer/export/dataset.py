@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from explorer import __version__
+from explorer import __version__, zoo
 from explorer.atomic import write_text
 from explorer.errors import DataError, ExplorerError
 from explorer.export.common import resolve_model
@@ -231,9 +231,22 @@ def export_dataset(
                 progress(done, total)
     except DataError as exc:
         raise DataError(f"{exc} ({done} images were written to {out_dir} without a manifest)") from None
+    manifest = _manifest(identity, k, class_names, folders, records, truncation=truncation, seed=seed,
+                         per_class=per_class, min_confidence=min_confidence, clf_identity=clf_identity,
+                         max_draws_factor=max_draws_factor, device=dev)
+    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    manifest = json.loads(text)  # return exactly what the file says (tuples become lists)
+    write_text(out_dir / MANIFEST_NAME, text)
+    return manifest
 
 
-    manifest = {
+def _manifest(identity: dict[str, Any], k: int, class_names: list[str], folders: list[str],
+              records: list[dict[str, Any]], *, truncation: float, seed: int, per_class: int,
+              min_confidence: float | None, clf_identity: dict | None, max_draws_factor: int,
+              device: torch.device) -> dict[str, Any]:
+    """The manifest of an export of a ``k``-class model (0: unconditional): what made the images (model,
+    seeds, filter, device) and every image's record."""
+    return {
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_VERSION,
         "generator": "gan-explorer",
@@ -255,13 +268,9 @@ def export_dataset(
         else [{"label": None, "name": UNCONDITIONAL_FOLDER, "folder": UNCONDITIONAL_FOLDER}],
         "filter": None if min_confidence is None else {"classifier": clf_identity, "min_confidence": float(min_confidence),
                                                         "max_draws_factor": int(max_draws_factor)},
-        "device": str(dev),
+        "device": str(device),
         "images": records,
     }
-    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    manifest = json.loads(text)  # return exactly what the file says (tuples become lists)
-    write_text(out_dir / MANIFEST_NAME, text)
-    return manifest
 
 
 def _write_batch(batch: SyntheticBatch, out_dir: Path, folders: list[str], class_names: list[str],
@@ -293,9 +302,8 @@ def _write_batch(batch: SyntheticBatch, out_dir: Path, folders: list[str], class
 def filter_classifier(source, dataset: str | None) -> tuple[GANModel, dict]:
     """The filter's classifier and its identity; default: the shipped one for ``dataset``."""
     if source is None:
-        from explorer.zoo import shipped_dir
-
-        candidate = shipped_dir() / f"classifier_{dataset}.safetensors" if dataset else None
+        # through the module, not a copied name: the zoo's shipped folder can be redirected (tests do)
+        candidate = zoo.shipped_dir() / f"classifier_{dataset}.safetensors" if dataset else None
         if candidate is None or not candidate.is_file():
             raise ExplorerError(
                 "filtering by confidence needs a classifier: pass one"

@@ -37,34 +37,42 @@ config, card excerpt, input/output documentation, truncation/noise settings, the
 ONNX-vs-PyTorch difference and a "synthetic image" statement (:func:`read_onnx_metadata`).
 
 ``onnx`` and ``onnxruntime`` are an optional extra (``pip install gan-explorer[onnx]``).
+
+This module decides what goes into the graph (wrapper modules with exactly the graph's inputs, and
+each model's :class:`~explorer.export.onnx_file.ExportSpec`); running the exporter, checking the file
+with onnxruntime and the metadata are in :mod:`explorer.export.onnx_file`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
-import json
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from explorer import __version__
 from explorer.atomic import atomic_path
 from explorer.errors import ExplorerError
 from explorer.export.common import resolve_model
-from explorer.images import SYNTHETIC_STATEMENT
+from explorer.export.onnx_file import (
+    META_PREFIX,
+    ExportSpec,
+    annotate,
+    file_metadata,
+    onnx_session,
+    read_onnx_metadata,
+    require,
+    run_exporter,
+    verify_file,
+)
 from explorer.models.base import GANModel
 from explorer.models.layers import check_truncation
 
-#: prefix of our keys in the ONNX ``metadata_props``
-META_PREFIX = "gan_explorer."
+# Names other modules import from here; the file-level helpers live in explorer.export.onnx_file.
+__all__ = ["DEFAULT_OPSET", "EXPORTERS", "META_PREFIX", "OnnxExport", "export_onnx", "onnx_session",
+           "read_onnx_metadata"]
+
 EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_OPSET = 17
 
@@ -167,7 +175,7 @@ def export_onnx(
         ExplorerError: unsupported kind or direction, missing generator, missing ``onnx`` package,
             an export that fails, or outputs that do not match PyTorch's.
     """
-    onnx = _require("onnx")
+    onnx = require("onnx")
     if exporter not in EXPORTERS:
         raise ExplorerError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
     if not 7 <= int(opset) <= 23:
@@ -179,37 +187,21 @@ def export_onnx(
     spec = _spec(model, direction, truncation)
 
     with atomic_path(out_path) as tmp:
-        _run_exporter(spec, tmp, int(opset), exporter)
+        run_exporter(spec, tmp, int(opset), exporter)
         proto = onnx.load(str(tmp))
-        diff = _verify(tmp, model, spec) if verify else None
+        diff = verify_file(tmp, model, spec) if verify else None
         if diff is not None and not diff <= atol:  # `not <=` also catches NaN
             raise ExplorerError(
                 f"the ONNX export of this {model.kind} model differs from PyTorch by {diff:.3g} (> {atol:g}); not written"
             )
-        metadata = _metadata(identity, spec, exporter, int(opset), diff)
-        _annotate(proto, spec, metadata)
+        metadata = file_metadata(identity, spec, exporter, int(opset), diff)
+        annotate(proto, spec, metadata)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
     return OnnxExport(out_path, model.kind, dict(spec.inputs), dict(spec.outputs), diff, metadata)
 
 
-@dataclass
-class _Spec:
-    """Everything about one export that depends on the model: wrapper, names, shapes, docs."""
-
-    module: nn.Module
-    kind: str
-    generates: bool
-    example: tuple[torch.Tensor, ...]  # tracing inputs
-    fresh: tuple[torch.Tensor, ...]  # verification inputs (other batch and image sizes)
-    inputs: dict[str, str]
-    outputs: dict[str, str]
-    dynamic: dict[str, dict[int, str]]  # input/output name -> {axis: symbolic name}
-    reference: Any  # callable(*fresh) -> PyTorch output via the public verbs
-    settings: dict[str, Any]
-
-
-def _spec(model: GANModel, direction: str | None, truncation: float | str | None) -> _Spec:
+def _spec(model: GANModel, direction: str | None, truncation: float | str | None) -> ExportSpec:
     caps = model.caps
     if caps.generates or model.edit_space:  # a generator family (with or without its G: that error comes next)
         if direction is not None:
@@ -222,7 +214,7 @@ def _spec(model: GANModel, direction: str | None, truncation: float | str | None
     raise ExplorerError(f"a {model.kind} model cannot be exported to ONNX here: it neither generates nor translates")
 
 
-def _generator_spec(model: GANModel, truncation: float | str | None) -> _Spec:
+def _generator_spec(model: GANModel, truncation: float | str | None) -> ExportSpec:
     if getattr(model, "G", None) is None:
         raise ExplorerError(f"this {model.kind} model has no generator (it was imported from a discriminator file only)")
     if truncation is None:  # a style space's ψ is worth adjusting at run time: make it an input
@@ -268,10 +260,10 @@ def _generator_spec(model: GANModel, truncation: float | str | None) -> _Spec:
     settings = {"truncation": "input" if truncation_input else psi}
     if model.edit_space == "w":
         settings["noise_mode"] = "const"  # StyleGAN's generate_traceable uses the stored noise
-    return _Spec(module, model.kind, True, example, fresh, inputs, outputs, dynamic, reference, settings)
+    return ExportSpec(module, model.kind, True, example, fresh, inputs, outputs, dynamic, reference, settings)
 
 
-def _translator_spec(model: GANModel, direction: str | None) -> _Spec:
+def _translator_spec(model: GANModel, direction: str | None) -> ExportSpec:
     directions = tuple(model.directions)
     direction = direction or (directions[0] if directions else None)
     if direction not in directions:
@@ -300,132 +292,7 @@ def _translator_spec(model: GANModel, direction: str | None) -> _Spec:
         with torch.no_grad():
             return model.translate(x, direction)
 
-    return _Spec(_Translate(generator).eval(), model.kind, False, example, fresh, inputs, outputs, dynamic, reference,
+    return ExportSpec(_Translate(generator).eval(), model.kind, False, example, fresh, inputs, outputs, dynamic, reference,
                  {"direction": direction})
 
 
-def _run_exporter(spec: _Spec, path: Path, opset: int, exporter: str) -> None:
-    names = list(spec.inputs)
-    out_names = list(spec.outputs)
-    log = io.StringIO()
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(log), torch.no_grad():
-            warnings.simplefilter("ignore")  # deprecation and tracer chatter; the result is verified below
-            if exporter == "torchscript":
-                torch.onnx.export(
-                    spec.module, spec.example, str(path), input_names=names, output_names=out_names,
-                    opset_version=opset, dynamic_axes=spec.dynamic, do_constant_folding=True, dynamo=False,
-                )
-            else:
-                dim = torch.export.Dim.DYNAMIC
-                shapes = tuple({axis: dim for axis in spec.dynamic.get(n, {})} or None for n in names)
-                program = torch.onnx.export(
-                    spec.module, spec.example, input_names=names, output_names=out_names, opset_version=opset,
-                    dynamic_shapes=shapes, dynamo=True, verbose=False,
-                )
-                program.save(str(path))
-    except ExplorerError:
-        raise
-    except Exception as exc:  # the exporters raise many types; the user needs one clear message
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
-        raise ExplorerError(f"ONNX export ({exporter}, opset {opset}) of this {spec.kind} model failed: {first}") from exc
-
-
-def _verify(path: Path, model: GANModel, spec: _Spec) -> float:
-    """Max abs difference between onnxruntime and the PyTorch verbs on ``spec.fresh`` inputs."""
-    session = onnx_session(path)
-    feed = {name: t.numpy() for name, t in zip(spec.inputs, spec.fresh)}
-    try:
-        (got,) = session.run(None, feed)
-    except Exception as exc:
-        raise ExplorerError(f"onnxruntime could not run the exported {spec.kind} model: {str(exc)[:300]}") from exc
-    want = spec.reference(*spec.fresh).cpu().numpy()
-    if got.shape != want.shape:
-        raise ExplorerError(f"ONNX output shape {list(got.shape)} differs from PyTorch's {list(want.shape)}")
-    return float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max())
-
-
-def onnx_session(path: str | os.PathLike, threads: int | None = None):
-    """An onnxruntime CPU ``InferenceSession`` for ``path`` (``threads`` intra-op threads; None = ORT default)."""
-    ort = _require("onnxruntime")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only
-    if threads:
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-
-# ----------------------------------------------------------------------------------------
-# metadata
-# ----------------------------------------------------------------------------------------
-def _metadata(identity: dict[str, Any], spec: _Spec, exporter: str, opset: int, diff: float | None) -> dict[str, str]:
-    fields: dict[str, Any] = {
-        "version": __version__,
-        "kind": identity["model_kind"],
-        "model": identity["model"],
-        "model_hash": identity["model_hash"],
-        "model_hash_of": identity["model_hash_of"],
-        "model_file": identity["model_file"],
-        "config": identity["model_config"],
-        "card": identity["model_card"],
-        "dataset": identity["model_dataset"],
-        "inputs": spec.inputs,
-        "outputs": spec.outputs,
-        "image_range": "[-1, 1]; uint8 = round((x + 1) * 127.5)",
-        "latents": "z ~ N(0, I); GAN Explorer maps seed s to torch.randn(latent_dim, generator=torch.Generator().manual_seed(s))"
-        if spec.generates else None,
-        "exporter": f"torch {torch.__version__} {exporter}",
-        "opset": opset,
-        "verified_max_abs_diff": diff,
-        "synthetic": True,
-        "statement": SYNTHETIC_STATEMENT,
-        **spec.settings,
-    }
-    return {META_PREFIX + k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in fields.items() if v is not None}
-
-
-def _annotate(proto: Any, spec: _Spec, metadata: dict[str, str]) -> None:
-    """Write metadata_props, the model doc string and per-input/output doc strings into ``proto``."""
-    del proto.metadata_props[:]
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    lines = [f"GAN Explorer {spec.kind} exported to ONNX. " + metadata[META_PREFIX + "statement"]]
-    lines += [f"input {n}: {d}" for n, d in spec.inputs.items()] + [f"output {n}: {d}" for n, d in spec.outputs.items()]
-    proto.doc_string = "\n".join(lines)
-    proto.producer_name = "gan-explorer"
-    proto.producer_version = metadata[META_PREFIX + "version"]
-    docs = {**spec.inputs, **spec.outputs}
-    for value_info in list(proto.graph.input) + list(proto.graph.output):
-        if value_info.name in docs:
-            value_info.doc_string = docs[value_info.name]
-
-
-def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """Our metadata of an exported ONNX file, keys without the prefix, JSON values decoded."""
-    onnx = _require("onnx")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except FileNotFoundError:
-        raise ExplorerError(f"no such ONNX file: {path}") from None
-    except Exception as exc:
-        raise ExplorerError(f"{Path(path).name} is not a readable ONNX file ({str(exc)[:200]})") from None
-    out: dict[str, Any] = {}
-    for entry in proto.metadata_props:
-        if entry.key.startswith(META_PREFIX):
-            key = entry.key[len(META_PREFIX):]
-            try:
-                out[key] = json.loads(entry.value)
-            except json.JSONDecodeError:
-                out[key] = entry.value
-    return out
-
-
-def _require(module: str):
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError:
-        raise ExplorerError(
-            f"ONNX export needs the optional package {module!r}: pip install 'gan-explorer[onnx]'"
-        ) from None

@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 
-from explorer.humaneval.config import SessionConfig
+from explorer.humaneval.config import HumanEvalError, SessionConfig
 from explorer.humaneval.stats import summarize
 
 EXPORT_FORMAT = "gan-explorer-humaneval"
@@ -132,8 +132,6 @@ def read_session_json(path: str | os.PathLike) -> dict:
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
     if data.get("format") != EXPORT_FORMAT:
-        from explorer.humaneval.config import HumanEvalError
-
         raise HumanEvalError(f"{path} is not a GAN Explorer human-evaluation export")
     return data
 

@@ -1,4 +1,5 @@
-"""Where the images raters see come from: the stimulus provider, attention-check images, PNG I/O.
+"""Where the images raters see come from: the stimulus provider, attention-check images, PNG I/O,
+and :func:`make_session_stimuli`, which draws every image and trial of a session from its seed.
 
 A stimulus provider is any callable ``provider(kind, source, seeds) -> uint8 [N, H, W, C]``:
 
@@ -21,7 +22,7 @@ import torch
 from PIL import Image
 
 import explorer
-from explorer.humaneval.config import HumanEvalError
+from explorer.humaneval.config import HumanEvalError, SessionConfig
 from explorer.images import tensor_to_uint8
 
 StimulusProvider = Callable[[str, str, Sequence[int]], np.ndarray]
@@ -40,6 +41,8 @@ def default_stimulus_provider(device=None, batch_size: int = 64, loader: Callabl
     def provide(kind: str, source: str, seeds: Sequence[int]) -> np.ndarray:
         seeds = [int(s) for s in seeds]
         if kind == "real":
+            # here, not at the top: explorer.data's __init__ pulls in torchvision, and the store (which
+            # imports this module) must stay cheap to import, e.g. in the durability test's child process
             from explorer.data import shipped_arrays
 
             images = shipped_arrays(source)["images"]  # [N, H, W, C] uint8
@@ -49,8 +52,6 @@ def default_stimulus_provider(device=None, batch_size: int = 64, loader: Callabl
             return np.ascontiguousarray(images[idx])
         if kind != "fake":
             raise ValueError(f"unknown stimulus kind {kind!r}")
-
-
         if source not in models:
             if loader is not None:
                 model = loader(source)
@@ -180,3 +181,96 @@ def decode_png(data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as im:
         arr = np.asarray(im.convert("L" if im.mode in ("L", "1", "I;16") else "RGB"))
     return arr[..., None] if arr.ndim == 2 else arr
+
+
+# -- the images of one session ---------------------------------------------------------------------
+class _SessionStimuli:
+    """The stimuli and items of one session as they are drawn: stimuli = [(kind, source, seed, png)],
+    items reference stimuli by list index."""
+
+    def __init__(self) -> None:
+        self.stimuli: list[tuple] = []
+        self.items: list[dict] = []
+
+    def add(self, kind, source, sseed, image) -> int:
+        self.stimuli.append((kind, source, sseed, encode_png(image)))
+        return len(self.stimuli) - 1
+
+    def item(self, a, b=None, *, truth, is_check=False, model_a=None, model_b=None, track=None, seed_=None) -> None:
+        self.items.append(dict(a=a, b=b, truth=truth, is_check=is_check, model_a=model_a, model_b=model_b,
+                               track=track, seed=seed_))
+
+
+def make_session_stimuli(config: SessionConfig, seed: int,
+                         provider: StimulusProvider) -> tuple[list[tuple], list[dict]]:
+    """Generate/select every image of a session deterministically from ``seed``.
+
+    Returns (stimuli, items): stimuli = [(kind, source, seed, png)], items reference stimuli by
+    list index. Every model is sampled on the same latent seeds (a matched comparison)."""
+    rng = np.random.default_rng([seed, 0])
+    if config.task == "real_vs_fake":
+        num_per_model = config.num_trials // (2 * len(config.models))
+        latent_seeds = [int(s) for s in rng.choice(2**31, num_per_model, replace=False)]
+        check_seeds: list[int] = []
+    else:
+        num_seeds = config.num_trials // config.num_pairs
+        all_seeds = rng.choice(2**31, num_seeds + config.num_checks, replace=False)
+        latent_seeds = [int(s) for s in all_seeds[:num_seeds]]
+        check_seeds = [int(s) for s in all_seeds[num_seeds:]]
+    fakes = [_as_uint8(provider("fake", src, latent_seeds + check_seeds), len(latent_seeds) + len(check_seeds),
+                       f"model {name}") for src, name in zip(config.models, config.names)]
+    # One display shape for the whole session: the largest model resolution, RGB if any is.
+    shape = (max(f.shape[1] for f in fakes), max(f.shape[2] for f in fakes),
+             3 if any(f.shape[3] == 3 for f in fakes) else 1)
+    fakes = [match_shape(f, *shape) for f in fakes]
+    out = _SessionStimuli()
+    if config.task == "real_vs_fake":
+        _real_vs_fake_items(out, config, rng, latent_seeds, fakes, shape, provider)
+    else:
+        _pairwise_items(out, config, latent_seeds, check_seeds, fakes)
+    return out.stimuli, out.items
+
+
+def _real_vs_fake_items(out: _SessionStimuli, config: SessionConfig, rng: np.random.Generator,
+                        latent_seeds: list[int], fakes: list[np.ndarray], shape: tuple[int, int, int],
+                        provider: StimulusProvider) -> None:
+    """Each model's fakes (one staircase track per model), as many reals spread over the tracks, then the checks."""
+    names, k = config.names, len(config.models)
+    for m, name in enumerate(names):
+        for s, img in zip(latent_seeds, fakes[m]):
+            out.item(out.add("fake", name, s, img), truth="fake", model_a=name, track=m, seed_=s)
+    num_real = len(latent_seeds) * k
+    real_seeds = [int(s) for s in rng.choice(2**31, num_real, replace=False)]
+    reals = _as_uint8(provider("real", config.real_set, real_seeds), num_real, f"real set {config.real_set}")
+    reals = match_shape(reals, *shape)
+    for j, (s, img) in enumerate(zip(real_seeds, reals)):
+        out.item(out.add("real", config.real_set, s, img), truth="real", track=j % k, seed_=s)
+    check_imgs, check_truths = check_stimuli(rng, config.num_checks, *shape)
+    for img, truth in zip(check_imgs, check_truths):
+        out.item(out.add("check", None, None, img), truth=truth, is_check=True)
+
+
+def _pairwise_items(out: _SessionStimuli, config: SessionConfig, latent_seeds: list[int], check_seeds: list[int],
+                    fakes: list[np.ndarray]) -> None:
+    """Every pair of models on every latent seed, then identical-pair checks (right answer: "tie")."""
+    names, k = config.names, len(config.models)
+    stim = {(m, s): out.add("fake", names[m], s, fakes[m][j]) for m in range(k) for j, s in enumerate(latent_seeds)}
+    for s in latent_seeds:
+        for i in range(k):
+            for j in range(i + 1, k):
+                out.item(stim[i, s], stim[j, s], truth="", model_a=names[i], model_b=names[j], seed_=s)
+    for c, s in enumerate(check_seeds):
+        m = c % k
+        sid = out.add("fake", names[m], s, fakes[m][len(latent_seeds) + c])
+        out.item(sid, sid, truth="tie", is_check=True, model_a=names[m], model_b=names[m], seed_=s)
+
+
+def _as_uint8(images, expected: int, what: str) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4 or arr.shape[0] != expected or arr.shape[3] not in (1, 3):
+        raise HumanEvalError(f"{what}: expected {expected} images [N, H, W, 1|3], got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise HumanEvalError(f"{what}: expected uint8 images, got {arr.dtype}")
+    return arr

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 import explorer
+from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
 from explorer.metrics.feature_base import FeatureExtractor
 from explorer.paths import checkpoints_dir
@@ -70,8 +71,6 @@ class DomainClassifierExtractor(FeatureExtractor):
 
     def identity(self) -> str:
         if self._id is None:
-            from explorer.checkpoint import file_hash
-
             self._id = f"{self.name}@{file_hash(self.weights_path)}"
         return self._id
 

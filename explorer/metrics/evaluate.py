@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from explorer import latents_from_seeds
+from explorer.data import get_dataset, list_shipped
 from explorer.errors import ExplorerError
 from explorer.metadata import ModelCard
 from explorer.metrics import cache as stats_cache
@@ -108,8 +109,6 @@ def _real_features(real, extractor: FeatureExtractor, resolution: int, channels:
                    value_range: tuple[float, float] | None = None) -> dict:
     """Features (and stats) of the real set; shipped data sets are cached on disk."""
     if isinstance(real, str):
-        from explorer.data import get_dataset, list_shipped
-
         ds = get_dataset(real, resolution=resolution or None, channels=channels or None, split=split)
         n = len(ds) if num_real is None else min(int(num_real), len(ds))
         if num_real is not None and num_real > len(ds):
@@ -182,12 +181,8 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
         ``density``/``coverage``, ``one_nn_accuracy``/``one_nn_real_accuracy``/``one_nn_fake_accuracy``/
         ``one_nn_chance``), and ``notes`` on anything skipped.
     """
-
     started = time.perf_counter()
-    metrics = tuple(dict.fromkeys(METRIC_ALIASES.get(m.lower(), m.lower()) for m in metrics))
-    unknown = [m for m in metrics if m not in KNOWN_METRICS]
-    if unknown:
-        raise ExplorerError(f"unknown metrics {unknown}; choose from {', '.join(KNOWN_METRICS)}")
+    metrics = _metric_names(metrics)
     if batch_size < 1 or num_samples < 2:
         raise ExplorerError("batch_size must be >= 1 and num_samples >= 2")
     device = resolve_device(device)
@@ -196,33 +191,14 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
         options.setdefault("dataset", real)
     ext = get_extractor(extractor, device=device, **options)
     notes: list[str] = []
-
-    # ----- generated side
-    if _is_generator_model(model_or_images):
-        model = model_or_images
-        seeds = list(range(int(seed), int(seed) + int(num_samples)))
-        fake_source = _Sized(_fake_batches(model, seeds, batch_size, truncation, device), len(seeds))
-        resolution, channels = int(model.resolution), int(model.image_channels)
-        fake_desc = {"model_kind": model.kind, "latent_seeds": f"{seeds[0]}..{seeds[-1]}", "truncation": truncation}
-    elif isinstance(model_or_images, torch.nn.Module):
-        raise ExplorerError(f"a {getattr(model_or_images, 'kind', type(model_or_images).__name__)} model cannot "
-                            "generate samples from latents; translate images first and pass them as a tensor")
-    else:
-        fake_source = _as_images(model_or_images, value_range) if isinstance(model_or_images, (torch.Tensor, np.ndarray)) else model_or_images
-        first = fake_source[0] if not isinstance(fake_source, torch.Tensor) else fake_source[:1]
-        first = first[0] if isinstance(first, (tuple, list)) else first
-        resolution, channels = int(first.shape[-1]), int(first.shape[-3])
-        fake_desc = {"model_kind": None}
+    fake_source, resolution, channels, fake_desc = _fake_side(model_or_images, seed, num_samples, batch_size,
+                                                              truncation, device, value_range)
     fake = extract(ext, fake_source, batch_size, progress, stage="samples")
     num_fake = fake["features"].shape[0]
-
-    # ----- real side
-    need_real = any(m in metrics for m in ("fd", "kid", "pr", "dc", "1nn"))
     real_out = None
-    if need_real:
+    if any(m in metrics for m in ("fd", "kid", "pr", "dc", "1nn")):
         real_out = _real_features(real, ext, resolution, channels, num_real if num_real is not None else num_fake,
                                   real_split, batch_size, progress, use_cache, notes, value_range)
-
     result = {
         **ext.info(),
         "real": real_out["name"] if real_out else (real if isinstance(real, str) else None),
@@ -233,47 +209,84 @@ def evaluate(model_or_images, real="digits", metrics: Sequence[str] = ("fid", "k
         "seed": int(seed),
         **fake_desc,
     }
-    steps = [m for m in metrics]
-    for i, name in enumerate(steps):
+    for i, name in enumerate(metrics):
         if progress:
-            progress(f"metric {name}", i, len(steps))
-        if name == "fd":
-            mu, sigma = feature_statistics(fake["features"])
-            result["fd"] = frechet_distance(mu, sigma, real_out["mu"], real_out["sigma"])
-            if result["fd_name"] == "FID":  # the name is kept for Inception-v3 pool3 only
-                result["fid"] = result["fd"]
-            if num_fake < ext.feature_dim:
-                notes.append(f"{result['fd_name']} from {num_fake} samples in {ext.feature_dim}-d: biased upwards, "
-                             "compare only runs with equal sample counts")
-        elif name == "kid":
-            result.update(kid(fake["features"], real_out["features"], num_subsets=kid_subsets,
-                              subset_size=kid_subset_size, seed=seed))
-            if result["kid_std"] is None:
-                notes.append(f"KID is the unbiased MMD² of all {num_fake} generated and {result['num_real']} real "
-                             f"images, without ± std: a set is no larger than the subset size ({kid_subset_size}), "
-                             "so every subset would hold the same images")
-        elif name == "is":
-            if fake["logits"] is None:
-                notes.append(f"IS skipped: the {ext.name} extractor has no class logits "
-                             "(use inception-v3 or domain-classifier)")
-                continue
-            splits = min(is_splits, num_fake)
-            result.update(inception_score(logits=fake["logits"], splits=splits, seed=seed))
-            result["is_logits"] = ext.logits_label
-        elif name == "pr":
-            result.update(precision_recall(fake["features"], real_out["features"], k=pr_k))
-        elif name == "dc":
-            result.update(density_coverage(fake["features"], real_out["features"], k=dc_k))
-        elif name == "1nn":
-            result.update(one_nn_accuracy(fake["features"], real_out["features"], batch_size=one_nn_batch_size))
-            if result["num_fake"] != result["num_real"]:
-                notes.append(f"1-NN with unequal counts ({result['num_fake']} generated, {result['num_real']} real): "
-                             f"the chance level is {result['one_nn_chance']:.3f}, not 0.5")
+            progress(f"metric {name}", i, len(metrics))
+        _add_score(name, result, fake, real_out, ext, notes, seed=seed, kid_subsets=kid_subsets,
+                   kid_subset_size=kid_subset_size, is_splits=is_splits, pr_k=pr_k, dc_k=dc_k,
+                   one_nn_batch_size=one_nn_batch_size)
     if progress:
-        progress("done", len(steps), len(steps))
+        progress("done", len(metrics), len(metrics))
     result["notes"] = notes
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def _metric_names(metrics: Sequence[str]) -> tuple[str, ...]:
+    """The requested metrics by their canonical names (aliases resolved, duplicates dropped, order kept)."""
+    metrics = tuple(dict.fromkeys(METRIC_ALIASES.get(m.lower(), m.lower()) for m in metrics))
+    unknown = [m for m in metrics if m not in KNOWN_METRICS]
+    if unknown:
+        raise ExplorerError(f"unknown metrics {unknown}; choose from {', '.join(KNOWN_METRICS)}")
+    return metrics
+
+
+def _fake_side(model_or_images, seed: int, num_samples: int, batch_size: int, truncation: float, device,
+               value_range: tuple[float, float] | None) -> tuple[object, int, int, dict]:
+    """The generated side: (images or batches to extract, resolution, channels, how they were made)."""
+    if _is_generator_model(model_or_images):
+        model = model_or_images
+        seeds = list(range(int(seed), int(seed) + int(num_samples)))
+        fake_source = _Sized(_fake_batches(model, seeds, batch_size, truncation, device), len(seeds))
+        fake_desc = {"model_kind": model.kind, "latent_seeds": f"{seeds[0]}..{seeds[-1]}", "truncation": truncation}
+        return fake_source, int(model.resolution), int(model.image_channels), fake_desc
+    if isinstance(model_or_images, torch.nn.Module):
+        raise ExplorerError(f"a {getattr(model_or_images, 'kind', type(model_or_images).__name__)} model cannot "
+                            "generate samples from latents; translate images first and pass them as a tensor")
+    is_array = isinstance(model_or_images, (torch.Tensor, np.ndarray))
+    fake_source = _as_images(model_or_images, value_range) if is_array else model_or_images
+    first = fake_source[0] if not isinstance(fake_source, torch.Tensor) else fake_source[:1]
+    first = first[0] if isinstance(first, (tuple, list)) else first
+    return fake_source, int(first.shape[-1]), int(first.shape[-3]), {"model_kind": None}
+
+
+def _add_score(name: str, result: dict, fake: dict, real_out: dict | None, ext: FeatureExtractor, notes: list[str], *,
+               seed: int, kid_subsets: int, kid_subset_size: int, is_splits: int, pr_k: int, dc_k: int,
+               one_nn_batch_size: int | None) -> None:
+    """Compute metric ``name`` from the features and add it (and any note about it) to ``result``."""
+    num_fake = fake["features"].shape[0]
+    if name == "fd":
+        mu, sigma = feature_statistics(fake["features"])
+        result["fd"] = frechet_distance(mu, sigma, real_out["mu"], real_out["sigma"])
+        if result["fd_name"] == "FID":  # the name is kept for Inception-v3 pool3 only
+            result["fid"] = result["fd"]
+        if num_fake < ext.feature_dim:
+            notes.append(f"{result['fd_name']} from {num_fake} samples in {ext.feature_dim}-d: biased upwards, "
+                         "compare only runs with equal sample counts")
+    elif name == "kid":
+        result.update(kid(fake["features"], real_out["features"], num_subsets=kid_subsets,
+                          subset_size=kid_subset_size, seed=seed))
+        if result["kid_std"] is None:
+            notes.append(f"KID is the unbiased MMD² of all {num_fake} generated and {result['num_real']} real "
+                         f"images, without ± std: a set is no larger than the subset size ({kid_subset_size}), "
+                         "so every subset would hold the same images")
+    elif name == "is":
+        if fake["logits"] is None:
+            notes.append(f"IS skipped: the {ext.name} extractor has no class logits "
+                         "(use inception-v3 or domain-classifier)")
+            return
+        splits = min(is_splits, num_fake)
+        result.update(inception_score(logits=fake["logits"], splits=splits, seed=seed))
+        result["is_logits"] = ext.logits_label
+    elif name == "pr":
+        result.update(precision_recall(fake["features"], real_out["features"], k=pr_k))
+    elif name == "dc":
+        result.update(density_coverage(fake["features"], real_out["features"], k=dc_k))
+    elif name == "1nn":
+        result.update(one_nn_accuracy(fake["features"], real_out["features"], batch_size=one_nn_batch_size))
+        if result["num_fake"] != result["num_real"]:
+            notes.append(f"1-NN with unequal counts ({result['num_fake']} generated, {result['num_real']} real): "
+                         f"the chance level is {result['one_nn_chance']:.3f}, not 0.5")
 
 
 def record_metrics(card: "ModelCard | dict | None", results: dict) -> dict:
@@ -309,8 +322,6 @@ def nearest_neighbours(samples, train_images, k: int = 3, extractor: str | Featu
     """
     samples = _as_images(samples, (-1.0, 1.0))  # generated images: [-1, 1] by contract
     if isinstance(train_images, str):
-        from explorer.data import get_dataset
-
         train_images = get_dataset(train_images, resolution=samples.shape[-1], channels=samples.shape[1], split=split)
     if extractor == "pixels":
         def flat(x):

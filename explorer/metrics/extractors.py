@@ -30,6 +30,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
 from explorer.metrics.feature_base import FeatureExtractor
 from explorer.metrics.imagenet_trunk import default_weights_path, load_imagenet_trunk
@@ -143,8 +144,6 @@ class ImagenetTrunkExtractor(FeatureExtractor):
 
     def identity(self) -> str:
         if self._id is None:
-            from explorer.checkpoint import file_hash
-
             self._id = f"{self.name}@{file_hash(self.weights_path)}"
         return self._id
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
 
+from explorer.checkpoint import file_hash
 from explorer.errors import ExplorerError
 from explorer.metrics.feature_base import FeatureExtractor
 from explorer.weights_io import load_state_dict_safely
@@ -164,8 +165,6 @@ class InceptionV3Extractor(FeatureExtractor):
 
     def identity(self) -> str:
         if self._id is None:
-            from explorer.checkpoint import file_hash
-
             self._id = f"{self.name}:{self.layout}@{file_hash(self.weights_path)}"
         return self._id
 
