@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from explorer.errors import CheckpointError
 
@@ -147,8 +148,6 @@ def load_state_dict_safely(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     fmt = sniff_format(path)
     if fmt == "safetensors":
-        from safetensors.torch import load_file
-
         try:
             return load_file(str(path))
         except Exception as exc:  # safetensors raises its own error types for corrupt files

@@ -19,7 +19,8 @@ What this module owns:
   ``"resize"`` (stretch). Networks that need sizes divisible by ``m`` get :func:`pad_to_multiple`
   (reflection padding on the bottom/right) and :func:`crop_back`.
 * **Tiling** (:func:`process_in_tiles`): run an image-to-image function on large inputs tile by
-  tile with linearly blended overlaps, under a total pixel cap.
+  tile with linearly blended overlaps, under a total pixel cap (the blending is
+  :func:`explorer.models.tiling.blend_tiles`, which ``SRGAN.upscale_tiled`` shares).
 * **Output**: :func:`make_grid`, and :func:`save_png` which writes lossless PNG with provenance
   text chunks (model, seed/latent hash, truncation, version, a "synthetic image" statement),
   read back by :func:`read_png_metadata`.
@@ -27,13 +28,41 @@ What this module owns:
 
 from __future__ import annotations
 
-from explorer.images.decode import (ANIMATED, CORRUPT, DECODE_FORMATS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, TOO_LARGE,
-                                    UNSUPPORTED, DecodePolicy, ImageSource, convert_mode, decode_image, load_image,
-                                    probe_image)
-from explorer.images.output import (PNG_METADATA_KEY, SYNTHETIC_STATEMENT, latent_hash, make_grid, provenance,
-                                    read_png_metadata, save_png)
-from explorer.images.tensors import (DEFAULT_MAX_TILE_PIXELS, FIT_POLICIES, crop_back, fit_to, pad_to_multiple,
-                                     pil_to_tensor, process_in_tiles, tensor_to_pil, tensor_to_uint8)
+from explorer.images.decode import (
+    ANIMATED,
+    CORRUPT,
+    DECODE_FORMATS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    TOO_LARGE,
+    UNSUPPORTED,
+    DecodePolicy,
+    ImageSource,
+    convert_mode,
+    decode_image,
+    load_image,
+    probe_image,
+)
+from explorer.images.output import (
+    PNG_METADATA_KEY,
+    SYNTHETIC_STATEMENT,
+    latent_hash,
+    make_grid,
+    provenance,
+    read_png_metadata,
+    save_png,
+)
+from explorer.images.tensors import (
+    DEFAULT_MAX_TILE_PIXELS,
+    FIT_POLICIES,
+    crop_back,
+    fit_to,
+    pad_to_multiple,
+    pil_to_tensor,
+    process_in_tiles,
+    tensor_to_pil,
+    tensor_to_uint8,
+)
 
 __all__ = [
     "ANIMATED", "CORRUPT", "DECODE_FORMATS", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_TILE_PIXELS",

@@ -294,6 +294,7 @@ def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
     icc = img.info.get("icc_profile")
     if icc:
         try:
+            # inside the try: ImageCms needs Pillow's optional littlecms build (only CMYK with a profile uses it)
             from PIL import ImageCms
 
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))

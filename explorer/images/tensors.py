@@ -14,6 +14,7 @@ from PIL import Image
 from explorer.errors import ImageInputError
 from explorer.images.decode import convert_mode
 from explorer.models import layers
+from explorer.models.tiling import blend_tiles
 
 #: default cap on pixels processed by :func:`process_in_tiles` (input side): 16 megapixels
 DEFAULT_MAX_TILE_PIXELS = 16_000_000
@@ -118,34 +119,6 @@ def crop_back(y: torch.Tensor, box: tuple[int, int, int, int], scale: int = 1) -
     return y[..., top * scale : (top + h) * scale, left * scale : (left + w) * scale]
 
 
-def _tile_starts(length: int, tile: int, step: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, step))
-    starts.append(length - tile)
-    return starts
-
-
-def _ramp(length: int, lead: bool, trail: bool, overlap: int, scale: int) -> torch.Tensor:
-    """1-D blend weights over one tile's output (``length`` input px → ``length·scale`` output px).
-
-    Next to an *interior* tile edge (``lead``/``trail``) the outer ``overlap // 4`` input pixels get
-    weight 0 — that is where the tile's own border padding differs from the whole image — and the
-    weight then rises linearly to 1 across the rest of the overlap. Edges on the image border keep
-    full weight. Neighbouring tiles' zero zones never meet, so every pixel has a positive total.
-    """
-    w = torch.ones(length * scale)
-    if overlap <= 0:
-        return w
-    margin = overlap // 4
-    pos = (torch.arange(length * scale, dtype=torch.float32) + 0.5) / scale  # input-pixel units
-    if lead:
-        w = torch.minimum(w, ((pos - margin) / (overlap - margin)).clamp(0.0, 1.0))
-    if trail:
-        w = torch.minimum(w, ((length - pos - margin) / (overlap - margin)).clamp(0.0, 1.0))
-    return w
-
-
 @torch.no_grad()
 def process_in_tiles(
     fn: Callable[[torch.Tensor], torch.Tensor],
@@ -161,7 +134,8 @@ def process_in_tiles(
 
     Each tile is ``tile``×``tile`` input pixels (smaller when the image is), neighbouring tiles
     overlap by at least ``overlap`` pixels and are blended with linear ramps that ignore the outer
-    ``overlap // 4`` pixels of interior tile edges (see :func:`_ramp`), so seams do not show. For
+    ``overlap // 4`` pixels of interior tile edges (:func:`explorer.models.tiling.blend_tiles`, the
+    one tiling, which ``SRGAN.upscale_tiled`` shares), so seams do not show. For
     a network whose receptive radius fits in that margin, tiled output equals untiled output up to
     float rounding; networks with global statistics (instance norm) differ more — use large tiles.
     ``fn`` must map [N, C, h, w] → [N, C', h·scale, w·scale]. The input is first padded to a
@@ -184,33 +158,6 @@ def process_in_tiles(
     tile = max(multiple, tile - tile % multiple)
     overlap = min(overlap - overlap % multiple, tile - multiple)
     xp, box = pad_to_multiple(x, multiple)
-    hp, wp = xp.shape[-2:]
-    th, tw = min(tile, hp), min(tile, wp)
-    ys, xs = _tile_starts(hp, th, th - overlap), _tile_starts(wp, tw, tw - overlap)
-    total = len(ys) * len(xs)
-    if total == 1:
-        out = fn(xp)
-        if progress:
-            progress(1, 1)
-        return crop_back(out, box, scale)
-    s = scale
-    out = norm = None
-    done = 0
-    for y0 in ys:
-        for x0 in xs:
-            y = fn(xp[..., y0 : y0 + th, x0 : x0 + tw])
-            if y.shape[-2:] != (th * s, tw * s):
-                raise ValueError(f"fn returned {list(y.shape[-2:])} for a {th}×{tw} tile at scale {s}")
-            if out is None:
-                out = torch.zeros(y.shape[0], y.shape[1], hp * s, wp * s, dtype=torch.float32, device=y.device)
-                norm = torch.zeros(hp * s, wp * s, dtype=torch.float32, device=y.device)
-            wy = _ramp(th, y0 > 0, y0 + th < hp, overlap, s)  # [th·s]
-            wx = _ramp(tw, x0 > 0, x0 + tw < wp, overlap, s)  # [tw·s]
-            weight = (wy[:, None] * wx[None, :]).to(y.device)  # [th·s, tw·s]
-            out[..., y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += y.float() * weight
-            norm[y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += weight
-            done += 1
-            if progress:
-                progress(done, total)
-    return crop_back(out / norm, box, scale)
-
+    margin = overlap // 4
+    out = blend_tiles(fn, xp, tile, tile - overlap, margin, overlap - margin, scale=scale, progress=progress)
+    return crop_back(out, box, scale)

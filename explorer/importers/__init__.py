@@ -19,11 +19,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from explorer.errors import CheckpointError
-from explorer.importers.base import ForeignFile, Importer, imported_card  # noqa: F401  (public here too)
+from explorer.importers import junyanz_cyclegan, pytorch_dcgan
+from explorer.importers.base import ForeignFile, Importer, imported_card
 from explorer.importers.tfjs import find_model_json
-from explorer.importers.upscalerjs import DESCRIPTION
+from explorer.importers.upscalerjs import DESCRIPTION, import_tfjs
 from explorer.models.base import GANModel
 from explorer.weights_io import load_state_dict_safely
+
+__all__ = [
+    "CHECKPOINT_SUFFIXES", "ForeignFile", "Importer", "import_foreign", "imported_card", "importers", "known_formats",
+    "read_foreign", "register_importer",
+]
 
 #: file suffixes considered when a directory is given
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
@@ -52,8 +58,6 @@ def known_formats() -> str:
 
 def _register_builtins() -> None:
     if not _IMPORTERS:
-        from explorer.importers import junyanz_cyclegan, pytorch_dcgan
-
         register_importer(pytorch_dcgan.PytorchDCGANImporter())
         register_importer(junyanz_cyclegan.JunyanzCycleGANImporter())
 
@@ -119,8 +123,6 @@ def import_foreign(paths: list[Path]) -> GANModel:
         raise CheckpointError("no checkpoint file given")
     tfjs_model = _tfjs_model_json(paths)
     if tfjs_model is not None:
-        from explorer.importers.upscalerjs import import_tfjs
-
         shards = {p.name: p for p in paths if p != tfjs_model}
         return import_tfjs(tfjs_model, shards or None)
     if any(p.is_dir() for p in paths):

@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from explorer.errors import CheckpointError
+from explorer.weights_io import _json_loads  # the one strict JSON reader (no NaN, depth-safe)
 
 #: a model.json larger than this is not a Layers model (the ESRGANs' are 12 KB, nsfwjs' 150 KB)
 MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024
@@ -116,8 +117,6 @@ def find_model_json(path: str | os.PathLike) -> Path | None:
 
 def read_model_json(path: Path) -> dict[str, Any]:
     """The parsed, shape-checked ``model.json`` (no weights read)."""
-    from explorer.weights_io import _json_loads  # the one strict JSON reader (no NaN, depth-safe)
-
     try:
         size = path.stat().st_size
     except OSError:

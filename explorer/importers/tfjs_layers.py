@@ -28,6 +28,7 @@ from torch import nn
 
 from explorer.errors import CheckpointError
 from explorer.importers.tfjs import model_layers
+from explorer.models.rdn import depth_to_space
 
 _ACTIVATIONS = {
     "linear": lambda x: x, "relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
@@ -155,8 +156,6 @@ class Elementwise(nn.Module):
                 raise CheckpointError(f"layer {name!r}: beta {str(beta)[:20]} is not a number")
             self.fn = lambda x: x * float(beta)
         elif class_name == "PixelShuffle":
-            from explorer.models.rdn import depth_to_space
-
             scale = cfg.get("scale")
             if scale is None and (m := _PIXEL_SHUFFLE.match(str(cfg.get("class_name", "")))):
                 scale = int(m.group(1))

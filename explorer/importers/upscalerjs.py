@@ -183,14 +183,13 @@ def package_info(model_json: Path) -> dict:
 def import_tfjs(model_json: Path, shards: dict[str, Path] | None = None):
     """Read a TF.js Layers RDN (``model.json`` [+ shard files given by name]) into an ``srgan`` model."""
 
-    read_shard = None
-    if shards:
-        def read_shard(name: str) -> bytes:
-            p = shards.get(Path(name).name) or (model_json.parent / name)
-            if not p.is_file():
-                raise CheckpointError(f"{model_json.name}: weight shard {name[:80]!r} is missing (give it with model.json)")
-            return p.read_bytes()
-    tm = read_tfjs(model_json, read_shard=read_shard)
+    def read_shard(name: str) -> bytes:
+        p = shards.get(Path(name).name) or (model_json.parent / name)
+        if not p.is_file():
+            raise CheckpointError(f"{model_json.name}: weight shard {name[:80]!r} is missing (give it with model.json)")
+        return p.read_bytes()
+
+    tm = read_tfjs(model_json, read_shard=read_shard if shards else None)  # None: the files next to model.json
     cfg = sr_config(tm)
     model = SRGAN(cfg)
     try:

@@ -161,7 +161,8 @@ class GANModel(nn.Module):
     def prepare_for_discriminator(self, img: Any, domain: str | None = None) -> torch.Tensor:
         """A decoded image (PIL "RGB"/"L" or uint8 array) -> [1, C, H, W] in [-1, 1], prepared
         exactly as training prepared real images (:func:`explorer.data.dataset.prepare_image`)."""
-        from explorer.data.dataset import prepare_image  # models do not need the data layer at import
+        # lazy: explorer.data imports torchvision (~1 s), which loading or running a model never needs
+        from explorer.data.dataset import prepare_image
 
         channels = self.channels_of(domain) if domain else self.image_channels
         if self.fixed_size_discriminator:

@@ -132,7 +132,7 @@ def is_power_of_two(n: int) -> bool:
 
 
 # ----- StyleGAN2-style building blocks (equalised learning rate, modulated convolution) -----
-# Used by explorer/models/stylegan.py. "Equalised learning rate" (Karras et al. 2018) stores
+# Used by explorer/models/stylegan_networks.py. "Equalised learning rate" (Karras et al. 2018) stores
 # weights as N(0, 1) and multiplies by He's constant 1/sqrt(fan_in) at run time, so Adam's
 # per-parameter step sizes are equal in effect for every layer regardless of its fan-in.
 

@@ -39,6 +39,7 @@ from explorer.errors import ExplorerError, ImageInputError
 from explorer.models.base import Capabilities, DiscriminatorOutput, GANModel
 from explorer.models.layers import grad_mode_for
 from explorer.models.rdn import RDN, RRDN
+from explorer.models.tiling import blend_tiles
 from explorer.registry import register_family
 
 
@@ -258,7 +259,7 @@ class SRGAN(GANModel):
 
     def upscale_tiled(self, x: torch.Tensor, tile: int | None = None, overlap: int = 16, margin: int | None = None,
                       batch_tiles: int | None = None) -> torch.Tensor:
-        """Upscale x [N, C, h, w] tile by tile, each tile ``tile``² input pixels; returns [N, C, 4h, 4w].
+        """Upscale x [N, C, h, w] tile by tile, each tile ``tile``² input pixels; returns [N, C, s·h, s·w].
 
         Each tile's output is weighted by a separable profile: 0 over the ``margin`` input pixels next
         to an interior tile edge (there the tile's zero padding differs from the whole image), then a
@@ -266,7 +267,8 @@ class SRGAN(GANModel):
         overlap by 2·margin + overlap, so the ramps cross-fade; outputs are divided by the summed
         weights. ``margin`` defaults to ``receptive_radius``: then every weighted pixel equals the
         untiled output (float rounding aside) and no seam can exist; a smaller margin saves compute
-        and leaves only the blended, faint differences near seams. Tiles run ``batch_tiles`` at a time.
+        and leaves only the blended, faint differences near seams. Tiles run ``batch_tiles`` at a time
+        (:func:`explorer.models.tiling.blend_tiles`, the one tiling, which ``process_in_tiles`` shares).
         ``tile`` defaults to 128, or more where the margin needs it (a deep ESRGAN sees ~150 px each
         side), and ``batch_tiles`` to four 128² tiles' worth.
         """
@@ -280,27 +282,9 @@ class SRGAN(GANModel):
             raise ExplorerError(
                 f"tile ({tile}) must be at least 8 and 4/3 of 2*margin + overlap ({2 * margin + overlap})"
             )
-        n, c, h, w = x.shape
-        s = self.config.scale
         stride = tile - 2 * margin - overlap
-        ys, xs = _tile_starts(h, tile, stride), _tile_starts(w, tile, stride)
-        th, tw = min(tile, h), min(tile, w)
-        out = torch.zeros(n, c, h * s, w * s, device=x.device)
-        weight = torch.zeros(1, 1, h * s, w * s, device=x.device)
-        boxes = [(y0, x0) for y0 in ys for x0 in xs]
         with grad_mode_for(self, x):
-            for b in range(0, len(boxes), batch_tiles):
-                chunk = boxes[b : b + batch_tiles]
-                batch = torch.cat([x[:, :, y0 : y0 + th, x0 : x0 + tw] for y0, x0 in chunk])  # [T*N, C, th, tw]
-                outs = self.G(batch).reshape(len(chunk), n, c, th * s, tw * s)
-                for (y0, x0), y in zip(chunk, outs):
-                    wy = _ramp(th, y0 > 0, y0 + th < h, margin, overlap, s, x.device)  # [th*s]
-                    wx = _ramp(tw, x0 > 0, x0 + tw < w, margin, overlap, s, x.device)  # [tw*s]
-                    wt = wy[:, None] * wx[None, :]  # [th*s, tw*s]
-                    region = (slice(None), slice(None), slice(y0 * s, (y0 + th) * s), slice(x0 * s, (x0 + tw) * s))
-                    out[region] += y * wt
-                    weight[region] += wt
-        return out / weight
+            return blend_tiles(self.G, x, tile, stride, margin, overlap, scale=self.config.scale, batch_tiles=batch_tiles)
 
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None, domain: str | None = None) -> DiscriminatorOutput:
         """HR images x [N, C, H, W] in [-1, 1], any size → ``DiscriminatorOutput(scores [N])`` (logits)."""
@@ -321,25 +305,3 @@ class SRGAN(GANModel):
             )
         return x
 
-
-def _tile_starts(size: int, tile: int, stride: int) -> list[int]:
-    """Start offsets of tiles of length ``tile`` every ``stride`` pixels, the last flush with the end."""
-    if size <= tile:
-        return [0]
-    return list(range(0, size - tile, stride)) + [size - tile]  # the last one may overlap more
-
-
-def _ramp(length: int, lead: bool, trail: bool, margin: int, overlap: int, scale: int, device) -> torch.Tensor:
-    """1-D blend weights over a tile's output (``length`` input px → ``length*scale`` output px).
-
-    Next to an interior edge (``lead``/``trail``) the weight is 0 for ``margin`` input pixels, then
-    rises linearly to 1 over ``overlap`` pixels; at an image border it is 1 throughout.
-    """
-    pos = (torch.arange(length * scale, device=device, dtype=torch.float32) + 0.5) / scale  # input-px units
-    span = max(overlap, 1e-6)
-    wgt = torch.ones_like(pos)
-    if lead:
-        wgt = torch.minimum(wgt, ((pos - margin) / span).clamp(0, 1))
-    if trail:
-        wgt = torch.minimum(wgt, ((length - pos - margin) / span).clamp(0, 1))
-    return wgt

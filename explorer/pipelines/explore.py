@@ -8,7 +8,7 @@ Order of operations (the same for every family, so sliders mean the same thing e
    or a loaded ``.npy``);
 2. bring it to the space the model's edit directions live in — z for DCGAN, w for StyleGAN
    (``w = mapping(z)``) — and apply truncation ψ there (z' = ψ·z; w' = w̄ + ψ(w − w̄));
-3. add ``Σ c_k · std_k · v_k`` for the slider values ``c_k`` (:func:`explorer.latent.apply_directions`
+3. add ``Σ c_k · std_k · v_k`` for the slider values ``c_k`` (:func:`explorer.directions.apply_directions`
    with ``scale="std"``: a slider unit is one standard deviation of the latents along that
    direction);
 4. render: ``generate`` (z) or ``generate_from_w`` (w).
@@ -38,10 +38,18 @@ import numpy as np
 import torch
 
 from explorer.batching import MicroBatcher
-from explorer.edits import apply_deltas, num_styles
+from explorer.directions import Directions, apply_directions, find_directions
+from explorer.edits import apply_deltas, check_fits, edit_from_dict, num_styles
 from explorer.errors import ExplorerError
-from explorer.latent import Directions, apply_directions, find_directions, interpolate, latents_from_seeds, truncate
-from explorer.pipelines.invert import latent_npy_bytes  # noqa: F401  (the one latent-file writer; the tabs call it from here)
+from explorer.latent import interpolate, latents_from_seeds, truncate
+from explorer.pipelines.invert import latent_npy_bytes
+
+__all__ = [
+    "MAX_LATENT_FILE_BYTES", "NUM_DIRECTIONS", "RENDERS", "LatentRequest", "custom_from_npy", "directions", "edited_latent",
+    "image_for", "interpolation", "render", "sample_grid", "space_of", "starting_point", "to_ws", "torch_threads",
+    # the one latent-file writer (explorer.pipelines.invert); the tabs call it from here
+    "latent_npy_bytes",
+]
 
 #: how many direction sliders the Explore tab offers
 NUM_DIRECTIONS = 8
@@ -142,8 +150,6 @@ def edited_latent(model, req: LatentRequest, seeds: Sequence[int] | None = None)
                     delta = dirs.vectors[k] * (c * float(dirs.stds[k]))  # [D]
                     deltas.append((delta, ranges[k] if k < len(ranges) else None))
     if req.saved and req.saved_amount:
-        from explorer.edits import check_fits, edit_from_dict
-
         edit = check_fits(model, edit_from_dict(req.saved, "saved edit"))
         deltas.append((edit.delta(req.saved_amount), edit.layers if layered else None))
     return apply_deltas(x, deltas, num_styles(model)) if deltas else x

@@ -89,6 +89,36 @@ def invert(
     Returns:
         :class:`InversionResult` with the best latent seen (lowest loss).
     """
+    steps = _check_request(model, target, space, steps)
+    device = model.device
+    target = target.to(device, torch.float32)
+    labels = None
+    if model.num_classes:
+        labels = torch.tensor([0 if label is None else int(label)], device=device)
+    with torch.no_grad():
+        start = _start_latent(model, target, space, labels, seed)
+        target_feats = feature_net.features(target).detach() if feature_net is not None else None
+
+    def loss_of(x: torch.Tensor) -> torch.Tensor:
+        """The objective of the module docstring for latent ``x`` [1, D]."""
+        img = _generate(model, x, space, labels)
+        loss = ((img - target) ** 2).mean()
+        if target_feats is not None:
+            feats = feature_net.features(img)
+            loss = loss + feature_weight * ((feats - target_feats) ** 2).mean()
+        if space == "z" and prior_weight:
+            loss = loss + prior_weight * ((x.pow(2).mean() - 1.0) ** 2)
+        return loss
+
+    latent, losses, done = _optimise(loss_of, start, steps, lr, progress, should_stop)
+    with torch.no_grad():
+        image = _generate(model, latent, space, labels)
+    mse = float(((image - target) ** 2).mean())
+    return InversionResult(latent=latent.cpu(), space=space, image=image.cpu(), psnr=psnr(image, target), mse=mse, steps=done, losses=losses)
+
+
+def _check_request(model, target: torch.Tensor, space: str, steps: int) -> int:
+    """Refuse what cannot be inverted, with a readable reason; returns ``steps`` as an int."""
     if not getattr(model, "can_generate", False):
         raise ExplorerError(f"a {model.kind} model has no latent space to invert into")
     if space not in ("z", "w"):
@@ -101,22 +131,31 @@ def invert(
     res, ch = model.resolution, model.image_channels
     if target.shape != (1, ch, res, res):
         raise ExplorerError(f"the target must be one {ch}-channel {res}×{res} image, got {list(target.shape)}")
-    device = model.device
-    target = target.to(device, torch.float32)
-    labels = None
-    if model.num_classes:
-        labels = torch.tensor([0 if label is None else int(label)], device=device)
+    return steps
 
-    with torch.no_grad():
-        if space == "w":
-            start = model.w_avg.detach().reshape(1, -1).clone()  # [1, w_dim]
-        else:
-            cands = latents_from_seeds(model, range(seed * NUM_START_SEEDS, (seed + 1) * NUM_START_SEEDS)).to(device)  # [S, D]
-            imgs = model.generate(cands, None if labels is None else labels.expand(cands.shape[0]))
-            errs = ((imgs - target) ** 2).flatten(1).mean(dim=1)
-            start = cands[int(errs.argmin())][None].clone()
-        target_feats = feature_net.features(target).detach() if feature_net is not None else None
 
+def _start_latent(model, target: torch.Tensor, space: str, labels: torch.Tensor | None, seed: int) -> torch.Tensor:
+    """Where the search starts, [1, D]: the mean style w̄ (w), else the best of ``NUM_START_SEEDS`` seeds (z)."""
+    if space == "w":
+        return model.w_avg.detach().reshape(1, -1).clone()  # [1, w_dim]
+    cands = latents_from_seeds(model, range(seed * NUM_START_SEEDS, (seed + 1) * NUM_START_SEEDS)).to(target.device)  # [S, D]
+    imgs = model.generate(cands, None if labels is None else labels.expand(cands.shape[0]))
+    errs = ((imgs - target) ** 2).flatten(1).mean(dim=1)  # [S]
+    return cands[int(errs.argmin())][None].clone()
+
+
+def _optimise(
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    start: torch.Tensor,
+    steps: int,
+    lr: float,
+    progress: Callable[[int, int, float], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[torch.Tensor, list[float], int]:
+    """Adam on the latent with a cosine decay after a short linear warm-up.
+
+    Returns the latent with the lowest loss seen, the loss per step, and the steps done.
+    """
     x = start.requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr, betas=(0.9, 0.999))
     best = (float("inf"), start.detach().clone())
@@ -125,15 +164,9 @@ def invert(
     for step in range(steps):
         if should_stop is not None and should_stop():
             break
-        for group in opt.param_groups:  # cosine decay, short linear warm-up
+        for group in opt.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / 10) * 0.5 * (1 + math.cos(math.pi * step / steps))
-        img = _generate(model, x, space, labels)
-        loss = ((img - target) ** 2).mean()
-        if target_feats is not None:
-            feats = feature_net.features(img)
-            loss = loss + feature_weight * ((feats - target_feats) ** 2).mean()
-        if space == "z" and prior_weight:
-            loss = loss + prior_weight * ((x.pow(2).mean() - 1.0) ** 2)
+        loss = loss_of(x)
         value = float(loss.detach())
         losses.append(value)
         if value < best[0]:
@@ -144,12 +177,7 @@ def invert(
         done = step + 1
         if progress is not None:
             progress(done, steps, value)
-
-    latent = best[1]
-    with torch.no_grad():
-        image = _generate(model, latent, space, labels)
-    mse = float(((image - target) ** 2).mean())
-    return InversionResult(latent=latent.cpu(), space=space, image=image.cpu(), psnr=psnr(image, target), mse=mse, steps=done, losses=losses)
+    return best[1], losses, done
 
 
 def latent_npy_bytes(model, x: torch.Tensor) -> bytes:
