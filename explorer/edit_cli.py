@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from explorer.cli_common import common_parent, load_model, model_identity, parse_labels, progress_bar
-from explorer.edits import MAX_STRENGTH, EditLibrary, range_label, resolve
+from explorer.edits import MAX_STRENGTH, EditLibrary, apply_to_seeds, range_label, resolve
 from explorer.errors import ExplorerError
 from explorer.images import make_grid, save_png
 from explorer.latent import parse_seeds
@@ -60,8 +60,6 @@ def cmd_edit(args) -> int:
     strength = edit.strength if args.strength is None else args.strength
     before, after = [], []
     with progress_bar(args, len(seeds), f"edit '{edit.name}'") as bar:
-        from explorer.edits import apply_to_seeds
-
         for i in range(0, len(seeds), 64):
             lb = labels[i : i + 64] if labels is not None else None
             b, a = apply_to_seeds(model, edit, seeds[i : i + 64], lb, args.truncation, strength)

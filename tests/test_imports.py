@@ -81,3 +81,61 @@ def test_no_import_cycles():
 
 def test_the_checker_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# --- the layout rules of shared/STYLE.md that a reader can check without running anything ---------------
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def _sources() -> dict[str, list[str]]:
+    return {str(p.relative_to(ROOT)): p.read_text().splitlines() for p in sorted((ROOT / "explorer").rglob("*.py"))}
+
+
+def _unexplained_imports(lines: list[str]) -> list[int]:
+    """Line numbers of imports inside functions with no comment on the line or above their import block."""
+    bad = []
+    for fn in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            i = node.lineno - 1
+            explained = "#" in lines[i]
+            j = i - 1  # walk up through the imports just above it to a comment
+            while not explained and j >= 0 and lines[j].strip().startswith(("from ", "import ", "#")):
+                explained = lines[j].strip().startswith("#")
+                j -= 1
+            if not explained:
+                bad.append(node.lineno)
+    return sorted(set(bad))
+
+
+def test_imports_inside_functions_say_why():
+    """Imports go at the top of a module; one inside a function (a heavy or optional package kept off a light
+    path, a cycle through a package __init__) carries a comment saying why."""
+    bad = [f"{path}:{n}" for path, lines in _sources().items() for n in _unexplained_imports(lines)]
+    assert bad == [], "imports inside functions without a comment saying why: " + ", ".join(bad)
+
+
+def test_the_import_checker_wants_a_comment():
+    plain = ["def f():", "    import json", "    return json"]
+    explained = ["def f():", "    # json is slow to import here (example)", "    import os", "    import json", "    return json"]
+    assert _unexplained_imports(plain) == [2]
+    assert _unexplained_imports(explained) == []
+
+
+def test_modules_and_functions_stay_readable():
+    """Modules under ~400 lines, functions under ~80 (STYLE.md: one file per family, short handlers)."""
+    long_modules, long_functions = [], []
+    for path, lines in _sources().items():
+        if len(lines) > MAX_MODULE_LINES:
+            long_modules.append(f"{path} ({len(lines)})")
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = fn.end_lineno - fn.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long_functions.append(f"{path}:{fn.lineno} {fn.name} ({length})")
+    assert long_modules == [] and long_functions == [], f"too long: {long_modules + long_functions}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numbers
 
 import torch
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from explorer.errors import DataError
@@ -101,7 +102,6 @@ class Augmenter:
             # CPU generator only: torch.manual_seed would also queue a CUDA seeding (and record
             # a stack trace for it) on every call, which costs more than the transform itself.
             torch.default_generator.manual_seed(image_seed)
-            from torchvision import tv_tensors
 
             return self._transform(tv_tensors.Image(x)).as_subclass(torch.Tensor)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from explorer.data.cleaning import clean_folder, clean_report_text
+from explorer.data.shipped import list_shipped, shipped_info
 from explorer.errors import DataError
 
 
@@ -36,7 +38,6 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
 
 
 def _cmd_list(args) -> int:
-    from .shipped import list_shipped, shipped_info
     for name in list_shipped():
         try:
             info = shipped_info(name)
@@ -50,7 +51,6 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_clean(args) -> int:
-    from .cleaning import clean_folder, clean_report_text
     try:
         report = clean_folder(args.src, args.dst, target_size=args.size,
                               near_duplicates=not args.no_near_duplicates)

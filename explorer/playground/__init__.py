@@ -17,7 +17,14 @@ Modules: ``data`` (distributions, drawn sets, CSV), ``engine`` (config, presets,
 readout, the per-server store), ``render`` (the picture).
 """
 
-from explorer.playground.data import DISTRIBUTIONS, EXTENT, MAX_DRAWN_POINTS, check_points, parse_points_csv, sample_real
+from explorer.playground.data import (
+    DISTRIBUTIONS,
+    EXTENT,
+    MAX_DRAWN_POINTS,
+    check_points,
+    parse_points_csv,
+    sample_real,
+)
 from explorer.playground.engine import PRESETS, Frame, Playground, PlaygroundConfig, PlaygroundStore
 from explorer.playground.render import blank_frame, frame_png, render_frame, to_plane
 

@@ -30,7 +30,15 @@ from torch import nn
 
 from explorer.errors import TrainingError
 from explorer.losses import NEEDS_GRADIENT_PENALTY, NEEDS_WEIGHT_CLIP, clip_weights, get_gan_loss, gradient_penalty
-from explorer.playground.data import DISTRIBUTIONS, EXTENT, RING_MODES, RING_STD, check_points, ring_centres, sample_real
+from explorer.playground.data import (
+    DISTRIBUTIONS,
+    EXTENT,
+    RING_MODES,
+    RING_STD,
+    check_points,
+    ring_centres,
+    sample_real,
+)
 
 #: points of each set drawn in a frame, and the fixed latents/real points behind them
 NUM_SHOWN = 512
@@ -240,6 +248,8 @@ class Playground:
                 out["modes_covered"] = int((counts >= MODE_MIN_SHARE * NUM_SHOWN).sum())
                 out["num_modes"] = RING_MODES
                 out["on_mode"] = float(on_mode.float().mean())
+            # imported here: explorer.metrics' package init loads every metric and extractor (~2 s), which the
+            # playground's other frames and its import do not need
             from explorer.metrics.scores import density_coverage
 
             # share of real points with a generated point among their 5 nearest real neighbours
