@@ -443,3 +443,36 @@ def test_sr_mix2_adds_debian_photos_shrunk_and_a_larger_photo_share(tmp_path, mo
             sr_mix.training_images(64, variant="sr-mix9")
     finally:
         sr_mix.load_photo.cache_clear()
+
+
+def test_sr_mix3_adds_opencv_photos_and_keeps_the_heldout_ones_out(tmp_path, monkeypatch):
+    pytest.importorskip("skimage", reason="the sr-mix photographs ship in scikit-image (test extra)")
+    from explorer.data import sr_mix
+
+    # stand-ins for the Debian packages' photographs (the real ones are needed only to retrain)
+    rng = np.random.default_rng(1)
+    for package, files in (("mate-backgrounds", sr_mix.MATE_PHOTOS), ("opencv-doc", sr_mix.OPENCV_PHOTOS)):
+        folder = tmp_path / package
+        for _, rel in files:
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(folder / rel)
+        monkeypatch.setitem(sr_mix._DEBIAN_DIRS, package, str(folder))
+    sr_mix.load_photo.cache_clear()
+    try:
+        full = sr_mix.training_images
+        monkeypatch.setattr(sr_mix, "training_images", lambda variant: full(64, variant=variant))
+        ds = get_dataset("sr-mix3")
+        monkeypatch.setattr(sr_mix, "training_images", full)
+        assert ds.name == "sr-mix3" and len(ds) == 64
+        assert ds.preprocessing["train_photos"] == len(sr_mix.TRAIN_PHOTOS) + 12 + 18
+        assert "opencv-doc" in ds.preprocessing["content"]
+        # no variant trains on a held-out photograph (the photos kind would then measure memory)
+        heldout = {name for _, name in sr_mix.HELDOUT_PHOTOS}
+        for photos, _, _ in sr_mix.VARIANTS.values():
+            assert heldout.isdisjoint(name.rsplit("/", 1)[-1] for _, name in photos)
+        monkeypatch.setitem(sr_mix._DEBIAN_DIRS, "opencv-doc", str(tmp_path / "absent"))
+        sr_mix.load_photo.cache_clear()
+        with pytest.raises(DataError, match="apt-get install opencv-doc"):
+            sr_mix.training_images(64, variant="sr-mix3")
+    finally:
+        sr_mix.load_photo.cache_clear()

@@ -11,7 +11,10 @@ Content (high-resolution 64x64 RGB patches, built in memory from a fixed seed):
   (GPL-2+, authors in its copyright file; ``apt-get install mate-backgrounds``), shrinks every
   training photo to at most a 512-px shorter side first (the wallpapers are 1050-1920 px high) so
   detail per pixel is like the held-out photos', and gives photos a larger share of the mix
-  (:data:`VARIANTS`).
+  (:data:`VARIANTS`). ``sr-mix3`` adds eighteen photographs of OpenCV's sample data as the Debian
+  package ``opencv-doc`` ships them (Apache-2.0 AND BSD-3-Clause per its copyright file;
+  ``apt-get install opencv-doc``): aerial views, buildings and streets, fruit, animals, a circuit board,
+  a sports scene, indoor objects — the everyday subjects the skimage and mate photographs lack.
 - **emoji** of both styles (Noto and Twemoji, shipped, train split) on white, on dark and on random
   colours, and on photo crops: the shipped files are composited on white, so a soft alpha is
   recovered from whiteness (white inside an emoji turns transparent too; for learning edges that is
@@ -60,6 +63,11 @@ HELDOUT_PHOTOS = [("sklearn", "china.jpg"), ("sklearn", "flower.jpg"), ("skimage
 MATE_PHOTOS = [("mate-backgrounds", f"nature/{n}.jpg") for n in (
     "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm", "TwoWings",
     "Wood", "YellowFlower")]
+#: everyday photographs of the Debian package opencv-doc (OpenCV's samples/data; sr-mix3 only)
+OPENCV_PHOTOS = [("opencv-doc", n) for n in (
+    "aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "basketball1.png", "board.jpg", "box_in_scene.png",
+    "building.jpg", "butterfly.jpg", "chicky_512.png", "ela_original.jpg", "fruits.jpg", "graf1.png", "home.jpg",
+    "leuvenA.jpg", "messi5.jpg", "orange.jpg")]
 KINDS = ("noto", "twemoji", "emoji-dark", "digits", "fashion", "photos")
 _MIX = {"photos": 0.4, "emoji": 0.35, "digits": 0.125, "fashion": 0.125}
 #: training-set variants by data name: (training photographs, share of each content kind, photos' largest
@@ -67,16 +75,18 @@ _MIX = {"photos": 0.4, "emoji": 0.35, "digits": 0.125, "fashion": 0.125}
 VARIANTS = {
     NAME: (TRAIN_PHOTOS, _MIX, None),
     "sr-mix2": (TRAIN_PHOTOS + MATE_PHOTOS, {"photos": 0.6, "emoji": 0.24, "digits": 0.08, "fashion": 0.08}, 512),
+    "sr-mix3": (TRAIN_PHOTOS + MATE_PHOTOS + OPENCV_PHOTOS, {"photos": 0.6, "emoji": 0.24, "digits": 0.08, "fashion": 0.08},
+                512),
 }
 #: Debian packages' data folders (installed with apt-get)
-_DEBIAN_DIRS = {"mate-backgrounds": "/usr/share/backgrounds/mate"}
+_DEBIAN_DIRS = {"mate-backgrounds": "/usr/share/backgrounds/mate", "opencv-doc": "/usr/share/doc/opencv-doc/examples/data"}
 
 
 def _package_dir(package: str) -> str:
     if package in _DEBIAN_DIRS:
         folder = _DEBIAN_DIRS[package]
         if not os.path.isdir(folder):
-            raise DataError(f"the sr-mix2 photographs come from the Debian package {package}; "
+            raise DataError(f"some photographs of this sr-mix variant come from the Debian package {package}; "
                             f"install it (apt-get install {package}) or train on sr-mix")
         return folder
     sub = {"skimage": "data", "sklearn": os.path.join("datasets", "images")}[package]
