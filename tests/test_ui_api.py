@@ -425,3 +425,21 @@ def test_explore_layer_ranges_library_and_mixing_through_the_server(server, clie
     assert out["success"] is False and "not in the list of choices" in str(out["output"])  # the checkbox group refuses it
     # none of this is public API
     assert not {"save_edit", "show_mix_view", "pick_edit"} & set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+
+
+def test_stylize_starts_on_the_general_upscaler_when_it_ships(tmp_path):
+    """The Super-resolution tab opens on srgan_general (best on every held-out kind), not on the first name
+    in order (srgan_emoji, which only suits Noto emoji on white); without it, on the first upscaler."""
+    from explorer.ui.app import build_app
+
+    def sr_default(model_dirs):
+        demo = build_app(model_dirs=model_dirs, user_dir=tmp_path / "user")
+        (dd,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "stylize-sr-model"]
+        return dd.value, [value for _, value in dd.choices]
+
+    value, ids = sr_default([ROOT / "checkpoints"])
+    assert value == "shipped:srgan_general" and ids[0] == "shipped:srgan_emoji"
+    only_emoji = tmp_path / "only_emoji"
+    only_emoji.mkdir()
+    (only_emoji / "srgan_emoji.safetensors").symlink_to(ROOT / "checkpoints" / "srgan_emoji.safetensors")
+    assert sr_default([only_emoji]) == ("shipped:srgan_emoji", ["shipped:srgan_emoji"])

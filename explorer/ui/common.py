@@ -194,12 +194,17 @@ class AppContext:
     #: what each session's last Explore render drew, for the slider preview route (explorer.ui.previews)
     previews: PreviewRegistry = field(default_factory=PreviewRegistry)
 
-    def picker(self, predicate: Callable[[ModelEntry], bool], label: str = "Model", **kwargs) -> gr.Dropdown:
-        """A model dropdown over the catalog entries that satisfy ``predicate``; refreshed with the others."""
+    def picker(self, predicate: Callable[[ModelEntry], bool], label: str = "Model", prefer: str | None = None,
+               **kwargs) -> gr.Dropdown:
+        """A model dropdown over the catalog entries that satisfy ``predicate``; refreshed with the others.
+
+        Starts on ``prefer`` (an entry id) when the catalog offers it, else on the first entry.
+        """
         choices = self.catalog.choices(predicate)
+        ids = [c[1] for c in choices]
         dd = gr.Dropdown(
             choices=choices,
-            value=choices[0][1] if choices else None,
+            value=prefer if prefer in ids else (ids[0] if ids else None),
             label=label,
             interactive=True,
             **kwargs,
