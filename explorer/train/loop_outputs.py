@@ -8,11 +8,19 @@ read the trainer's settings, EMA model, task, fixed sample inputs, monitor and c
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
+from PIL import Image
+
+from explorer.atomic import atomic_path
 from explorer.checkpoint import save
+from explorer.images import make_grid, tensor_to_uint8
 from explorer.train.events import AlertEvent, Event, SamplesEvent, StepEvent
-from explorer.train.setup import _machine, _save_png, _to_uint8_grid
 
 MODEL_NAME = "model.safetensors"
 
@@ -83,3 +91,29 @@ class _OutputsMixin:
         self.ema_model.card = dict(card)
         self.ema_model.summary = {}
         return save(self.ema_model, self.run_dir / MODEL_NAME, card=card, summary=summary)
+
+
+def _to_uint8_grid(images: torch.Tensor, nrow: int | None = None):
+    """[N, C, H, W] in [-1, 1] → uint8 [H', W', 3] grid (numpy; grey repeated to RGB, white padding).
+
+    The project's one grid (:func:`explorer.images.make_grid`); at most ``N`` columns; one image
+    is returned as is, without a frame."""
+    images = images.detach().float().cpu().clamp(-1, 1).expand(-1, 3, -1, -1)  # grey shown as RGB
+    if images.shape[0] == 1:
+        return tensor_to_uint8(images[0])
+    return np.asarray(make_grid(images, nrow=min(nrow, images.shape[0]) if nrow else None, padding=2, pad_value=255))
+
+
+def _save_png(array, path: Path) -> None:
+    img = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
+
+
+def _machine(device: torch.device) -> dict[str, Any]:
+    out = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+           "cpu_count": os.cpu_count(), "torch": torch.__version__, "device": str(device),
+           "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(device)
+    return out

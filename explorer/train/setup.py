@@ -13,7 +13,6 @@ import atexit
 import copy
 import dataclasses
 import os
-import platform
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from explorer.atomic import atomic_path
 from explorer.data.dataset import get_dataset
 from explorer.errors import CheckpointError, TrainingError
-from explorer.images import make_grid, tensor_to_uint8
 from explorer.registry import get_family
 from explorer.runtime import resolve_device, resolve_precision
 from explorer.train.config import TrainConfig
@@ -200,32 +196,6 @@ def _grad_norm(params: list[nn.Parameter]) -> torch.Tensor | None:
     if not grads:
         return None
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-
-
-def _to_uint8_grid(images: torch.Tensor, nrow: int | None = None):
-    """[N, C, H, W] in [-1, 1] → uint8 [H', W', 3] grid (numpy; grey repeated to RGB, white padding).
-
-    The project's one grid (:func:`explorer.images.make_grid`); at most ``N`` columns; one image
-    is returned as is, without a frame."""
-    images = images.detach().float().cpu().clamp(-1, 1).expand(-1, 3, -1, -1)  # grey shown as RGB
-    if images.shape[0] == 1:
-        return tensor_to_uint8(images[0])
-    return np.asarray(make_grid(images, nrow=min(nrow, images.shape[0]) if nrow else None, padding=2, pad_value=255))
-
-
-def _save_png(array, path: Path) -> None:
-    img = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-    with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
-
-
-def _machine(device: torch.device) -> dict[str, Any]:
-    out = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-           "cpu_count": os.cpu_count(), "torch": torch.__version__, "device": str(device),
-           "threads": torch.get_num_threads()}
-    if device.type == "cuda":
-        out["gpu"] = torch.cuda.get_device_name(device)
-    return out
 
 
 def resolve_resume(resume: Any, run_dir: Path) -> Path | None:
