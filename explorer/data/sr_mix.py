@@ -72,11 +72,11 @@ KINDS = ("noto", "twemoji", "emoji-dark", "digits", "fashion", "photos")
 _MIX = {"photos": 0.4, "emoji": 0.35, "digits": 0.125, "fashion": 0.125}
 #: training-set variants by data name: (training photographs, share of each content kind, photos' largest
 #: shorter side — the Debian wallpapers are 1050-1920 px high: shrunk to about the others' detail per pixel)
+_MIX_PHOTO_HEAVY = {"photos": 0.6, "emoji": 0.24, "digits": 0.08, "fashion": 0.08}
 VARIANTS = {
     NAME: (TRAIN_PHOTOS, _MIX, None),
-    "sr-mix2": (TRAIN_PHOTOS + MATE_PHOTOS, {"photos": 0.6, "emoji": 0.24, "digits": 0.08, "fashion": 0.08}, 512),
-    "sr-mix3": (TRAIN_PHOTOS + MATE_PHOTOS + OPENCV_PHOTOS, {"photos": 0.6, "emoji": 0.24, "digits": 0.08, "fashion": 0.08},
-                512),
+    "sr-mix2": (TRAIN_PHOTOS + MATE_PHOTOS, _MIX_PHOTO_HEAVY, 512),
+    "sr-mix3": (TRAIN_PHOTOS + MATE_PHOTOS + OPENCV_PHOTOS, _MIX_PHOTO_HEAVY, 512),
 }
 #: Debian packages' data folders (installed with apt-get)
 _DEBIAN_DIRS = {"mate-backgrounds": "/usr/share/backgrounds/mate", "opencv-doc": "/usr/share/doc/opencv-doc/examples/data"}
